@@ -1,0 +1,27 @@
+# Everything runs through uv with the committed uv.lock. uv itself is installed with pip on first use.
+PYTHON ?= python3
+UV := $(shell command -v uv 2>/dev/null || echo "$(PYTHON) -m uv")
+RUN := $(UV) run --locked
+
+.PHONY: setup demo test test-fast lint bench clean
+
+setup:
+	@command -v uv >/dev/null 2>&1 || $(PYTHON) -m uv --version >/dev/null 2>&1 \
+		|| $(PYTHON) -m pip install --quiet uv
+	@$(UV) sync --locked --quiet
+
+demo: setup  ## generate retail data, ingest, fit, forecast, write to data/demand.duckdb
+	$(RUN) demand-forecast demo
+
+test: setup  ## the whole suite, MCMC fits included
+	$(RUN) pytest
+
+test-fast: setup  ## everything but the slow fits
+	$(RUN) pytest -m "not slow"
+
+lint: setup
+	$(RUN) ruff check .
+	$(RUN) ruff format --check .
+
+clean:
+	rm -rf .venv data .pytest_cache .ruff_cache

@@ -1,0 +1,187 @@
+"""`demand-forecast`: the command line, the front door over the flows."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+# No telemetry from the temporary Prefect server the flows start: the network is not ours to use.
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+# Show the library's own progress messages (compiling, sampling) among the flow's logs.
+os.environ.setdefault("PREFECT_LOGGING_EXTRA_LOGGERS", "forecast")
+
+app = typer.Typer(
+    help="Probabilistic demand forecasts from one Bayesian multilevel model, on DuckDB.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+console = Console(soft_wrap=True)
+
+DbOption = Annotated[
+    Path | None,
+    typer.Option("--db", help="DuckDB file [default: $DEMAND_DB or data/demand.duckdb]"),
+]
+
+
+def _db(db: Path | None) -> str:
+    from forecast.storage import default_db_path
+
+    return str(db or default_db_path())
+
+
+def _fail(message: str) -> None:
+    console.print(f"[bold red]error:[/] {message}")
+    raise typer.Exit(code=1)
+
+
+@app.command()
+def demo(
+    db: DbOption = None,
+    products: Annotated[int, typer.Option("--products", min=10, help="Products to generate")] = 500,
+    seed: Annotated[int, typer.Option(help="Seed of the generated data")] = 42,
+) -> None:
+    """Generate a retail data set, ingest it, fit the model, forecast and write the results."""
+    from flows.demo import demo_flow
+
+    path = _db(db)
+    console.print(f"[bold]demand-forecast demo[/]: {products} products, two years of weekly sales -> {path}")
+    try:
+        summary = demo_flow(db=path, n_products=products, seed=seed)
+    except ValueError as exc:
+        _fail(str(exc))
+    console.print(f"\nsales: {summary.sales_csv}\nproducts: {summary.products_csv}")
+    console.print(str(summary.ingest))
+    _print_forecast(summary.forecast)
+
+
+@app.command()
+def ingest(
+    sales: Annotated[Path, typer.Option("--sales", help="Sales file: CSV or Parquet")],
+    products: Annotated[Path, typer.Option("--products", help="Products file: CSV or Parquet")],
+    db: DbOption = None,
+) -> None:
+    """Load a products file and a sales file; every row is loaded or rejected with a reason."""
+    from flows.ingest import ingest_flow
+
+    try:
+        summary = ingest_flow(str(sales), str(products), db=_db(db))
+    except ValueError as exc:
+        _fail(str(exc))
+    console.print(str(summary))
+
+
+@app.command()
+def forecast(
+    db: DbOption = None,
+    horizon: Annotated[
+        int | None,
+        typer.Option(min=1, help="Periods ahead [default: 13 weeks, 28 days, 6 months, 4 quarters]"),
+    ] = None,
+    nested: Annotated[
+        str | None,
+        typer.Option(help="Nested attributes, outermost first [default: category,brand]"),
+    ] = None,
+    crossed: Annotated[str | None, typer.Option(help="Crossed attributes [default: color]")] = None,
+    sampler: Annotated[str, typer.Option(help="nutpie | pymc | advi")] = "nutpie",
+    seed: Annotated[int, typer.Option(help="Random seed: the same seed reproduces a run")] = 1,
+    draws: Annotated[
+        int | None, typer.Option(min=1, help="Posterior draws per chain [default: 1000]")
+    ] = None,
+    tune: Annotated[int | None, typer.Option(min=1, help="Tuning steps per chain [default: 500]")] = None,
+    chains: Annotated[int | None, typer.Option(min=1, help="Chains [default: 2]")] = None,
+    sample_paths: Annotated[
+        int | None, typer.Option(min=1, help="Sample paths written per product [default: 500]")
+    ] = None,
+) -> None:
+    """Fit the hierarchical model on every product in the database and forecast; prints the run id."""
+    from flows.forecast import forecast_flow
+
+    try:
+        summary = forecast_flow(
+            db=_db(db),
+            horizon=horizon,
+            nested=nested,
+            crossed=crossed,
+            sampler=sampler,
+            seed=seed,
+            draws=draws,
+            tune=tune,
+            chains=chains,
+            sample_paths=sample_paths,
+        )
+    except ValueError as exc:
+        _fail(str(exc))
+    _print_forecast(summary)
+
+
+@app.command()
+def sql(
+    query: Annotated[str, typer.Argument(help='SQL to run, e.g. "select * from latest_forecasts limit 5"')],
+    db: DbOption = None,
+    limit: Annotated[int, typer.Option(help="Rows to print at most")] = 50,
+) -> None:
+    """Run a SQL query on the database and print the result as a table."""
+    import duckdb
+
+    from forecast import storage
+
+    path = _db(db)
+    if not os.path.exists(path):
+        _fail(f"no database at {path}: run `demand-forecast demo` or `demand-forecast ingest` first")
+    try:
+        con = storage.connect(path, read_only=True)
+        frame = storage.query(con, query)
+    except duckdb.Error as exc:
+        _fail(str(exc).splitlines()[0])
+    _print_frame(frame, limit)
+
+
+def _print_frame(frame, limit: int) -> None:
+    table = Table(show_lines=False)
+    for col in frame.columns:
+        table.add_column(str(col), justify="right" if frame[col].dtype.kind in "iuf" else "left")
+    for row in frame.head(limit).itertuples(index=False):
+        table.add_row(*[_fmt(v) for v in row])
+    console.print(table)
+    more = f" (first {limit} shown)" if len(frame) > limit else ""
+    console.print(f"{len(frame)} row(s){more}")
+
+
+def _fmt(value) -> str:
+    if isinstance(value, float):
+        return f"{value:,.2f}"
+    return "" if value is None else str(value)
+
+
+def _print_forecast(summary) -> None:
+    d = summary.diagnostics
+    console.print(f"\n[bold green]run {summary.run_id}[/] ({summary.sampler})")
+    console.print(
+        f"{summary.n_products} products, {summary.n_observations} observations, "
+        f"{summary.frequency} data, {summary.horizon} periods ahead"
+    )
+    console.print(
+        f"fit: {d.get('verdict')} (max R-hat {d.get('max_rhat', float('nan')):.3f}, "
+        f"min ESS {d.get('min_ess_bulk', float('nan')):.0f}, divergences {d.get('divergences')})"
+    )
+    console.print("stages: " + ", ".join(f"{k} {v:.1f}s" for k, v in summary.timings.items()))
+    console.print(f"tables in {summary.db}: forecasts, forecast_draws, forecast_runs, view latest_forecasts")
+    db_flag = "" if summary.db == _db(None) else f" --db {summary.db}"
+    console.print("try:")
+    console.print(
+        f'  demand-forecast sql "select product_id, date, mean, p10, p90 from latest_forecasts '
+        f'order by mean desc limit 5"{db_flag}'
+    )
+    console.print(
+        f'  demand-forecast sql "select p.category, sum(f.mean) as units from latest_forecasts f '
+        f'join products p using (product_id) group by 1 order by 2 desc"{db_flag}'
+    )
+
+
+if __name__ == "__main__":
+    app()

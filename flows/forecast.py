@@ -1,0 +1,164 @@
+"""The forecast flow: history from DuckDB -> design -> fit -> sample paths -> one write."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+from prefect import flow, get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+
+from forecast import runs, storage
+from forecast.config import ForecastConfig
+from forecast.schema import Hierarchy
+
+
+@dataclass
+class ForecastSummary:
+    run_id: str
+    db: str
+    n_products: int
+    n_observations: int
+    frequency: str
+    horizon: int
+    sampler: str
+    diagnostics: dict
+    timings: dict[str, float]
+
+
+@task(name="load-history", retries=2, retry_delay_seconds=2, cache_policy=NO_CACHE)
+def load_history(db: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    con = storage.connect(db)
+    try:
+        return storage.load_training_data(con)
+    finally:
+        con.close()
+
+
+@task(name="start-run", retries=2, retry_delay_seconds=2, cache_policy=NO_CACHE)
+def start_run(db: str, run_id: str, record: dict) -> None:
+    con = storage.connect(db)
+    try:
+        storage.start_run(con, run_id, record)
+    finally:
+        con.close()
+
+
+@task(name="prepare", cache_policy=NO_CACHE)
+def prepare(sales: pd.DataFrame, products: pd.DataFrame, config: ForecastConfig) -> runs.Prepared:
+    return runs.prepare(sales, products, config)
+
+
+@task(name="fit", cache_policy=NO_CACHE)
+def fit(prepared: runs.Prepared, config: ForecastConfig, progressbar: bool) -> runs.Fitted:
+    return runs.fit_model(prepared, config, progressbar=progressbar)
+
+
+@task(name="forecast", cache_policy=NO_CACHE)
+def forecast(prepared: runs.Prepared, fitted: runs.Fitted, config: ForecastConfig):
+    return runs.forecast(prepared, fitted, config)
+
+
+@task(name="write-results", retries=2, retry_delay_seconds=2, cache_policy=NO_CACHE)
+def write_results(db: str, run_id: str, forecasts, paths, record: dict) -> None:
+    con = storage.connect(db)
+    try:
+        storage.write_run(con, run_id, forecasts, paths, record)
+    finally:
+        con.close()
+
+
+@task(name="mark-failed", retries=2, retry_delay_seconds=2, cache_policy=NO_CACHE)
+def mark_failed(db: str, run_id: str, message: str) -> None:
+    con = storage.connect(db)
+    try:
+        storage.fail_run(con, run_id, message)
+    finally:
+        con.close()
+
+
+@flow(name="forecast")
+def forecast_flow(
+    db: str | None = None,
+    horizon: int | None = None,
+    nested: str | None = None,
+    crossed: str | None = None,
+    sampler: str = "nutpie",
+    seed: int = 1,
+    draws: int | None = None,
+    tune: int | None = None,
+    chains: int | None = None,
+    sample_paths: int | None = None,
+    progressbar: bool = True,
+) -> ForecastSummary:
+    """Fit the hierarchical model on every product in the database and write its forecasts.
+
+    Sampler settings left as ``None`` take ``ForecastConfig``'s defaults.
+    """
+    logger = get_run_logger()
+    db = str(db or storage.default_db_path())
+    settings = {"draws": draws, "tune": tune, "chains": chains, "sample_paths": sample_paths}
+    config = ForecastConfig(
+        hierarchy=Hierarchy.parse(nested, crossed),
+        horizon=horizon,
+        sampler=sampler,
+        seed=seed,
+        **{k: v for k, v in settings.items() if v is not None},
+    )
+    run_id = runs.new_run_id()
+    timings: dict[str, float] = {}
+    clock = time.perf_counter()
+
+    def lap(stage: str) -> None:
+        nonlocal clock
+        timings[stage] = round(time.perf_counter() - clock, 2)
+        clock = time.perf_counter()
+        logger.info("%s done in %.1f s", stage, timings[stage])
+
+    start_run(db, run_id, runs.config_record(config))
+    logger.info("run %s started on %s", run_id, Path(db))
+    try:
+        sales, products = load_history(db)
+        lap("load")
+        prepared = prepare(sales, products, config)
+        record = runs.run_record(prepared, config)
+        logger.info(
+            "%d products, %d observations, %s data, horizon %d",
+            record["n_products"],
+            record["n_observations"],
+            record["frequency"],
+            record["horizon"],
+        )
+        lap("prepare")
+        fitted = fit(prepared, config, progressbar)
+        lap("fit")
+        forecasts, paths = forecast(prepared, fitted, config)
+        lap("forecast")
+        record |= fitted.diagnostics
+        write_results(db, run_id, forecasts, paths, {**record, "timings": timings})
+        lap("write")
+    except Exception as exc:
+        mark_failed(db, run_id, f"{type(exc).__name__}: {exc}")
+        raise
+    _store_timings(db, run_id, timings)
+    return ForecastSummary(
+        run_id=run_id,
+        db=db,
+        n_products=record["n_products"],
+        n_observations=record["n_observations"],
+        frequency=record["frequency"],
+        horizon=record["horizon"],
+        sampler=config.sampler,
+        diagnostics=fitted.diagnostics,
+        timings=timings,
+    )
+
+
+def _store_timings(db: str, run_id: str, timings: dict[str, float]) -> None:
+    con = storage.connect(db)
+    try:
+        storage.update_run(con, run_id, {"timings": timings})
+    finally:
+        con.close()

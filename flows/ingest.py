@@ -1,0 +1,37 @@
+"""The ingest flow: a products file and a sales file into DuckDB, every row accounted for."""
+
+from __future__ import annotations
+
+from prefect import flow, get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+
+from forecast import storage
+
+
+def _worth_retrying(task, task_run, state) -> bool:
+    """Retry I/O trouble (a locked database), not a bad file: that fails the same way again."""
+    return not isinstance(state.result(raise_on_failure=False), ValueError)
+
+
+@task(
+    name="ingest-files",
+    retries=2,
+    retry_delay_seconds=2,
+    retry_condition_fn=_worth_retrying,
+    cache_policy=NO_CACHE,
+)
+def ingest_files(db: str, sales: str, products: str) -> storage.IngestSummary:
+    con = storage.connect(db)
+    try:
+        return storage.ingest(con, sales, products)
+    finally:
+        con.close()
+
+
+@flow(name="ingest")
+def ingest_flow(sales: str, products: str, db: str | None = None) -> storage.IngestSummary:
+    """Load ``products`` then ``sales`` (CSV or Parquet) into the database at ``db``."""
+    db = str(db or storage.default_db_path())
+    summary = ingest_files(db, str(sales), str(products))
+    get_run_logger().info("%s", summary)
+    return summary

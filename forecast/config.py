@@ -1,0 +1,97 @@
+"""Run configuration and prior defaults: one place, user overrides merged over defaults."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any
+
+from forecast import __version__
+from forecast.schema import Hierarchy
+
+SAMPLERS = ("nutpie", "pymc", "advi")
+
+# Weakly informative priors on the log scale of weekly unit demand. Reasoning, per entry:
+DEFAULT_PRIORS: dict[str, float] = {
+    # Global log level: a typical retail product sells 0.1 to 20 units per period, so the mean log
+    # level sits near 0 with a wide sd; the data dominates it anyway.
+    "intercept_mu": 0.0,
+    "intercept_sigma": 2.0,
+    # Group effects (category, brand, color, ...): half-normal sds of 0.5 allow groups to differ by a
+    # factor of e**1 = 2.7 either way, without letting a single group run to 100x.
+    "group_sigma": 0.5,
+    # Product effects around their groups: products within a brand differ far more than brands do
+    # (a long tail of slow sellers), so their sd gets more room.
+    "product_sigma": 1.0,
+    # Fourier seasonality coefficients: amplitude of at most ~40% swing around the level per harmonic;
+    # the sd of the category deviations from the global shape is smaller.
+    "season_sigma": 0.3,
+    "season_group_sigma": 0.15,
+    # Trend in log units per year: +-10% a year is a large drift for a whole category; categories
+    # differ from the shared trend by less.
+    "trend_sigma": 0.1,
+    "trend_group_sigma": 0.05,
+    # Price elasticity on log relative price: retail elasticities sit mostly between -0.5 and -3.
+    "elasticity_mu": -1.0,
+    "elasticity_sigma": 1.0,
+    "elasticity_group_sigma": 0.5,
+    # Promotion lift on the log scale: exp(0.3) = +35% typical, could be none or a doubling.
+    "promo_mu": 0.3,
+    "promo_sigma": 0.5,
+    "promo_group_sigma": 0.3,
+    # Negative binomial dispersion alpha (variance = mu + mu^2 / alpha): log-normal around alpha = 3.
+    "log_alpha_mu": 1.0,
+    "log_alpha_sigma": 1.0,
+}
+
+DEFAULT_HORIZON = {"D": 28, "W": 13, "M": 6, "Q": 4}
+
+
+@dataclass(frozen=True)
+class ForecastConfig:
+    """Everything that decides a forecast run's result; its hash goes into the run record."""
+
+    hierarchy: Hierarchy = field(default_factory=Hierarchy)
+    horizon: int | None = None  # periods ahead; None: a default for the data's frequency
+    sampler: str = "nutpie"
+    draws: int = 1000
+    tune: int = 500
+    chains: int = 2
+    seed: int = 1
+    sample_paths: int = 500  # posterior predictive paths written to forecast_draws, per product
+    fourier_order: int = 3  # yearly harmonics; daily data adds a weekly cycle of its own
+    priors: dict[str, float] = field(default_factory=dict)  # overrides of DEFAULT_PRIORS
+
+    def __post_init__(self) -> None:
+        if self.sampler not in SAMPLERS:
+            raise ValueError(f"unknown sampler '{self.sampler}': choose one of {', '.join(SAMPLERS)}")
+        unknown = set(self.priors) - set(DEFAULT_PRIORS)
+        if unknown:
+            raise ValueError(f"unknown prior names: {sorted(unknown)}; known: {sorted(DEFAULT_PRIORS)}")
+        for name in ("draws", "tune", "chains", "sample_paths"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if self.horizon is not None and self.horizon < 1:
+            raise ValueError(f"horizon must be at least 1 period, got {self.horizon}")
+
+    @property
+    def merged_priors(self) -> dict[str, float]:
+        return DEFAULT_PRIORS | self.priors
+
+    def with_(self, **changes: Any) -> ForecastConfig:
+        return replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["hierarchy"] = {
+            "nested": list(self.hierarchy.nested),
+            "crossed": list(self.hierarchy.crossed),
+        }
+        d["priors"] = self.merged_priors
+        return d
+
+    def hash(self) -> str:
+        """Stable hash of the configuration and the package version that ran it."""
+        payload = json.dumps({"config": self.to_dict(), "version": __version__}, sort_keys=True)
+        return hashlib.sha256(payload.encode()).hexdigest()[:16]

@@ -1,0 +1,208 @@
+"""Design matrices: from long-format sales and products to the arrays the model reads.
+
+Everything here is pure (frames in, arrays out). Observations are one row per product and period
+from the product's first sale to the end of the data: a period with no sales row sold zero, as in
+point-of-sale extracts that omit zero-sale rows. Products with no sales at all have no observations
+and are forecast from their attributes (cold start).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from forecast.calendar import Frequency
+from forecast.schema import DATE, PRICE, PRODUCT, PROMO, QUANTITY, Hierarchy
+
+
+@dataclass
+class Rows:
+    """One row per (product, period) the model sees: observed history or the forecast horizon."""
+
+    product_idx: np.ndarray  # int, index into Design.products
+    time_idx: np.ndarray  # int, index into Design.dates
+    log_price: np.ndarray  # log(price / the product's reference price)
+    promo: np.ndarray  # 0/1
+    y: np.ndarray  # units sold (zeros on the horizon)
+
+    def __len__(self) -> int:
+        return len(self.product_idx)
+
+
+@dataclass
+class Design:
+    products: pd.Index  # product ids, model order
+    levels: dict[str, pd.Index]  # attribute -> its level keys ("tops/Northwind" for nested brands)
+    level_idx: dict[str, np.ndarray]  # attribute -> per-product index into levels[attribute]
+    pool: str | None  # attribute that pools seasonality, trend, price and promo effects
+    dates: pd.DatetimeIndex  # training periods followed by the horizon
+    n_train: int
+    fourier: np.ndarray  # (len(dates), n_terms)
+    fourier_names: list[str]
+    years: np.ndarray  # time in years from the last training period, per date
+    train: Rows
+    future: Rows
+    ref_price: np.ndarray  # per product
+    future_price_source: str  # what the horizon's prices and promotions assume
+    n_obs: np.ndarray  # observed periods per product
+
+    @property
+    def pool_idx(self) -> np.ndarray:
+        if self.pool is None:
+            return np.zeros(len(self.products), dtype=np.int64)
+        return self.level_idx[self.pool]
+
+    @property
+    def n_pool(self) -> int:
+        return 1 if self.pool is None else len(self.levels[self.pool])
+
+    @property
+    def future_dates(self) -> pd.DatetimeIndex:
+        return self.dates[self.n_train :]
+
+
+def fourier_terms(dates: pd.DatetimeIndex, frequency: Frequency, order: int) -> tuple[np.ndarray, list]:
+    """Yearly Fourier terms (and weekly ones for daily data), as in Prophet's seasonality."""
+    cols, names = [], []
+    year_frac = (dates.dayofyear.values - 1 + dates.hour.values / 24) / 365.25
+    yearly_order = min(order, int(frequency.periods_per_year // 2))
+    if frequency.code == "Q":
+        yearly_order = 1
+    for k in range(1, yearly_order + 1):
+        cols += [np.sin(2 * np.pi * k * year_frac), np.cos(2 * np.pi * k * year_frac)]
+        names += [f"year_sin{k}", f"year_cos{k}"]
+    if frequency.code == "D":
+        dow = dates.dayofweek.values / 7.0
+        for k in range(1, 4):
+            cols += [np.sin(2 * np.pi * k * dow), np.cos(2 * np.pi * k * dow)]
+            names += [f"week_sin{k}", f"week_cos{k}"]
+    return np.column_stack(cols), names
+
+
+def level_keys(products: pd.DataFrame, hierarchy: Hierarchy) -> pd.DataFrame:
+    """Per product, the key of its level in each attribute; nested keys carry their parents."""
+    keys = pd.DataFrame(index=products.index)
+    parent = None
+    for attr in hierarchy.nested:
+        value = products[attr].astype(str)
+        keys[attr] = value if parent is None else parent + "/" + value
+        parent = keys[attr]
+    for attr in hierarchy.crossed:
+        keys[attr] = products[attr].astype(str)
+    return keys
+
+
+def build_design(
+    sales: pd.DataFrame,
+    products: pd.DataFrame,
+    hierarchy: Hierarchy,
+    frequency: Frequency,
+    horizon: int,
+    fourier_order: int = 3,
+) -> Design:
+    """Turn sales and products into model arrays for history and the next ``horizon`` periods."""
+    missing = [a for a in hierarchy.attributes if a not in products.columns]
+    if missing:
+        raise ValueError(
+            f"products have no column(s) {missing} named in the hierarchy; "
+            f"available: {[c for c in products.columns if c != PRODUCT]}"
+        )
+    products = products.sort_values(PRODUCT).reset_index(drop=True)
+    keys = level_keys(products.fillna({a: "unknown" for a in hierarchy.attributes}), hierarchy)
+    levels, level_idx = {}, {}
+    for attr in hierarchy.attributes:
+        codes, uniques = pd.factorize(keys[attr], sort=True)
+        levels[attr], level_idx[attr] = pd.Index(uniques, name=attr), codes.astype(np.int64)
+    pid = pd.Index(products[PRODUCT].astype(str), name=PRODUCT)
+
+    sales = sales.copy()
+    sales[DATE] = pd.to_datetime(sales[DATE])
+    unknown = set(sales[PRODUCT].astype(str)) - set(pid)
+    if unknown:
+        raise ValueError(
+            f"{len(unknown)} product(s) in sales are not in products, e.g. {sorted(unknown)[:3]}"
+        )
+    first, last = sales[DATE].min(), sales[DATE].max()
+    train_dates = frequency.grid(first, last)
+    if len(train_dates) < 2:
+        raise ValueError("need at least two periods of sales history")
+    dates = train_dates.append(frequency.future(train_dates[-1], horizon))
+    pos = pd.Series(np.arange(len(dates)), index=dates)
+    sales["t"] = pos.reindex(sales[DATE]).values
+    if sales["t"].isna().any():
+        bad = sales.loc[sales["t"].isna(), DATE].iloc[0]
+        raise ValueError(f"sales date {bad.date()} is off the {frequency.name} grid starting {first.date()}")
+    sales["p"] = pid.get_indexer(sales[PRODUCT].astype(str))
+    has_price = PRICE in sales.columns and sales[PRICE].notna().any()
+    has_promo = PROMO in sales.columns
+
+    # Dense panel: every period from a product's first sale to the end of history.
+    start = sales.groupby("p")["t"].min()
+    n_train = len(train_dates)
+    lengths = (n_train - start).to_numpy()
+    p_rows = np.repeat(start.index.to_numpy(), lengths)
+    t_rows = np.concatenate([np.arange(s, n_train) for s in start.to_numpy()]) if len(start) else []
+    panel = pd.DataFrame({"p": p_rows, "t": np.asarray(t_rows, dtype=np.int64)})
+    cols = ["p", "t", QUANTITY] + ([PRICE] if has_price else []) + ([PROMO] if has_promo else [])
+    panel = panel.merge(sales[cols], on=["p", "t"], how="left").sort_values(["p", "t"])
+    panel[QUANTITY] = panel[QUANTITY].fillna(0).astype(np.int64)
+    promo = panel[PROMO].fillna(0).astype(float).to_numpy() if has_promo else np.zeros(len(panel))
+
+    ref_price = np.ones(len(pid))
+    last_regular = np.ones(len(pid))
+    if has_price:
+        # A period with no sales row had the shelf price of the last regular (non-promotion)
+        # period, not a promotion price carried past the promotion's end.
+        observed = panel[PRICE].notna()
+        shelf = panel[PRICE].where(promo == 0).groupby(panel["p"]).ffill()
+        shelf = shelf.fillna(panel[PRICE].where(promo == 0).groupby(panel["p"]).bfill())
+        panel[PRICE] = panel[PRICE].where(observed, shelf)
+        regular = panel[(promo == 0) & observed.to_numpy()].dropna(subset=[PRICE])
+        ref = regular.groupby("p")[PRICE].median()
+        ref = ref.reindex(range(len(pid))).fillna(panel.groupby("p")[PRICE].median())
+        ref_price = ref.fillna(1.0).to_numpy()
+        last = regular.groupby("p")[PRICE].last().reindex(range(len(pid)))
+        last_regular = last.fillna(pd.Series(ref_price)).to_numpy()
+        log_price = np.log(panel[PRICE].to_numpy() / ref_price[panel["p"].to_numpy()])
+        log_price = np.nan_to_num(log_price, nan=0.0)
+    else:
+        log_price = np.zeros(len(panel))
+
+    train = Rows(
+        product_idx=panel["p"].to_numpy(np.int64),
+        time_idx=panel["t"].to_numpy(np.int64),
+        log_price=log_price,
+        promo=promo,
+        y=panel[QUANTITY].to_numpy(np.int64),
+    )
+    fp = np.repeat(np.arange(len(pid)), horizon)
+    ft = np.tile(np.arange(n_train, n_train + horizon), len(pid))
+    future = Rows(
+        product_idx=fp.astype(np.int64),
+        time_idx=ft.astype(np.int64),
+        log_price=np.log(last_regular / ref_price)[fp],
+        promo=np.zeros(len(fp)),
+        y=np.zeros(len(fp), dtype=np.int64),
+    )
+    fourier, names = fourier_terms(dates, frequency, fourier_order)
+    years = (dates - train_dates[-1]).days.values / 365.25
+    n_obs = np.bincount(train.product_idx, minlength=len(pid))
+    source = "last regular price, no promotion" if has_price else "no prices in the data; no promotion"
+    return Design(
+        products=pid,
+        levels=levels,
+        level_idx=level_idx,
+        pool=hierarchy.pooling_attribute,
+        dates=dates,
+        n_train=n_train,
+        fourier=fourier,
+        fourier_names=names,
+        years=years,
+        train=train,
+        future=future,
+        ref_price=ref_price,
+        future_price_source=source,
+        n_obs=n_obs,
+    )

@@ -1,0 +1,70 @@
+"""The data contract: column names and the declared hierarchy.
+
+Sales are long-format rows of ``(date, product_id, quantity, [price], [promo])``; products are rows
+of ``(product_id, <attribute columns>)``. Which attributes nest and which cross is data, not code.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+DATE = "date"
+PRODUCT = "product_id"
+QUANTITY = "quantity"
+PRICE = "price"
+PROMO = "promo"
+
+SALES_REQUIRED = (DATE, PRODUCT, QUANTITY)
+SALES_OPTIONAL = (PRICE, PROMO)
+
+DEFAULT_NESTED = ("category", "brand")
+DEFAULT_CROSSED = ("color",)
+
+QUANTILES = (0.05, 0.10, 0.25, 0.50, 0.75, 0.90, 0.95)
+QUANTILE_COLUMNS = tuple(f"p{round(q * 100):02d}" for q in QUANTILES)
+
+
+@dataclass(frozen=True)
+class Hierarchy:
+    """Which product attributes pool the product effects.
+
+    ``nested`` runs outermost first (``("category", "brand")``: brands sit inside categories, so a
+    brand name reused in two categories is two groups); products nest under the last one.
+    ``crossed`` attributes (``("color",)``) cut across the nesting.
+    """
+
+    nested: tuple[str, ...] = DEFAULT_NESTED
+    crossed: tuple[str, ...] = DEFAULT_CROSSED
+    levels: tuple[str, ...] = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "nested", tuple(self.nested))
+        object.__setattr__(self, "crossed", tuple(self.crossed))
+        names = self.nested + self.crossed
+        if len(set(names)) != len(names):
+            raise ValueError(f"an attribute is listed twice in the hierarchy: {names}")
+        if PRODUCT in names:
+            raise ValueError(f"'{PRODUCT}' is the product level itself, not an attribute")
+        object.__setattr__(self, "levels", names)
+
+    @property
+    def attributes(self) -> tuple[str, ...]:
+        return self.levels
+
+    @property
+    def pooling_attribute(self) -> str | None:
+        """Attribute that pools seasonality, trend, price and promotion effects (outermost nest)."""
+        if self.nested:
+            return self.nested[0]
+        return self.crossed[0] if self.crossed else None
+
+    @classmethod
+    def parse(cls, nested: str | None, crossed: str | None) -> Hierarchy:
+        """Build from comma-separated CLI strings; ``None`` keeps the default, ``""`` means none."""
+
+        def split(text: str | None, default: tuple[str, ...]) -> tuple[str, ...]:
+            if text is None:
+                return default
+            return tuple(part.strip() for part in text.split(",") if part.strip())
+
+        return cls(split(nested, DEFAULT_NESTED), split(crossed, DEFAULT_CROSSED))

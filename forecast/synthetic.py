@@ -1,0 +1,169 @@
+"""A seeded generator of retail sales that look like a real catalog.
+
+Categories hold brands (nested; brand names can repeat across categories), colors cut across them,
+demand is negative binomial around a log-linear mean with yearly seasonality per category, a small
+per-product trend, price elasticity, promotion lift, a long tail of slow sellers, and products launched
+recently (a few weeks of history) or not yet sold at all (no history). The truth is returned with the
+data so tests can check what a fit recovers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+CATALOG: dict[str, list[str]] = {
+    "tops": ["Northwind", "Alder & Co", "Brightline", "Kestrel", "Juniper"],
+    "bottoms": ["Northwind", "Denimworks", "Kestrel", "Solano"],
+    "outerwear": ["Fjellstad", "Northwind", "Stormcap"],
+    "footwear": ["Stride", "Kestrel", "Pathway", "Cobble"],
+    "accessories": ["Alder & Co", "Lumen", "Tessellate", "Brightline", "Marlow"],
+    "home": ["Hearth", "Lumen", "Cedar Lane"],
+}
+COLORS = ["black", "white", "navy", "grey", "red", "green", "beige", "blue"]
+BASE_PRICE = {
+    "tops": 25,
+    "bottoms": 45,
+    "outerwear": 120,
+    "footwear": 80,
+    "accessories": 15,
+    "home": 30,
+}
+
+
+@dataclass
+class Truth:
+    """Parameters the data were drawn from (log scale, per period)."""
+
+    intercept: float
+    sigma: dict[str, float]  # sd of each group level's effects and of the product effects
+    effects: dict[str, pd.Series]  # per attribute: effect by level key ("category/brand" for brands)
+    product_effect: pd.Series
+    elasticity: pd.Series  # by category
+    promo_lift: pd.Series  # by category
+    alpha: float  # negative binomial dispersion
+    launch: pd.Series  # launch date by product (NaT: not launched inside the data)
+
+
+@dataclass
+class RetailData:
+    sales: pd.DataFrame
+    products: pd.DataFrame
+    truth: Truth
+    mean: pd.DataFrame  # true expected demand per (date, product), including zero-sale weeks
+
+
+def generate_retail_data(
+    n_products: int = 500,
+    n_periods: int = 104,
+    start: str = "2024-11-04",
+    seed: int = 42,
+    new_share: float = 0.08,
+    unlaunched_share: float = 0.02,
+    horizon: int = 0,
+    alpha: float = 2.5,
+) -> RetailData:
+    """Generate weekly sales for ``n_products`` products over ``n_periods`` weeks.
+
+    ``horizon`` extra weeks are simulated past the end and returned in ``mean``/``sales`` with dates
+    beyond the training window, so tests can hold them out. Weeks with no sale and no promotion
+    produce no sales row, as in most point-of-sale extracts.
+    """
+    if n_products < 1 or n_periods < 2:
+        raise ValueError("need at least 1 product and 2 periods")
+    rng = np.random.default_rng(seed)
+    categories = list(CATALOG)
+    sigma = {"category": 0.5, "brand": 0.4, "color": 0.2, "product": 0.8}
+    cat_eff = pd.Series(rng.normal(0, sigma["category"], len(categories)), index=categories)
+    brand_keys = [f"{c}/{b}" for c in categories for b in CATALOG[c]]
+    brand_eff = pd.Series(rng.normal(0, sigma["brand"], len(brand_keys)), index=brand_keys)
+    color_eff = pd.Series(rng.normal(0, sigma["color"], len(COLORS)), index=COLORS)
+    elasticity = pd.Series(rng.normal(-1.6, 0.4, len(categories)), index=categories)
+    promo_lift = pd.Series(rng.normal(0.45, 0.15, len(categories)), index=categories)
+    amp = pd.Series(rng.uniform(0.1, 0.6, len(categories)), index=categories)
+    phase = pd.Series(rng.uniform(0, 2 * np.pi, len(categories)), index=categories)
+    intercept = np.log(2.0)
+
+    # Products: category by popularity, brand within category, color crossed.
+    cat_weights = rng.dirichlet(np.full(len(categories), 4.0))
+    cat = rng.choice(categories, size=n_products, p=cat_weights)
+    brand = np.array([rng.choice(CATALOG[c]) for c in cat])
+    color = rng.choice(COLORS, size=n_products, p=rng.dirichlet(np.full(len(COLORS), 3.0)))
+    # Long tail: product effects skewed low, so most products sell a unit or two a week at most.
+    prod_eff = rng.normal(0, sigma["product"], n_products) - rng.exponential(0.5, n_products)
+    product_id = [f"P{i:05d}" for i in range(n_products)]
+    products = pd.DataFrame({"product_id": product_id, "category": cat, "brand": brand, "color": color})
+
+    total = n_periods + horizon
+    dates = pd.date_range(start, periods=total, freq="7D")
+    # Launch week: most products existed before the data starts; some launched during it, a share
+    # only in the last 12 weeks (new), a share not launched yet (no history: cold start).
+    launch_idx = np.zeros(n_products, dtype=int)
+    u = rng.uniform(size=n_products)
+    new = u < new_share
+    unlaunched = (u >= new_share) & (u < new_share + unlaunched_share)
+    mid = (u >= new_share + unlaunched_share) & (u < new_share + unlaunched_share + 0.15)
+    launch_idx[new] = rng.integers(max(n_periods - 12, 1), n_periods - 1, new.sum())
+    launch_idx[unlaunched] = n_periods  # first possible sale is the first forecast week
+    launch_idx[mid] = rng.integers(1, max(n_periods - 12, 2), mid.sum())
+
+    # Prices: a base price per product, a permanent change for some, promotions at 25% off.
+    base = np.array([BASE_PRICE[c] for c in cat]) * np.exp(rng.normal(0, 0.3, n_products))
+    base = np.round(base, 0) - 0.01
+    change_week = rng.integers(10, total, n_products)
+    change = np.where(rng.uniform(size=n_products) < 0.3, rng.choice([0.9, 1.1, 1.2], n_products), 1.0)
+    t = np.arange(total)
+    regular = base[:, None] * np.where(t[None, :] >= change_week[:, None], change[:, None], 1.0)
+    promo = rng.uniform(size=(n_products, total)) < 0.07
+    price = np.round(np.where(promo, regular * 0.75, regular), 2)
+    ref = np.median(regular[:, :n_periods], axis=1)
+
+    trend = rng.normal(0, 0.08, n_products)  # per year
+    years = t / 52.0
+    week_of_year = 2 * np.pi * dates.dayofyear.values / 365.25
+    season = amp[cat].values[:, None] * np.sin(week_of_year[None, :] + phase[cat].values[:, None])
+    brand_key = np.char.add(np.char.add(cat.astype(str), "/"), brand.astype(str))
+    level = intercept + cat_eff[cat].values + brand_eff[brand_key].values + color_eff[color].values + prod_eff
+    log_mu = (
+        level[:, None]
+        + season
+        + trend[:, None] * (years[None, :] - years[n_periods - 1])
+        + elasticity[cat].values[:, None] * np.log(price / ref[:, None])
+        + promo_lift[cat].values[:, None] * promo
+    )
+    mu = np.exp(log_mu)
+    active = t[None, :] >= launch_idx[:, None]
+    lam = rng.gamma(alpha, mu / alpha)
+    qty = np.where(active, rng.poisson(lam), 0)
+
+    pi, ti = np.nonzero(active)
+    frame = pd.DataFrame(
+        {
+            "date": dates[ti],
+            "product_id": np.asarray(product_id)[pi],
+            "quantity": qty[pi, ti].astype(np.int64),
+            "price": price[pi, ti],
+            "promo": promo[pi, ti].astype(np.int8),
+        }
+    )
+    mean = frame.drop(columns="quantity").assign(mean=mu[pi, ti])
+    # Like most point-of-sale extracts: a row per product and week with a sale, plus the weeks the
+    # product was on promotion (the promotion calendar is known even when nothing sold).
+    sales = frame[(frame["quantity"] > 0) | (frame["promo"] == 1)].reset_index(drop=True)
+
+    launch = pd.Series(
+        [dates[i] if i < total else pd.NaT for i in launch_idx], index=product_id, name="launch"
+    )
+    truth = Truth(
+        intercept=intercept,
+        sigma=sigma,
+        effects={"category": cat_eff, "brand": brand_eff, "color": color_eff},
+        product_effect=pd.Series(prod_eff, index=product_id),
+        elasticity=elasticity,
+        promo_lift=promo_lift,
+        alpha=alpha,
+        launch=launch,
+    )
+    return RetailData(sales=sales, products=products, truth=truth, mean=mean.reset_index(drop=True))

@@ -1,0 +1,42 @@
+-- Input data, loaded by `demand-forecast ingest`. Idempotent: safe to run on every connection.
+
+create table if not exists products (
+    product_id varchar primary key,
+    category varchar,   -- default nested attribute (outermost)
+    brand varchar,      -- default nested attribute, inside category
+    color varchar       -- default crossed attribute
+    -- further attribute columns are added by ingest when a products file carries them
+);
+
+create table if not exists sales (
+    date date not null,          -- period start (day, week, month or quarter)
+    product_id varchar not null,
+    quantity bigint not null,    -- units sold in the period, >= 0
+    price double,                -- selling price per unit, currency of the file; null: unknown
+    promo boolean,               -- on promotion in the period; null: unknown (treated as no)
+    ingest_id varchar not null,  -- ingest_log row that loaded it
+    primary key (date, product_id)
+);
+
+create table if not exists rejected_sales (
+    ingest_id varchar not null,
+    source_row bigint not null,  -- 1-based data row number in the file (header excluded)
+    date varchar,                -- raw values as they came in
+    product_id varchar,
+    quantity varchar,
+    price varchar,
+    promo varchar,
+    reason varchar not null
+);
+
+create table if not exists ingest_log (
+    ingest_id varchar primary key,
+    ingested_at timestamp not null,
+    sales_file varchar not null,
+    products_file varchar not null,
+    fingerprint varchar not null,  -- sha256 of both files' bytes
+    products_read bigint not null,
+    rows_read bigint not null,
+    rows_loaded bigint not null,
+    rows_rejected bigint not null
+);

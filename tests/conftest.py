@@ -1,0 +1,34 @@
+"""Shared fixtures: small seeded synthetic data, temporary databases, one Prefect harness."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+
+from forecast.synthetic import generate_retail_data  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def tiny_data():
+    """30 products, 60 weeks: enough structure for every code path, small enough to fit fast."""
+    return generate_retail_data(n_products=30, n_periods=60, seed=7, new_share=0.15)
+
+
+@pytest.fixture
+def tiny_files(tiny_data, tmp_path):
+    sales, products = tmp_path / "sales.csv", tmp_path / "products.csv"
+    tiny_data.sales.assign(date=tiny_data.sales["date"].dt.date).to_csv(sales, index=False)
+    tiny_data.products.to_csv(products, index=False)
+    return sales, products
+
+
+@pytest.fixture(scope="session")
+def prefect_harness():
+    """A temporary Prefect API for the whole session (it takes seconds to start)."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=120):
+        yield

@@ -1,0 +1,100 @@
+"""Ingest and forecast through the Prefect flows on a tiny data set, then check the tables."""
+
+import numpy as np
+import pytest
+
+from forecast import storage
+from forecast.schema import QUANTILE_COLUMNS
+
+HORIZON = 5
+PATHS = 40
+
+
+@pytest.fixture(scope="module")
+def forecast_db(tmp_path_factory, tiny_data, prefect_harness):
+    from flows.forecast import forecast_flow
+    from flows.ingest import ingest_flow
+
+    folder = tmp_path_factory.mktemp("e2e")
+    sales, products = folder / "sales.csv", folder / "products.csv"
+    tiny_data.sales.assign(date=tiny_data.sales["date"].dt.date).to_csv(sales, index=False)
+    tiny_data.products.to_csv(products, index=False)
+    db = str(folder / "demand.duckdb")
+    ingested = ingest_flow(str(sales), str(products), db=db)
+    summary = forecast_flow(
+        db=db, horizon=HORIZON, draws=150, tune=150, chains=2, sample_paths=PATHS, progressbar=False
+    )
+    return db, ingested, summary
+
+
+def _q(db, sql):
+    con = storage.connect(db, read_only=True)
+    try:
+        return con.execute(sql).df()
+    finally:
+        con.close()
+
+
+def test_ingest_flow_accounts_for_every_row(forecast_db, tiny_data):
+    db, ingested, _ = forecast_db
+    assert ingested.rows_read == ingested.rows_loaded + ingested.rows_rejected == len(tiny_data.sales)
+    assert _q(db, "select count(*) as n from sales")["n"][0] == len(tiny_data.sales)
+
+
+def test_every_product_has_every_horizon_date(forecast_db, tiny_data):
+    db, _, summary = forecast_db
+    f = _q(db, f"select * from forecasts where run_id = '{summary.run_id}'")
+    assert f["product_id"].nunique() == len(tiny_data.products)  # incl. products with no sales
+    assert f.groupby("product_id")["date"].nunique().eq(HORIZON).all()
+    assert len(f) == len(tiny_data.products) * HORIZON
+    last_sale = tiny_data.sales["date"].max()
+    assert (f["date"] > last_sale).all()
+    assert f["date"].nunique() == HORIZON
+
+
+def test_quantiles_are_ordered_and_bracket_the_mean(forecast_db):
+    db, _, summary = forecast_db
+    f = _q(db, f"select * from forecasts where run_id = '{summary.run_id}'")
+    q = f[list(QUANTILE_COLUMNS)].to_numpy()
+    assert (np.diff(q, axis=1) >= 0).all()
+    assert (q >= 0).all()
+    assert ((f["mean"] >= f["p05"]) & (f["mean"] <= f["p95"] + 1e-9)).mean() > 0.95
+
+
+def test_draws_per_cell_match_the_configuration(forecast_db):
+    db, _, summary = forecast_db
+    d = _q(
+        db,
+        f"select product_id, date, count(*) as n, count(distinct draw) as k, min(quantity) as lo "
+        f"from forecast_draws where run_id = '{summary.run_id}' group by all",
+    )
+    assert (d["n"] == PATHS).all() and (d["k"] == PATHS).all()
+    assert (d["lo"] >= 0).all()
+
+
+def test_run_record_is_complete_and_published(forecast_db, tiny_data):
+    db, _, summary = forecast_db
+    r = _q(db, "select * from forecast_runs").iloc[0]
+    assert r["run_id"] == summary.run_id
+    assert r["status"] == "succeeded" and r["published"]
+    assert r["frequency"] == "weekly" and r["horizon"] == HORIZON
+    assert r["n_products"] == len(tiny_data.products)
+    assert len(r["config_hash"]) == 16
+    assert r["verdict"] in ("converged", "not converged")
+    assert set(summary.timings) == {"load", "prepare", "fit", "forecast", "write"}
+    latest = _q(db, "select distinct run_id from latest_forecasts")
+    assert latest["run_id"].tolist() == [summary.run_id]
+
+
+def test_forecasts_follow_sales_levels(forecast_db, tiny_data):
+    """Products that sold more in the last weeks get larger forecasts: the fit is not noise."""
+    db, _, summary = forecast_db
+    f = _q(
+        db, f"select product_id, avg(mean) as fc from forecasts where run_id = '{summary.run_id}' group by 1"
+    )
+    recent = tiny_data.sales[
+        tiny_data.sales["date"] > tiny_data.sales["date"].max() - np.timedelta64(20 * 7, "D")
+    ]
+    level = recent.groupby("product_id")["quantity"].sum() / 20
+    joined = f.set_index("product_id")["fc"].to_frame().join(level.rename("recent"), how="inner")
+    assert joined.corr(method="spearman").iloc[0, 1] > 0.8

@@ -1,0 +1,64 @@
+import numpy as np
+import pymc as pm
+import pytensor.tensor as pt
+
+from forecast.calendar import infer_frequency
+from forecast.config import DEFAULT_PRIORS
+from forecast.design import build_design
+from forecast.model import build_model, negbin_loglik
+from forecast.schema import Hierarchy
+
+
+def test_fast_likelihood_equals_pymc_negative_binomial():
+    rng = np.random.default_rng(0)
+    y = rng.negative_binomial(1.5, 0.2, 2000)
+    eta = rng.normal(0.5, 1.2, 2000)
+    for log_alpha in (-1.0, 0.3, 2.5):
+        fast = negbin_loglik(pt.as_tensor(eta), pt.as_tensor(np.float64(log_alpha)), y).eval()
+        ref = pm.logp(pm.NegativeBinomial.dist(mu=np.exp(eta), alpha=np.exp(log_alpha)), y).sum().eval()
+        np.testing.assert_allclose(fast, ref, rtol=1e-10)
+
+
+def _design(data, hierarchy=None):
+    freq = infer_frequency(data.sales["date"])
+    return build_design(data.sales, data.products, hierarchy or Hierarchy(), freq, 6)
+
+
+def test_model_has_a_pooled_effect_per_group_level_and_product(tiny_data):
+    design = _design(tiny_data)
+    model = build_model(design, DEFAULT_PRIORS)
+    names = {rv.name for rv in model.free_RVs}
+    assert {"z_category", "z_brand", "z_color", "sigma_category", "sigma_brand", "sigma_color"} <= names
+    assert model.named_vars_to_dims["alpha_product"] == ("product",)
+    assert len(model.coords["product"]) == len(tiny_data.products)
+    assert len(model.coords["brand"]) == len(design.levels["brand"])
+
+
+def test_prior_predictive_demand_stays_plausible(tiny_data):
+    """Simulated weekly demand from the priors alone: mostly single digits, rarely absurd."""
+    design = _design(tiny_data)
+    model = build_model(design, DEFAULT_PRIORS, predict=False)
+    with model:
+        prior = pm.sample_prior_predictive(draws=300, random_seed=1, var_names=["alpha_product", "log_alpha"])
+    level = np.exp(prior.prior["alpha_product"].values.ravel())
+    assert 0.05 < np.median(level) < 20
+    assert np.quantile(level, 0.99) < 5_000
+    # the horizon build draws counts of the same shape as its rows
+    pred = build_model(design, DEFAULT_PRIORS, predict=True)
+    with pred:
+        sim = pm.sample_prior_predictive(draws=200, random_seed=2, var_names=["demand"])
+    demand = sim.prior["demand"].values
+    assert demand.shape[-1] == len(design.future)
+    assert np.median(demand) < 20
+    assert (demand > 10_000).mean() < 0.01
+
+
+def test_custom_hierarchy_builds(tiny_data):
+    products = tiny_data.products.rename(columns={"category": "region", "brand": "store"})
+    products["size"] = np.where(np.arange(len(products)) % 2, "S", "L")
+    data = type(tiny_data)(tiny_data.sales, products, tiny_data.truth, tiny_data.mean)
+    design = _design(data, Hierarchy(("region", "store"), ("color", "size")))
+    model = build_model(design, DEFAULT_PRIORS)
+    names = {rv.name for rv in model.free_RVs}
+    assert {"z_region", "z_store", "z_color", "z_size"} <= names
+    assert model.named_vars_to_dims["season"] == ("region", "fourier")

@@ -1,0 +1,38 @@
+import pytest
+
+from forecast.config import DEFAULT_PRIORS, ForecastConfig
+from forecast.schema import Hierarchy
+
+
+def test_hierarchy_parses_cli_lists():
+    h = Hierarchy.parse("region,store", "color,size")
+    assert h.nested == ("region", "store")
+    assert h.crossed == ("color", "size")
+    assert h.pooling_attribute == "region"
+    assert Hierarchy.parse(None, None) == Hierarchy()
+    assert Hierarchy.parse("category", "").crossed == ()
+
+
+def test_hierarchy_rejects_repeats_and_the_product_level():
+    with pytest.raises(ValueError, match="listed twice"):
+        Hierarchy(("category",), ("category",))
+    with pytest.raises(ValueError, match="product level"):
+        Hierarchy(("product_id",), ())
+
+
+def test_config_hash_tracks_what_changes_results():
+    base = ForecastConfig()
+    assert base.hash() == ForecastConfig().hash()
+    assert base.hash() != base.with_(seed=2).hash()
+    assert base.hash() != base.with_(priors={"group_sigma": 0.3}).hash()
+    assert base.merged_priors["group_sigma"] == DEFAULT_PRIORS["group_sigma"]
+    assert base.with_(priors={"group_sigma": 0.3}).merged_priors["group_sigma"] == 0.3
+
+
+def test_config_rejects_bad_values():
+    with pytest.raises(ValueError, match="unknown sampler 'gibbs'"):
+        ForecastConfig(sampler="gibbs")
+    with pytest.raises(ValueError, match="unknown prior names"):
+        ForecastConfig(priors={"not_a_prior": 1.0})
+    with pytest.raises(ValueError, match="horizon"):
+        ForecastConfig(horizon=0)
