@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 from typing import Annotated
@@ -14,6 +15,7 @@ from rich.table import Table
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 # Show the library's own progress messages (compiling, sampling) among the flow's logs.
 os.environ.setdefault("PREFECT_LOGGING_EXTRA_LOGGERS", "forecast")
+logging.getLogger("forecast").setLevel(logging.INFO)
 
 app = typer.Typer(
     help="Probabilistic demand forecasts from one Bayesian multilevel model, on DuckDB.",
@@ -47,12 +49,13 @@ def demo(
 ) -> None:
     """Generate a retail data set, ingest it, fit the model, forecast and write the results."""
     from flows.demo import demo_flow
+    from flows.forecast import DiagnosticsError
 
     path = _db(db)
     console.print(f"[bold]demand-forecast demo[/]: {products} products, two years of weekly sales -> {path}")
     try:
         summary = demo_flow(db=path, n_products=products, seed=seed)
-    except ValueError as exc:
+    except (ValueError, DiagnosticsError) as exc:
         _fail(str(exc))
     console.print(f"\nsales: {summary.sales_csv}\nproducts: {summary.products_csv}")
     console.print(str(summary.ingest))
@@ -97,9 +100,17 @@ def forecast(
     sample_paths: Annotated[
         int | None, typer.Option(min=1, help="Sample paths written per product [default: 500]")
     ] = None,
+    likelihood: Annotated[str, typer.Option(help="negbin | zinb (zero-inflated)")] = "negbin",
+    plan: Annotated[
+        Path | None,
+        typer.Option(help="Planned prices/promotions for the horizon: date, product_id, price, promo"),
+    ] = None,
+    publish_unconverged: Annotated[
+        bool, typer.Option(help="Publish to latest_forecasts even if the fit fails its checks")
+    ] = False,
 ) -> None:
     """Fit the hierarchical model on every product in the database and forecast; prints the run id."""
-    from flows.forecast import forecast_flow
+    from flows.forecast import DiagnosticsError, forecast_flow
 
     try:
         summary = forecast_flow(
@@ -113,8 +124,11 @@ def forecast(
             tune=tune,
             chains=chains,
             sample_paths=sample_paths,
+            likelihood=likelihood,
+            plan=str(plan) if plan else None,
+            publish_unconverged=publish_unconverged,
         )
-    except ValueError as exc:
+    except (ValueError, DiagnosticsError) as exc:
         _fail(str(exc))
     _print_forecast(summary)
 

@@ -15,6 +15,10 @@ from forecast.config import ForecastConfig
 from forecast.schema import Hierarchy
 
 
+class DiagnosticsError(RuntimeError):
+    """The fit failed its convergence checks; the run was written but not published."""
+
+
 @dataclass
 class ForecastSummary:
     run_id: str
@@ -47,8 +51,10 @@ def start_run(db: str, run_id: str, record: dict) -> None:
 
 
 @task(name="prepare", cache_policy=NO_CACHE)
-def prepare(sales: pd.DataFrame, products: pd.DataFrame, config: ForecastConfig) -> runs.Prepared:
-    return runs.prepare(sales, products, config)
+def prepare(
+    sales: pd.DataFrame, products: pd.DataFrame, config: ForecastConfig, plan: str | None
+) -> runs.Prepared:
+    return runs.prepare(sales, products, config, storage.read_plan(plan) if plan else None)
 
 
 @task(name="fit", cache_policy=NO_CACHE)
@@ -61,11 +67,16 @@ def forecast(prepared: runs.Prepared, fitted: runs.Fitted, config: ForecastConfi
     return runs.forecast(prepared, fitted, config)
 
 
+@task(name="save-posterior", cache_policy=NO_CACHE)
+def save_posterior(fitted: runs.Fitted, folder: str, run_id: str, config: ForecastConfig) -> str:
+    return str(runs.save_posterior(fitted, Path(folder), run_id, config))
+
+
 @task(name="write-results", retries=2, retry_delay_seconds=2, cache_policy=NO_CACHE)
-def write_results(db: str, run_id: str, forecasts, paths, record: dict) -> None:
+def write_results(db: str, run_id: str, forecasts, paths, record: dict, publish: bool, tables: dict) -> None:
     con = storage.connect(db)
     try:
-        storage.write_run(con, run_id, forecasts, paths, record)
+        storage.write_run(con, run_id, forecasts, paths, record, publish=publish, tables=tables)
     finally:
         con.close()
 
@@ -91,6 +102,9 @@ def forecast_flow(
     tune: int | None = None,
     chains: int | None = None,
     sample_paths: int | None = None,
+    likelihood: str = "negbin",
+    plan: str | None = None,
+    publish_unconverged: bool = False,
     progressbar: bool = True,
 ) -> ForecastSummary:
     """Fit the hierarchical model on every product in the database and write its forecasts.
@@ -104,6 +118,7 @@ def forecast_flow(
         hierarchy=Hierarchy.parse(nested, crossed),
         horizon=horizon,
         sampler=sampler,
+        likelihood=likelihood,
         seed=seed,
         **{k: v for k, v in settings.items() if v is not None},
     )
@@ -122,7 +137,7 @@ def forecast_flow(
     try:
         sales, products = load_history(db)
         lap("load")
-        prepared = prepare(sales, products, config)
+        prepared = prepare(sales, products, config, plan)
         record = runs.run_record(prepared, config)
         logger.info(
             "%d products, %d observations, %s data, horizon %d",
@@ -134,15 +149,28 @@ def forecast_flow(
         lap("prepare")
         fitted = fit(prepared, config, progressbar)
         lap("fit")
+        d = fitted.diagnostics
+        logger.info("diagnostics: %s %s", d["verdict"], d["problems"])
         forecasts, paths = forecast(prepared, fitted, config)
+        posterior = save_posterior(fitted, str(Path(db).resolve().parent / "posteriors"), run_id, config)
+        tables = runs.run_tables(prepared, fitted)
         lap("forecast")
-        record |= fitted.diagnostics
-        write_results(db, run_id, forecasts, paths, {**record, "timings": timings})
+        publish = fitted.converged or publish_unconverged
+        record |= {**d, "posterior_path": posterior, "timings": timings}
+        if not fitted.converged:
+            record["status"] = "unconverged" if not publish else "succeeded"
+        write_results(db, run_id, forecasts, paths, record, publish, tables)
         lap("write")
     except Exception as exc:
         mark_failed(db, run_id, f"{type(exc).__name__}: {exc}")
         raise
     _store_timings(db, run_id, timings)
+    if not publish:
+        raise DiagnosticsError(
+            f"run {run_id} failed its convergence checks and was not published to latest_forecasts: "
+            f"{d['problems']}. Its forecasts are kept under that run id; rerun with "
+            "--publish-unconverged to publish it anyway."
+        )
     return ForecastSummary(
         run_id=run_id,
         db=db,

@@ -40,6 +40,11 @@ DEFAULT_PRIORS: dict[str, float] = {
     "promo_mu": 0.3,
     "promo_sigma": 0.5,
     "promo_group_sigma": 0.3,
+    # Zero-inflated likelihood: logit of the structural-zero probability; -2 is about 12%, and a
+    # sd of 1.5 spans 1% to 60%.
+    "zero_mu": -2.0,
+    "zero_sigma": 1.5,
+    "zero_group_sigma": 0.5,
     # Negative binomial dispersion alpha (variance = mu + mu^2 / alpha): log-normal around alpha = 3.
     "log_alpha_mu": 1.0,
     "log_alpha_sigma": 1.0,
@@ -55,6 +60,8 @@ class ForecastConfig:
     hierarchy: Hierarchy = field(default_factory=Hierarchy)
     horizon: int | None = None  # periods ahead; None: a default for the data's frequency
     sampler: str = "nutpie"
+    likelihood: str = "negbin"  # or "zinb"; the default won the backtest in benchmarks/README.md
+    pooling: str = "partial"  # "none": the no-pooling comparison model
     draws: int = 1000
     tune: int = 500
     chains: int = 2
@@ -66,6 +73,10 @@ class ForecastConfig:
     def __post_init__(self) -> None:
         if self.sampler not in SAMPLERS:
             raise ValueError(f"unknown sampler '{self.sampler}': choose one of {', '.join(SAMPLERS)}")
+        if self.likelihood not in ("negbin", "zinb"):
+            raise ValueError(f"unknown likelihood '{self.likelihood}': choose negbin or zinb")
+        if self.pooling not in ("partial", "none"):
+            raise ValueError(f"unknown pooling '{self.pooling}': choose partial or none")
         unknown = set(self.priors) - set(DEFAULT_PRIORS)
         if unknown:
             raise ValueError(f"unknown prior names: {sorted(unknown)}; known: {sorted(DEFAULT_PRIORS)}")

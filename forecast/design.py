@@ -101,8 +101,13 @@ def build_design(
     frequency: Frequency,
     horizon: int,
     fourier_order: int = 3,
+    plan: pd.DataFrame | None = None,
 ) -> Design:
-    """Turn sales and products into model arrays for history and the next ``horizon`` periods."""
+    """Turn sales and products into model arrays for history and the next ``horizon`` periods.
+
+    ``plan`` holds planned ``(date, product_id, [price], [promo])`` for horizon periods; periods and
+    products it does not cover assume the last regular price and no promotion.
+    """
     missing = [a for a in hierarchy.attributes if a not in products.columns]
     if missing:
         raise ValueError(
@@ -179,11 +184,19 @@ def build_design(
     )
     fp = np.repeat(np.arange(len(pid)), horizon)
     ft = np.tile(np.arange(n_train, n_train + horizon), len(pid))
+    future_price = last_regular[fp].copy()
+    future_promo = np.zeros(len(fp))
+    source = "last regular price, no promotion" if has_price else "no prices in the data; no promotion"
+    if plan is not None and len(plan):
+        future_price, future_promo, planned = _apply_plan(
+            plan, pid, dates, n_train, horizon, future_price, future_promo
+        )
+        source = f"planned prices/promotions for {planned} product-periods; elsewhere {source}"
     future = Rows(
         product_idx=fp.astype(np.int64),
         time_idx=ft.astype(np.int64),
-        log_price=np.log(last_regular / ref_price)[fp],
-        promo=np.zeros(len(fp)),
+        log_price=np.log(future_price / ref_price[fp]),
+        promo=future_promo,
         y=np.zeros(len(fp), dtype=np.int64),
     )
     fourier, names = fourier_terms(dates, frequency, fourier_order)
@@ -206,3 +219,30 @@ def build_design(
         future_price_source=source,
         n_obs=n_obs,
     )
+
+
+def _apply_plan(plan, pid, dates, n_train, horizon, price, promo):
+    """Overlay planned prices and promotions on the horizon rows (product-major order)."""
+    plan = plan.copy()
+    plan[DATE] = pd.to_datetime(plan[DATE])
+    future = pd.Series(np.arange(horizon), index=dates[n_train:])
+    t = future.reindex(plan[DATE]).to_numpy()
+    if np.isnan(t).any():
+        bad = plan.loc[np.isnan(t), DATE].iloc[0].date()
+        raise ValueError(
+            f"plan date {bad} is not a forecast period; the horizon runs "
+            f"{dates[n_train].date()} to {dates[-1].date()}"
+        )
+    p = pid.get_indexer(plan[PRODUCT].astype(str))
+    if (p < 0).any():
+        raise ValueError(f"plan names unknown product {plan.loc[p < 0, PRODUCT].iloc[0]!r}")
+    row = p * horizon + t.astype(np.int64)
+    if PRICE in plan.columns:
+        given = plan[PRICE].notna().to_numpy()
+        if (plan.loc[given, PRICE] <= 0).any():
+            raise ValueError("plan has non-positive prices")
+        price[row[given]] = plan.loc[given, PRICE].to_numpy(float)
+    if PROMO in plan.columns:
+        given = plan[PROMO].notna().to_numpy()
+        promo[row[given]] = plan.loc[given, PROMO].astype(float).to_numpy()
+    return price, promo, len(plan)

@@ -10,14 +10,14 @@ log E[demand] for product p in period t:
 
     alpha_p ~ Normal(mu + sum_a u_a[level_a(p)], sigma_product)       (centered)
     u_a     = sigma_a * z_a,  z_a ~ ZeroSumNormal(1)                   (non-centered, per attribute)
-    s_g, b_g, e_g, l_g ~ Normal(shared mean, shared sd)                (centered, per pooling group)
-    demand  ~ NegativeBinomial(exp(eta), alpha)
+    c_g     ~ Normal(c_mu, c_sigma)  for c in s, b, e, l               (per component, see CENTERED)
+    demand  ~ NegativeBinomial(exp(eta), alpha)                       ("negbin")
+            or ZeroInflatedNegativeBinomial(1 - pi_g, exp(eta), alpha)  ("zinb": structural zeros)
 
-Group effects are non-centered (few groups, weakly identified scales: the funnel), product levels
-centered (most products have dozens of observations that pin them down); the choice was measured,
-see benchmarks/README.md. Every index is a 1-D gather: PyTensor's C backend has no compiled
-gradient for indexing a 2-D parameter by product, so seasonality is computed per (period, group)
-and gathered through one flat index.
+``pooling="none"`` builds the same likelihood with independent wide priors and no hyperpriors: the
+no-pooling model the hierarchical one is compared with. Every index is a 1-D gather: PyTensor's C
+backend has no compiled gradient for indexing a 2-D parameter by product, so seasonality is computed
+per (period, group) and gathered through one flat index.
 """
 
 from __future__ import annotations
@@ -25,33 +25,61 @@ from __future__ import annotations
 import numpy as np
 import pymc as pm
 import pytensor.tensor as pt
+from scipy.special import gammaln
 
 from forecast.design import Design, Rows
 
+LIKELIHOODS = ("negbin", "zinb")
+POOLING = ("partial", "none")
 
-def _group_effects(design: Design, priors: dict[str, float]) -> pt.TensorVariable:
-    """Sum over attributes of each product's (non-centered) group effects, per product."""
+# Per pooled component: centered where each group's coefficient is pinned by thousands of rows
+# (seasonality), non-centered where the groups barely differ or the data say little next to the
+# prior (elasticity, promotion lift, trend): the funnel. Measured: benchmarks/README.md.
+CENTERED = {
+    "groups": False,
+    "season": True,
+    "elasticity": False,
+    "promo": False,
+    "trend": False,
+    "zero": False,
+}
+
+
+def _group_effects(design: Design, priors: dict[str, float], centered: bool) -> pt.TensorVariable:
+    """Sum over attributes of each product's group effects, per product.
+
+    Effects sum to zero over an attribute's levels, so the intercept is the grand mean and not
+    traded off against the average of every attribute's effects.
+    """
     total = pt.zeros(len(design.products))
     for attr in design.levels:
         sigma = pm.HalfNormal(f"sigma_{attr}", priors["group_sigma"])
-        # Effects sum to zero over an attribute's levels, so the intercept is the grand mean and
-        # not traded off against the average of every attribute's effects.
-        z = pm.ZeroSumNormal(f"z_{attr}", sigma=1.0, dims=attr)
-        effect = pm.Deterministic(f"effect_{attr}", sigma * z, dims=attr)
+        if centered:
+            effect = pm.ZeroSumNormal(f"effect_{attr}", sigma=sigma, dims=attr)
+        else:
+            z = pm.ZeroSumNormal(f"z_{attr}", sigma=1.0, dims=attr)
+            effect = pm.Deterministic(f"effect_{attr}", sigma * z, dims=attr)
         total = total + effect[design.level_idx[attr]]
     return total
 
 
 def _pooled(
-    name: str, mu: float, sigma: float, group_sigma: float, dims: str | tuple[str, ...], centered: bool
+    name: str,
+    mu: float,
+    sigma: float,
+    group_sigma: float,
+    dims: str | tuple[str, ...],
+    centered: bool,
+    pooling: str = "partial",
 ) -> pt.TensorVariable:
-    """A coefficient per pooling group around a shared mean.
+    """A coefficient per pooling group around a shared, learned mean and scale.
 
-    Centered when every group holds thousands of rows (its coefficient is pinned by the data, and
-    the non-centered form would then correlate the shared mean with every deviation); non-centered
-    when groups are weakly informed (the funnel). ``dims`` may add trailing dims (Fourier terms).
+    ``dims`` may add trailing dims (Fourier terms). With ``pooling="none"`` each group gets an
+    independent ``Normal(mu, sigma)``: nothing is learned across groups.
     """
     dims = (dims,) if isinstance(dims, str) else dims
+    if pooling == "none":
+        return pm.Normal(name, mu, sigma, dims=dims)
     mean = pm.Normal(f"{name}_mu", mu, sigma, dims=dims[1:] or None)
     scale = pm.HalfNormal(f"{name}_sigma", group_sigma)
     if centered:
@@ -60,16 +88,12 @@ def _pooled(
     return pm.Deterministic(name, mean + scale * z, dims=dims)
 
 
-# Per pooled component: centered where each group's coefficient is pinned by thousands of rows,
-# non-centered where the data say little about it next to its prior (a category's trend over two
-# years). Measured: benchmarks/README.md, "Parameterisation".
-CENTERED = {"season": True, "elasticity": False, "promo": False, "trend": False}
-
-
 def build_model(
     design: Design,
     priors: dict[str, float],
     predict: bool = False,
+    likelihood: str = "negbin",
+    pooling: str = "partial",
     centered: dict[str, bool] | None = None,
 ) -> pm.Model:
     """Build the model on the history rows, or on the horizon rows when ``predict`` is true.
@@ -77,6 +101,10 @@ def build_model(
     Both builds share every parameter name and shape, so a posterior fitted on the history is used
     directly with ``pm.sample_posterior_predictive`` on the horizon build.
     """
+    if likelihood not in LIKELIHOODS:
+        raise ValueError(f"unknown likelihood '{likelihood}': choose one of {', '.join(LIKELIHOODS)}")
+    if pooling not in POOLING:
+        raise ValueError(f"unknown pooling '{pooling}': choose one of {', '.join(POOLING)}")
     rows: Rows = design.future if predict else design.train
     pool = design.pool or "pool"
     coords = {
@@ -87,48 +115,38 @@ def build_model(
     }
     if design.pool is None:
         coords["pool"] = ["all"]
-    pool_idx = design.pool_idx
     centered = CENTERED | (centered or {})
-    obs_pool = pool_idx[rows.product_idx]
+    obs_pool = design.pool_idx[rows.product_idx]
     # Flat index into the (period, group) seasonality matrix: a 1-D gather.
     season_idx = rows.time_idx * design.n_pool + obs_pool
 
+    def pooled(name: str, mu: float, component: str, dims=pool) -> pt.TensorVariable:
+        return _pooled(
+            name,
+            mu,
+            priors[f"{component}_sigma"],
+            priors[f"{component}_group_sigma"],
+            dims,
+            centered[component],
+            pooling,
+        )
+
     with pm.Model(coords=coords) as model:
-        intercept = pm.Normal("intercept", priors["intercept_mu"], priors["intercept_sigma"])
-        sigma_product = pm.HalfNormal("sigma_product", priors["product_sigma"])
-        group_mean = intercept + _group_effects(design, priors)
-        alpha_p = pm.Normal("alpha_product", group_mean, sigma_product, dims="product")
+        if pooling == "partial":
+            intercept = pm.Normal("intercept", priors["intercept_mu"], priors["intercept_sigma"])
+            sigma_product = pm.HalfNormal("sigma_product", priors["product_sigma"])
+            group_mean = intercept + _group_effects(design, priors, centered["groups"])
+            alpha_p = pm.Normal("alpha_product", group_mean, sigma_product, dims="product")
+        else:
+            alpha_p = pm.Normal(
+                "alpha_product", priors["intercept_mu"], priors["intercept_sigma"], dims="product"
+            )
 
-        season_coef = _pooled(
-            "season",
-            0.0,
-            priors["season_sigma"],
-            priors["season_group_sigma"],
-            (pool, "fourier"),
-            centered["season"],
-        )
+        season_coef = pooled("season", 0.0, "season", (pool, "fourier"))
         season = pt.dot(pt.as_tensor(design.fourier), season_coef.T)  # (periods, groups)
-
-        trend = _pooled(
-            "trend", 0.0, priors["trend_sigma"], priors["trend_group_sigma"], pool, centered["trend"]
-        )
-
-        elasticity = _pooled(
-            "elasticity",
-            priors["elasticity_mu"],
-            priors["elasticity_sigma"],
-            priors["elasticity_group_sigma"],
-            pool,
-            centered["elasticity"],
-        )
-        promo = _pooled(
-            "promo",
-            priors["promo_mu"],
-            priors["promo_sigma"],
-            priors["promo_group_sigma"],
-            pool,
-            centered["promo"],
-        )
+        trend = pooled("trend", 0.0, "trend")
+        elasticity = pooled("elasticity", priors["elasticity_mu"], "elasticity")
+        promo = pooled("promo", priors["promo_mu"], "promo")
         log_alpha = pm.Normal("log_alpha", priors["log_alpha_mu"], priors["log_alpha_sigma"])
 
         eta = (
@@ -138,11 +156,35 @@ def build_model(
             + elasticity[obs_pool] * rows.log_price
             + promo[obs_pool] * rows.promo
         )
-        if predict:
-            pm.NegativeBinomial("demand", mu=pt.exp(eta), alpha=pt.exp(log_alpha), dims="obs")
+        alpha = pt.exp(log_alpha)
+        if likelihood == "zinb":
+            # Probability of a structural zero (not stocked, not listed), per pooling group.
+            logit_zero = pooled("logit_zero", priors["zero_mu"], "zero")[obs_pool]
+            if predict:
+                pm.ZeroInflatedNegativeBinomial(
+                    "demand", psi=pt.sigmoid(-logit_zero), mu=pt.exp(eta), alpha=alpha, dims="obs"
+                )
+            else:
+                pm.Potential("demand_loglik", zinb_loglik(eta, log_alpha, logit_zero, rows.y))
+        elif predict:
+            pm.NegativeBinomial("demand", mu=pt.exp(eta), alpha=alpha, dims="obs")
         else:
             pm.Potential("demand_loglik", negbin_loglik(eta, log_alpha, rows.y))
     return model
+
+
+def _count_constant(log_alpha: pt.TensorVariable, y: np.ndarray) -> pt.TensorVariable:
+    """Sum over rows of lgamma(y + a) - lgamma(a) - lgamma(y + 1), through the histogram of ``y``."""
+    values, counts = np.unique(y, return_counts=True)
+    alpha = pt.exp(log_alpha)
+    const = pt.sum(counts * pt.gammaln(values + alpha)) - len(y) * pt.gammaln(alpha)
+    return const - float(np.sum(counts * gammaln(values + 1.0)))
+
+
+def _negbin_rows(eta: pt.TensorVariable, log_alpha: pt.TensorVariable, y: np.ndarray):
+    """Per-row part of the log-density: a log a + y eta - (y + a) log(exp(eta) + a)."""
+    alpha = pt.exp(log_alpha)
+    return alpha * log_alpha + y * eta - (y + alpha) * pt.logaddexp(eta, log_alpha)
 
 
 def negbin_loglik(eta: pt.TensorVariable, log_alpha: pt.TensorVariable, y: np.ndarray):
@@ -153,21 +195,21 @@ def negbin_loglik(eta: pt.TensorVariable, log_alpha: pt.TensorVariable, y: np.nd
         log p(y) = lgamma(y + a) - lgamma(a) - lgamma(y + 1)
                    + a log a + y eta - (y + a) log(exp(eta) + a)
 
-    With one dispersion ``a`` for all rows, the gamma-function terms depend on ``y`` only through its
-    distinct values, so they are summed over the histogram of ``y`` (a few hundred values) instead of
-    every row, and each row costs one ``logaddexp``. That is most of a gradient's time saved: the
-    per-row ``lgamma`` and ``digamma`` calls of the textbook form dominate it.
+    With one dispersion ``a`` for all rows, the gamma-function terms depend on ``y`` only through
+    its distinct values, so they are summed over the histogram of ``y`` (a few hundred values)
+    instead of every row, and each row costs one ``logaddexp``: the per-row ``lgamma`` and
+    ``digamma`` calls of the textbook form were most of a gradient's time.
     """
-    values, counts = np.unique(y, return_counts=True)
-    alpha = pt.exp(log_alpha)
-    n = len(y)
-    const = pt.sum(counts * pt.gammaln(values + alpha)) - n * pt.gammaln(alpha)
-    const = const - float(np.sum(counts * _gammaln(values + 1.0)))
-    per_row = pt.dot(y.astype("float64"), eta) - pt.sum((y + alpha) * pt.logaddexp(eta, log_alpha))
-    return const + n * alpha * log_alpha + per_row
+    return _count_constant(log_alpha, y) + pt.sum(_negbin_rows(eta, log_alpha, y))
 
 
-def _gammaln(x: np.ndarray) -> np.ndarray:
-    from scipy.special import gammaln
+def zinb_loglik(eta, log_alpha, logit_zero, y: np.ndarray):
+    """Zero-inflated negative binomial: a structural zero with probability sigmoid(logit_zero).
 
-    return gammaln(x)
+    log p(0) = log(pi + (1 - pi) NB(0)),  log p(y > 0) = log(1 - pi) + log NB(y); the gamma terms
+    of NB(0) vanish, so the histogram trick of ``negbin_loglik`` carries over unchanged.
+    """
+    nb = _negbin_rows(eta, log_alpha, y)
+    log_pi, log_1m_pi = -pt.softplus(-logit_zero), -pt.softplus(logit_zero)
+    rows = pt.switch(np.equal(y, 0), pt.logaddexp(log_pi, log_1m_pi + nb), log_1m_pi + nb)
+    return _count_constant(log_alpha, y) + pt.sum(rows)

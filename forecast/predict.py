@@ -9,7 +9,6 @@ import pymc as pm
 import xarray as xr
 
 from forecast.design import Design
-from forecast.model import build_model
 from forecast.schema import DATE, PRODUCT, QUANTILE_COLUMNS, QUANTILES
 from forecast.storage import DrawsFrame
 
@@ -25,14 +24,14 @@ def thin(posterior: xr.Dataset, n: int, seed: int) -> xr.Dataset:
 
 
 def sample_paths(
-    design: Design, priors: dict[str, float], idata: az.InferenceData, n_paths: int, seed: int
+    model: pm.Model, design: Design, idata: az.InferenceData, n_paths: int, seed: int
 ) -> DrawsFrame:
     """Joint sample paths of demand for every product over the horizon.
 
-    Path ``i`` of every product comes from the same posterior draw, so sums across products (a
-    category's total) are draws of the total: aggregate quantiles computed from them are coherent.
+    ``model`` is the horizon build (``build_model(..., predict=True)``). Path ``i`` of every product
+    comes from the same posterior draw, so sums across products (a category's total) are draws of
+    the total: aggregate quantiles computed from them are coherent.
     """
-    model = build_model(design, priors, predict=True)
     posterior = thin(idata.posterior, n_paths, seed)
     pp = pm.sample_posterior_predictive(
         posterior, model=model, var_names=["demand"], random_seed=seed, progressbar=False

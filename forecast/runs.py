@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 
 import arviz as az
 import pandas as pd
@@ -13,7 +14,8 @@ from forecast import __version__
 from forecast.calendar import Frequency, infer_frequency
 from forecast.config import DEFAULT_HORIZON, ForecastConfig
 from forecast.design import Design, build_design
-from forecast.diagnostics import summarise_fit
+from forecast.diagnostics import parameter_table, verdict
+from forecast.effects import product_effects
 from forecast.inference import fit
 from forecast.model import build_model
 from forecast.predict import sample_paths, summarise
@@ -36,30 +38,64 @@ class Prepared:
 @dataclass
 class Fitted:
     idata: az.InferenceData
-    diagnostics: dict = field(default_factory=dict)
+    diagnostics: dict = field(default_factory=dict)  # the run record's summary and verdict
+    parameters: pd.DataFrame | None = None  # fit_diagnostics rows
+
+    @property
+    def converged(self) -> bool:
+        return self.diagnostics.get("verdict") in ("converged", "approximate")
 
 
-def prepare(sales: pd.DataFrame, products: pd.DataFrame, config: ForecastConfig) -> Prepared:
+def prepare(
+    sales: pd.DataFrame,
+    products: pd.DataFrame,
+    config: ForecastConfig,
+    plan: pd.DataFrame | None = None,
+) -> Prepared:
     """Infer the frequency and horizon, and build the design for history and horizon."""
     frequency = infer_frequency(sales[DATE])
     horizon = config.horizon or DEFAULT_HORIZON[frequency.code]
-    design = build_design(
-        sales, products, config.hierarchy, frequency, horizon, fourier_order=config.fourier_order
-    )
+    design = build_design(sales, products, config.hierarchy, frequency, horizon, config.fourier_order, plan)
     return Prepared(design=design, frequency=frequency, horizon=horizon)
 
 
+def model_for(design: Design, config: ForecastConfig, predict: bool = False):
+    """The configured model on the history (or, with ``predict``, on the horizon)."""
+    return build_model(
+        design, config.merged_priors, predict=predict, likelihood=config.likelihood, pooling=config.pooling
+    )
+
+
 def fit_model(prepared: Prepared, config: ForecastConfig, progressbar: bool = True) -> Fitted:
-    model = build_model(prepared.design, config.merged_priors)
+    model = model_for(prepared.design, config)
     idata = fit(model, config, progressbar=progressbar)
     free = [rv.name for rv in model.free_RVs]
-    return Fitted(idata=idata, diagnostics=summarise_fit(idata, free))
+    table = parameter_table(idata, free)
+    return Fitted(idata=idata, diagnostics=verdict(idata, table), parameters=table)
+
+
+def save_posterior(fitted: Fitted, folder: Path, run_id: str, config: ForecastConfig) -> Path:
+    """Write the posterior to ``folder/<run_id>.nc`` with the config hash and version as attributes."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{run_id}.nc"
+    fitted.idata.posterior.attrs.update(
+        {"run_id": run_id, "config_hash": config.hash(), "package_version": __version__}
+    )
+    fitted.idata.to_netcdf(str(path))
+    return path
+
+
+def run_tables(prepared: Prepared, fitted: Fitted) -> dict[str, pd.DataFrame]:
+    """The per-run tables written with the forecasts: parameter diagnostics, product effects."""
+    tables = {"product_effects": product_effects(fitted.idata, prepared.design)}
+    if fitted.parameters is not None:
+        tables["fit_diagnostics"] = fitted.parameters
+    return tables
 
 
 def forecast(prepared: Prepared, fitted: Fitted, config: ForecastConfig) -> tuple[pd.DataFrame, DrawsFrame]:
-    paths = sample_paths(
-        prepared.design, config.merged_priors, fitted.idata, config.sample_paths, config.seed
-    )
+    model = model_for(prepared.design, config, predict=True)
+    paths = sample_paths(model, prepared.design, fitted.idata, config.sample_paths, config.seed)
     return summarise(paths), paths
 
 
@@ -80,6 +116,7 @@ def run_record(prepared: Prepared, config: ForecastConfig) -> dict:
 def config_record(config: ForecastConfig) -> dict:
     return {
         "sampler": config.sampler,
+        "likelihood": config.likelihood,
         "seed": config.seed,
         "config": config.to_dict(),
         "config_hash": config.hash(),

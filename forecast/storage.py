@@ -340,6 +340,26 @@ def load_training_data(con: duckdb.DuckDBPyConnection) -> tuple[pd.DataFrame, pd
     return sales, products
 
 
+def read_plan(path: str | Path) -> pd.DataFrame:
+    """Planned ``(date, product_id, [price], [promo])`` for the horizon, from CSV or Parquet."""
+    path = Path(path)
+    con = duckdb.connect()
+    try:
+        frame = con.execute(f"select * from {_reader(path)}").df()
+    finally:
+        con.close()
+    missing = [c for c in (DATE, PRODUCT) if c not in frame.columns]
+    if missing or not ({PRICE, PROMO} & set(frame.columns)):
+        raise IngestError(
+            f"plan file {path} needs columns '{DATE}', '{PRODUCT}' and '{PRICE}' and/or '{PROMO}'; "
+            f"found {list(frame.columns)}"
+        )
+    for col in (PRICE, PROMO):
+        if col in frame.columns:
+            frame[col] = pd.to_numeric(frame[col], errors="raise")
+    return frame
+
+
 # ---------------------------------------------------------------------------------- results
 
 
@@ -356,10 +376,17 @@ def write_run(
     draws: DrawsFrame,
     record: dict[str, Any],
     publish: bool = True,
+    tables: dict[str, pd.DataFrame] | None = None,
 ) -> None:
-    """Write a run's forecasts and draws and mark it succeeded, all in one transaction."""
+    """Write a run's forecasts, draws and per-run ``tables`` (``fit_diagnostics``,
+    ``product_effects``) and mark it succeeded, all in one transaction."""
     con.execute("begin transaction")
     try:
+        for table, frame in (tables or {}).items():
+            con.register("new_rows", frame)
+            cols = ", ".join(_q(c) for c in frame.columns)
+            con.execute(f"insert into {table} (run_id, {cols}) select ?, {cols} from new_rows", [run_id])
+            con.unregister("new_rows")
         con.register("new_forecasts", forecasts)
         cols = ", ".join([PRODUCT, DATE, "mean", *QUANTILE_COLUMNS])
         con.execute(f"insert into forecasts (run_id, {cols}) select ?, {cols} from new_forecasts", [run_id])
@@ -383,7 +410,7 @@ def write_run(
         update_run(
             con,
             run_id,
-            {**record, "status": "succeeded", "published": publish, "finished_at": _now()},
+            {"status": "succeeded", **record, "published": publish, "finished_at": _now()},
         )
         con.execute("commit")
     except BaseException:

@@ -52,7 +52,9 @@ class RetailData:
     sales: pd.DataFrame
     products: pd.DataFrame
     truth: Truth
-    mean: pd.DataFrame  # true expected demand per (date, product), including zero-sale weeks
+    # Every active (date, product): true expected demand ``mean`` and the simulated ``quantity``,
+    # zero-sale weeks included (the held-out truth for tests).
+    mean: pd.DataFrame
 
 
 def generate_retail_data(
@@ -64,6 +66,7 @@ def generate_retail_data(
     unlaunched_share: float = 0.02,
     horizon: int = 0,
     alpha: float = 2.5,
+    product_trend_sd: float = 0.08,
 ) -> RetailData:
     """Generate weekly sales for ``n_products`` products over ``n_periods`` weeks.
 
@@ -120,7 +123,7 @@ def generate_retail_data(
     price = np.round(np.where(promo, regular * 0.75, regular), 2)
     ref = np.median(regular[:, :n_periods], axis=1)
 
-    trend = rng.normal(0, 0.08, n_products)  # per year
+    trend = rng.normal(0, product_trend_sd, n_products)  # per year
     years = t / 52.0
     week_of_year = 2 * np.pi * dates.dayofyear.values / 365.25
     season = amp[cat].values[:, None] * np.sin(week_of_year[None, :] + phase[cat].values[:, None])
@@ -148,7 +151,7 @@ def generate_retail_data(
             "promo": promo[pi, ti].astype(np.int8),
         }
     )
-    mean = frame.drop(columns="quantity").assign(mean=mu[pi, ti])
+    mean = frame.assign(mean=mu[pi, ti])
     # Like most point-of-sale extracts: a row per product and week with a sale, plus the weeks the
     # product was on promotion (the promotion calendar is known even when nothing sold).
     sales = frame[(frame["quantity"] > 0) | (frame["promo"] == 1)].reset_index(drop=True)

@@ -4,7 +4,7 @@ create table if not exists forecast_runs (
     run_id varchar primary key,
     created_at timestamp not null,
     finished_at timestamp,
-    status varchar not null,        -- running | succeeded | failed
+    status varchar not null,        -- running | succeeded | unconverged (written, not published) | failed
     published boolean not null default false,  -- visible in latest_forecasts
     message varchar,                -- why a run failed; assumptions worth knowing
     frequency varchar,              -- daily | weekly | monthly | quarterly
@@ -23,7 +23,43 @@ create table if not exists forecast_runs (
     min_ess_bulk double,            -- smallest bulk effective sample size
     min_ess_tail double,
     divergences integer,            -- divergent transitions after tuning
-    verdict varchar                 -- converged | not converged | approximate (ADVI)
+    min_ess_hyper double,           -- smallest ESS (bulk or tail) over hyperparameters
+    min_bfmi double,                -- smallest energy BFMI over chains
+    verdict varchar,                -- converged | not converged | approximate (ADVI)
+    problems varchar,               -- what failed the checks, and what to try
+    likelihood varchar,             -- negbin | zinb
+    posterior_path varchar          -- NetCDF file of the posterior (ArviZ InferenceData)
+);
+
+-- One row per scalar parameter of a run's fit.
+create table if not exists fit_diagnostics (
+    run_id varchar not null,
+    parameter varchar not null,     -- e.g. sigma_brand, effect_color[red]
+    variable varchar not null,      -- the parameter's name without its index
+    hyperparameter boolean not null,
+    mean double,                    -- posterior mean (log scale for effects)
+    sd double,
+    hdi_05 double,                  -- 90% highest-density interval
+    hdi_95 double,
+    mcse_mean double,
+    ess_bulk double,
+    ess_tail double,
+    r_hat double,
+    primary key (run_id, parameter)
+);
+
+-- Partial pooling at work: per product and run, on the log scale of demand.
+create table if not exists product_effects (
+    run_id varchar not null,
+    product_id varchar not null,
+    n_obs integer,              -- periods of history the fit saw
+    units bigint,               -- units sold in that history
+    pooled_effect double,       -- posterior mean of the product's level
+    pooled_sd double,
+    group_effect double,        -- mean of its groups (intercept + category + brand + color ...)
+    no_pooling_effect double,   -- the level from its own rows alone; null without sales
+    shrinkage double,           -- 0: kept its own estimate, 1: pulled all the way to its groups
+    primary key (run_id, product_id)
 );
 
 create table if not exists forecasts (

@@ -22,7 +22,14 @@ def forecast_db(tmp_path_factory, tiny_data, prefect_harness):
     db = str(folder / "demand.duckdb")
     ingested = ingest_flow(str(sales), str(products), db=db)
     summary = forecast_flow(
-        db=db, horizon=HORIZON, draws=150, tune=150, chains=2, sample_paths=PATHS, progressbar=False
+        db=db,
+        horizon=HORIZON,
+        draws=150,
+        tune=150,
+        chains=2,
+        sample_paths=PATHS,
+        progressbar=False,
+        publish_unconverged=True,  # 150 draws are for plumbing, not for passing the checks
     )
     return db, ingested, summary
 
@@ -74,13 +81,14 @@ def test_draws_per_cell_match_the_configuration(forecast_db):
 
 def test_run_record_is_complete_and_published(forecast_db, tiny_data):
     db, _, summary = forecast_db
-    r = _q(db, "select * from forecast_runs").iloc[0]
+    r = _q(db, f"select * from forecast_runs where run_id = '{summary.run_id}'").iloc[0]
     assert r["run_id"] == summary.run_id
     assert r["status"] == "succeeded" and r["published"]
     assert r["frequency"] == "weekly" and r["horizon"] == HORIZON
     assert r["n_products"] == len(tiny_data.products)
     assert len(r["config_hash"]) == 16
     assert r["verdict"] in ("converged", "not converged")
+    assert r["posterior_path"].endswith(f"{summary.run_id}.nc")
     assert set(summary.timings) == {"load", "prepare", "fit", "forecast", "write"}
     latest = _q(db, "select distinct run_id from latest_forecasts")
     assert latest["run_id"].tolist() == [summary.run_id]
@@ -98,3 +106,43 @@ def test_forecasts_follow_sales_levels(forecast_db, tiny_data):
     level = recent.groupby("product_id")["quantity"].sum() / 20
     joined = f.set_index("product_id")["fc"].to_frame().join(level.rename("recent"), how="inner")
     assert joined.corr(method="spearman").iloc[0, 1] > 0.8
+
+
+def test_diagnostics_and_effects_tables(forecast_db, tiny_data):
+    db, _, summary = forecast_db
+    diag = _q(db, f"select * from fit_diagnostics where run_id = '{summary.run_id}'")
+    assert {"sigma_category", "sigma_brand", "sigma_color", "log_alpha"} <= set(diag["parameter"])
+    assert diag.loc[diag["parameter"] == "sigma_brand", "hyperparameter"].item()
+    assert (diag["r_hat"] > 0.9).all() and (diag["ess_bulk"] > 0).all()
+    run = _q(db, f"select max_rhat, min_ess_hyper from forecast_runs where run_id = '{summary.run_id}'")
+    assert run["max_rhat"][0] == pytest.approx(diag["r_hat"].max())
+    eff = _q(db, f"select * from product_effects where run_id = '{summary.run_id}'")
+    assert len(eff) == len(tiny_data.products)
+    no_history = eff[eff["n_obs"] == 0]
+    assert len(no_history) and no_history["no_pooling_effect"].isna().all()
+    # partial pooling: products with little data are pulled further toward their groups
+    sold = eff.dropna(subset=["shrinkage"])
+    assert sold[["units", "shrinkage"]].corr(method="spearman").iloc[0, 1] < -0.3
+
+
+def test_posterior_is_saved_with_its_config_hash(forecast_db):
+    import arviz as az
+
+    db, _, summary = forecast_db
+    r = _q(db, f"select posterior_path, config_hash from forecast_runs where run_id = '{summary.run_id}'")
+    idata = az.from_netcdf(r["posterior_path"][0])
+    assert idata.posterior.attrs["config_hash"] == r["config_hash"][0]
+    assert "alpha_product" in idata.posterior
+
+
+def test_unconverged_run_is_kept_but_not_published(forecast_db):
+    from flows.forecast import DiagnosticsError, forecast_flow
+
+    db, _, good = forecast_db
+    with pytest.raises(DiagnosticsError, match="failed its convergence checks") as err:
+        forecast_flow(db=db, horizon=HORIZON, draws=15, tune=15, sample_paths=5, progressbar=False)
+    assert "--publish-unconverged" in str(err.value)
+    runs = _q(db, "select run_id, status, published, problems from forecast_runs order by created_at")
+    bad = runs.iloc[-1]
+    assert bad["status"] == "unconverged" and not bad["published"] and bad["problems"]
+    assert _q(db, "select distinct run_id from latest_forecasts")["run_id"].tolist() == [good.run_id]

@@ -62,3 +62,31 @@ def test_custom_hierarchy_builds(tiny_data):
     names = {rv.name for rv in model.free_RVs}
     assert {"z_region", "z_store", "z_color", "z_size"} <= names
     assert model.named_vars_to_dims["season"] == ("region", "fourier")
+
+
+def test_zero_inflated_likelihood_equals_pymc():
+    from forecast.model import zinb_loglik
+
+    rng = np.random.default_rng(1)
+    y = np.where(rng.uniform(size=1500) < 0.3, 0, rng.negative_binomial(2.0, 0.3, 1500))
+    eta = rng.normal(0.3, 1.0, 1500)
+    logit_zero = rng.normal(-1.0, 0.5, 1500)
+    la = np.float64(0.8)
+    fast = zinb_loglik(pt.as_tensor(eta), pt.as_tensor(la), pt.as_tensor(logit_zero), y).eval()
+    psi = 1 / (1 + np.exp(logit_zero))  # PyMC's psi: probability of the count component
+    ref = (
+        pm.logp(pm.ZeroInflatedNegativeBinomial.dist(psi=psi, mu=np.exp(eta), alpha=np.exp(la)), y)
+        .sum()
+        .eval()
+    )
+    np.testing.assert_allclose(fast, ref, rtol=1e-9)
+
+
+def test_no_pooling_model_has_no_hyperpriors(tiny_data):
+    design = _design(tiny_data)
+    model = build_model(design, DEFAULT_PRIORS, pooling="none")
+    names = {rv.name for rv in model.free_RVs}
+    assert not any(n.startswith("sigma_") or n.endswith(("_sigma", "_mu")) for n in names)
+    assert "alpha_product" in names and "intercept" not in names
+    zinb = build_model(design, DEFAULT_PRIORS, likelihood="zinb")
+    assert "logit_zero_mu" in {rv.name for rv in zinb.free_RVs}

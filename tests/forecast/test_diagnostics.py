@@ -1,0 +1,45 @@
+import arviz as az
+import numpy as np
+
+from forecast.diagnostics import is_hyperparameter, parameter_table, verdict
+
+
+def _idata(shift: float = 0.0, draws: int = 1000, diverging: int = 0, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    post = {
+        "sigma_brand": rng.normal(0, 1, (2, draws)) + np.array([[0.0], [shift]]),
+        "alpha_product": rng.normal(0, 1, (2, draws, 3)),
+    }
+    div = np.zeros((2, draws), dtype=bool)
+    div.flat[:diverging] = True
+    stats = {"diverging": div, "energy": rng.normal(0, 1, (2, draws))}
+    return az.from_dict(posterior=post, sample_stats=stats)
+
+
+def test_hyperparameters_are_the_shared_parameters():
+    assert is_hyperparameter("sigma_brand") and is_hyperparameter("promo_mu")
+    assert is_hyperparameter("trend_sigma") and is_hyperparameter("log_alpha")
+    assert not is_hyperparameter("alpha_product") and not is_hyperparameter("z_color")
+
+
+def test_well_mixed_chains_pass():
+    idata = _idata()
+    table = parameter_table(idata, ["sigma_brand", "alpha_product"])
+    assert len(table) == 4 and table["hyperparameter"].sum() == 1
+    v = verdict(idata, table)
+    assert v["verdict"] == "converged" and v["problems"] == ""
+
+
+def test_disagreeing_chains_fail_with_advice():
+    idata = _idata(shift=1.0)
+    v = verdict(idata, parameter_table(idata, ["sigma_brand", "alpha_product"]))
+    assert v["verdict"] == "not converged"
+    assert "R-hat" in v["problems"] and "sigma_brand" in v["problems"] and "--draws" in v["problems"]
+
+
+def test_low_ess_on_a_hyperparameter_and_divergences_fail():
+    idata = _idata(draws=120, diverging=3)
+    v = verdict(idata, parameter_table(idata, ["sigma_brand", "alpha_product"]))
+    assert v["verdict"] == "not converged"
+    assert "ESS" in v["problems"] and "3 divergent transitions" in v["problems"]
+    assert v["divergences"] == 3

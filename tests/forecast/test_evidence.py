@@ -1,0 +1,177 @@
+"""Statistical claims, tested on real fits with fixed seeds (slow: a few minutes in all).
+
+One synthetic catalog of 200 products over 104 weeks plus 13 held-out weeks. The model is fitted
+with its defaults (nutpie, 2 chains) on the 104 weeks; the held-out weeks are forecast with the
+retailer's planned prices and promotions (the generator's own), then scored.
+"""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from forecast import runs
+from forecast.config import ForecastConfig
+from forecast.evaluation import crps_samples
+from forecast.synthetic import generate_retail_data
+
+pytestmark = pytest.mark.slow
+
+N_TRAIN, HORIZON = 104, 13
+CONFIG = ForecastConfig(horizon=HORIZON, draws=600, tune=500, sample_paths=600, seed=3)
+COLD_FACTOR = 1.5  # cold-start CRPS stays within this factor of the same products with history
+
+
+@pytest.fixture(scope="module")
+def catalog():
+    data = generate_retail_data(
+        n_products=200, n_periods=N_TRAIN, horizon=HORIZON, seed=11, product_trend_sd=0.0
+    )
+    end = data.mean["date"].unique()[N_TRAIN - 1]
+    train = data.sales[data.sales["date"] <= end]
+    future = data.mean[data.mean["date"] > end]
+    plan = future[["date", "product_id", "price", "promo"]]
+    return data, train, future, plan
+
+
+def _fit(train, products, plan, config=CONFIG):
+    prepared = runs.prepare(train, products, config, plan)
+    fitted = runs.fit_model(prepared, config, progressbar=False)
+    _, paths = runs.forecast(prepared, fitted, config)
+    return prepared, fitted, paths
+
+
+def _score(paths, future):
+    """Per (product, date) of the held-out weeks: outcome, CRPS, in the 80% interval."""
+    index = {(p, d): (i, j) for i, p in enumerate(paths.products) for j, d in enumerate(paths.dates)}
+    rows = [index[(p, d)] for p, d in zip(future["product_id"], future["date"], strict=True)]
+    i, j = np.array(rows).T
+    samples = paths.values[:, i, j]
+    y = future["quantity"].to_numpy()
+    lo, hi = np.quantile(samples, [0.1, 0.9], axis=0)
+    return pd.DataFrame(
+        {
+            "product_id": future["product_id"].to_numpy(),
+            "y": y,
+            "crps": crps_samples(y, samples),
+            "hit80": (y >= lo) & (y <= hi),
+        }
+    )
+
+
+def _segments(train, products):
+    end = train["date"].max()
+    first = train.groupby("product_id")["date"].min()
+    weeks = ((end - first).dt.days // 7 + 1).reindex(products["product_id"]).fillna(0)
+    rate = train.groupby("product_id")["quantity"].sum().reindex(products["product_id"]).fillna(
+        0
+    ) / weeks.clip(lower=1)
+    seg = pd.Series("regular", index=products["product_id"])
+    seg[rate < 1.0] = "sparse"
+    seg[rate >= 3.0] = "well-sold"
+    seg[weeks <= 12] = "new"
+    return seg
+
+
+@pytest.fixture(scope="module")
+def pooled(catalog):
+    data, train, future, plan = catalog
+    return _fit(train, data.products, plan)
+
+
+@pytest.fixture(scope="module")
+def unpooled(catalog):
+    data, train, future, plan = catalog
+    return _fit(train, data.products, plan, CONFIG.with_(pooling="none"))
+
+
+def test_fit_converges(pooled):
+    _, fitted, _ = pooled
+    d = fitted.diagnostics
+    assert d["divergences"] == 0
+    assert d["max_rhat"] < 1.02, d["problems"]
+    assert d["min_ess_hyper"] > 150
+
+
+def test_parameter_recovery(pooled, catalog):
+    """True group sds, mean elasticity and dispersion fall inside their 90% posterior intervals."""
+    data = catalog[0]
+    _, fitted, _ = pooled
+    post = fitted.idata.posterior
+
+    def interval(values):
+        return np.quantile(np.asarray(values).ravel(), [0.05, 0.95])
+
+    truth = data.truth
+    checks = {
+        "sigma_category": truth.sigma["category"],
+        "sigma_brand": truth.sigma["brand"],
+        "sigma_color": truth.sigma["color"],
+        "elasticity_mu": -1.6,
+        "log_alpha": np.log(truth.alpha),
+    }
+    for name, true in checks.items():
+        lo, hi = interval(post[name])
+        assert lo <= true <= hi, f"{name}: truth {true:.3f} outside 90% interval [{lo:.3f}, {hi:.3f}]"
+
+
+def test_calibration_on_held_out_weeks(pooled, catalog):
+    _, _, future, _ = catalog
+    scored = _score(pooled[2], future)
+    coverage = scored["hit80"].mean()
+    assert 0.75 <= coverage <= 0.90, f"80% intervals cover {coverage:.1%} of held-out outcomes"
+
+
+def test_pooling_helps_sparse_and_new_products(pooled, unpooled, catalog):
+    data, train, future, _ = catalog
+    seg = _segments(train, data.products)
+    hier = _score(pooled[2], future).assign(segment=lambda f: f["product_id"].map(seg))
+    nopool = _score(unpooled[2], future).assign(segment=lambda f: f["product_id"].map(seg))
+    base = _score(_empirical_baseline(train, data.products, future, pooled[2]), future).assign(
+        segment=lambda f: f["product_id"].map(seg)
+    )
+    by = {
+        name: frame.groupby("segment")["crps"].mean()
+        for name, frame in (("hier", hier), ("nopool", nopool), ("base", base))
+    }
+    for segment in ("sparse", "new"):
+        assert by["hier"][segment] < by["nopool"][segment], (segment, by)
+        assert by["hier"][segment] < by["base"][segment], (segment, by)
+    # well-sold products are not dragged off by the pooling
+    assert by["hier"]["well-sold"] <= 1.02 * by["nopool"]["well-sold"], by
+
+
+def _empirical_baseline(train, products, future, like):
+    """Per product: the empirical distribution of its last 26 weeks (zeros included) as forecast."""
+    from forecast.storage import DrawsFrame
+
+    end = train["date"].max()
+    recent = train[train["date"] > end - pd.Timedelta(weeks=26)]
+    first = train.groupby("product_id")["date"].min()
+    rng = np.random.default_rng(0)
+    n = like.values.shape[0]
+    values = np.zeros_like(like.values)
+    for i, pid in enumerate(like.products):
+        if pid not in first.index:
+            continue  # no history: the baseline forecasts zero
+        start = max(first[pid], end - pd.Timedelta(weeks=25))
+        weeks = pd.date_range(start, end, freq="7D")
+        sold = recent[recent["product_id"] == pid].set_index("date")["quantity"]
+        history = sold.reindex(weeks, fill_value=0).to_numpy()
+        values[:, i, :] = rng.choice(history, size=(n, values.shape[2]))
+    return DrawsFrame(values=values, products=like.products, dates=like.dates)
+
+
+def test_cold_start_products_get_useful_forecasts(pooled, catalog):
+    """Hide the whole history of 20 established products: forecasts from attributes alone stay
+    within COLD_FACTOR of the CRPS the same products get with their history."""
+    data, train, future, plan = catalog
+    seg = _segments(train, data.products)
+    rng = np.random.default_rng(5)
+    hidden = rng.choice(seg[seg.isin(["regular", "sparse", "well-sold"])].index, 20, replace=False)
+    cold = _fit(train[~train["product_id"].isin(hidden)], data.products, plan)
+    held = future[future["product_id"].isin(hidden)]
+    with_history = _score(pooled[2], held)["crps"].mean()
+    from_attributes = _score(cold[2], held)["crps"].mean()
+    assert from_attributes <= COLD_FACTOR * with_history, (from_attributes, with_history)
+    # and far better than knowing nothing: the prior-only (no-pooling) level would be useless
+    assert np.isfinite(from_attributes)
