@@ -435,9 +435,9 @@ def _load_products(con: duckdb.DuckDBPyConnection) -> int:
     ).fetchall()
     if conflicts:
         raise IngestError(f"products file gives conflicting attributes for {[c[0] for c in conflicts]}")
-    existing = set(_columns(con, "products"))
+    existing = {c.lower() for c in _columns(con, "products")}  # DuckDB names ignore case
     for attr in attrs:
-        if attr not in existing:
+        if attr.lower() not in existing:
             con.execute(f"alter table products add column {_q(attr)} varchar")
     target = ", ".join([PRODUCT] + [_q(a) for a in attrs])
     con.execute(
