@@ -477,10 +477,17 @@ def _load_sales(
     con.execute(
         f"""
         create or replace temp table checked_sales as
-        with typed as (
+        with file_start as (
+            select _source_file, min(_row) - 1 as row_offset
+            from raw_sales
+            group by _source_file
+        ),
+
+        typed as (
             select
+                _row,
                 _source_file as source_file,
-                _row - min(_row) over (partition by _source_file) + 1 as source_row,
+                _row - f.row_offset as source_row,
                 {truncated} as truncated,
                 cast({DATE} as varchar) as raw_date,
                 cast({PRODUCT} as varchar) as raw_product,
@@ -496,6 +503,7 @@ def _load_sales(
                     when '0' then false when 'false' then false when 'no' then false
                     when '' then null end as promo
             from raw_sales
+            inner join file_start as f using (_source_file)
         ),
 
         reasoned as (
@@ -522,28 +530,26 @@ def _load_sales(
             from typed
         ),
 
-        deduped as (
-            select
-                source_file,
-                source_row,
-                count(distinct q) over (partition by date, product_id) as n_quantities,
-                row_number() over (partition by date, product_id order by source_file, source_row) as nth
+        -- per (date, product) among valid rows: do the quantities disagree, which row came first
+        keyed as (
+            select date, product_id, min(q) <> max(q) as conflicting, min(_row) as first_row
             from reasoned
             where reason is null
+            group by date, product_id
         ),
 
         final as (
-            select r.* exclude (reason, truncated),
+            select r.* exclude (reason, truncated, _row),
                 coalesce(
                     r.reason,
                     case
-                        when d.n_quantities > 1
-                            then 'same date and product twice with different quantities'
-                        when d.nth > 1 then 'duplicate row'
+                        when k.conflicting then 'same date and product twice with different quantities'
+                        when r._row <> k.first_row then 'duplicate row'
                     end
                 ) as reason
             from reasoned as r
-            left join deduped as d using (source_file, source_row)
+            left join keyed as k
+                on r.reason is null and r.date = k.date and r.product_id = k.product_id
         )
 
         select * from final
