@@ -11,7 +11,10 @@ import glob
 import hashlib
 import json
 import os
+import random
 import re
+import socket
+import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -38,15 +41,47 @@ def schema_files() -> list[Path]:
     return sorted(SQL_DIR.glob("[0-9][0-9][0-9]_*.sql"))
 
 
-def connect(path: str | Path | None = None, read_only: bool = False) -> duckdb.DuckDBPyConnection:
-    """Open the database (creating it and its schema when writable); ``":memory:"`` for tests."""
+def connect(
+    path: str | Path | None = None,
+    read_only: bool = False,
+    *,
+    retries: int = 60,
+    wait: float = 0.05,
+) -> duckdb.DuckDBPyConnection:
+    """Open the database (creating it and its schema when writable); ``":memory:"`` for tests.
+
+    DuckDB lets one process at a time hold a database file open read-write, and no other process
+    read it meanwhile (readers hold a shared lock, the writer an exclusive one). Opening therefore
+    retries on a lock conflict, ``retries`` times with a jittered exponential backoff starting at
+    ``wait`` seconds and capped at one second (the defaults wait up to about a minute), so a
+    dashboard's short read does not fail a scheduled run, nor the run a dashboard. Other errors raise
+    at once.
+    """
     path = default_db_path() if path is None else path
     if str(path) != ":memory:" and not read_only:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
-    con = duckdb.connect(str(path), read_only=read_only)
+    for attempt in range(retries + 1):
+        try:
+            con = duckdb.connect(str(path), read_only=read_only)
+            break
+        except duckdb.IOException as exc:
+            if "lock" not in str(exc).lower() or attempt == retries:
+                raise
+            time.sleep(min(wait * 2**attempt, 1.0) * random.uniform(0.5, 1.5))
     if not read_only:
         apply_schema(con)
     return con
+
+
+def connect_read_only(
+    path: str | Path | None = None, retries: int = 40, wait: float = 0.02
+) -> duckdb.DuckDBPyConnection:
+    """A read-only connection for a short query, retried while a writer holds the file.
+
+    Close it as soon as the query is done (``with storage.connect_read_only(db) as con: ...``): an
+    open reader keeps the writer out. A reader sees only committed runs: a run is one transaction.
+    """
+    return connect(path, read_only=True, retries=retries, wait=wait)
 
 
 def apply_schema(con: duckdb.DuckDBPyConnection) -> None:
@@ -645,9 +680,56 @@ def load_training_data(con: duckdb.DuckDBPyConnection) -> tuple[pd.DataFrame, pd
 
 
 def start_run(con: duckdb.DuckDBPyConnection, run_id: str, record: dict[str, Any]) -> None:
-    """Record a run as running before any work, so a crash leaves a trace."""
-    fields = {"run_id": run_id, "created_at": _now(), "status": "running", **record}
+    """Record a run as running before any work, so a crash leaves a trace.
+
+    Records the writing process (pid, host) and first marks runs whose writer is gone as failed
+    (see ``mark_stale_runs_failed``).
+    """
+    mark_stale_runs_failed(con)
+    fields = {
+        "run_id": run_id,
+        "created_at": _now(),
+        "status": "running",
+        "writer_pid": os.getpid(),
+        "writer_host": socket.gethostname(),
+        **record,
+    }
     _insert_row(con, "forecast_runs", fields)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: alive
+        return True
+    return True
+
+
+def mark_stale_runs_failed(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """Mark ``running`` runs whose writer process is gone as ``failed`` ('interrupted').
+
+    A run killed mid-write (SIGKILL, power loss) never reached ``fail_run``; its transaction rolled
+    back, so it has no forecasts, but its record still says ``running``. Only runs written from this
+    host can be checked (by pid); runs without a recorded writer count as gone.
+
+    Returns
+    -------
+    list[str]
+        The run ids marked failed.
+    """
+    host = socket.gethostname()
+    stale = [
+        run_id
+        for run_id, pid, writer_host in con.execute(
+            "select run_id, writer_pid, writer_host from forecast_runs where status = 'running' order by run_id"
+        ).fetchall()
+        if pid is None or (writer_host == host and not _alive(pid))
+    ]
+    for run_id in stale:
+        fail_run(con, run_id, "interrupted")
+    return stale
 
 
 def write_run(
