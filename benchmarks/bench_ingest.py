@@ -67,10 +67,14 @@ def main() -> None:
         summary = storage.ingest(con, sales, prods)
         elapsed = time.perf_counter() - t0
         print(summary)
-        print(f"ingest: {summary.rows_read:,} rows in {elapsed:.1f}s ({summary.rows_read / elapsed / 1e6:.2f} M rows/s)")
+        print(
+            f"ingest: {summary.rows_read:,} rows in {elapsed:.1f}s ({summary.rows_read / elapsed / 1e6:.2f} M rows/s)"
+        )
         t0 = time.perf_counter()
         again = storage.ingest(con, sales, prods)
-        print(f"same file again: already_ingested={again.already_ingested} in {time.perf_counter() - t0:.1f}s")
+        print(
+            f"same file again: already_ingested={again.already_ingested} in {time.perf_counter() - t0:.1f}s"
+        )
         con.close()
 
 

@@ -94,6 +94,29 @@ def query(con: duckdb.DuckDBPyConnection, sql: str) -> pd.DataFrame:
     return con.execute(sql).df()
 
 
+EXPORT_FORMATS = {
+    ".csv": "(format csv, header)",
+    ".parquet": "(format parquet, compression zstd)",
+    ".json": "(format json, array true)",
+}
+
+
+def export_query(con: duckdb.DuckDBPyConnection, sql: str, path: str | Path) -> int:
+    """Write a query's result with DuckDB's ``copy`` to ``.csv``, ``.parquet`` or ``.json`` (an array).
+
+    Returns
+    -------
+    int
+        Rows written.
+    """
+    path = Path(path)
+    options = EXPORT_FORMATS.get(path.suffix.lower())
+    if options is None:
+        raise ValueError(f"cannot write '{path.suffix}': use {', '.join(EXPORT_FORMATS)}")
+    body = sql.strip().rstrip(";")
+    return con.execute(f"copy ({body}) to {_literal(str(path))} {options}").fetchone()[0]
+
+
 # --------------------------------------------------------------------------------------- ingest
 
 
