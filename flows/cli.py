@@ -64,18 +64,37 @@ def demo(
 
 @app.command()
 def ingest(
-    sales: Annotated[Path, typer.Option("--sales", help="Sales file: CSV or Parquet")],
-    products: Annotated[Path, typer.Option("--products", help="Products file: CSV or Parquet")],
+    sales: Annotated[str, typer.Option("--sales", help="Sales: a CSV or Parquet file, a glob, or a folder")],
+    products: Annotated[str, typer.Option("--products", help="Products: a file, a glob, or a folder")],
     db: DbOption = None,
+    column_map: Annotated[
+        str | None,
+        typer.Option("--map", help="Contract names to the files' names, e.g. date=day,product_id=sku"),
+    ] = None,
+    encoding: Annotated[str, typer.Option(help="Encoding of CSV files, e.g. latin-1")] = "utf-8",
 ) -> None:
-    """Load a products file and a sales file; every row is loaded or rejected with a reason."""
+    """Load products and sales; every row is loaded or rejected with a reason."""
     from flows.ingest import ingest_flow
 
     try:
-        summary = ingest_flow(str(sales), str(products), db=_db(db))
+        mapping = parse_map(column_map)
+        summary = ingest_flow(sales, products, db=_db(db), column_map=mapping, encoding=encoding)
     except ValueError as exc:
         _fail(str(exc))
     console.print(str(summary))
+
+
+def parse_map(text: str | None) -> dict[str, str]:
+    """``"date=day,product_id=sku"`` (contract=file) as the file-to-contract map ingest takes."""
+    mapping: dict[str, str] = {}
+    for part in (text or "").split(","):
+        if not part.strip():
+            continue
+        contract, sep, file_name = part.partition("=")
+        if not sep or not contract.strip() or not file_name.strip():
+            raise ValueError(f"--map takes contract=file pairs separated by commas, got '{part}'")
+        mapping[file_name.strip()] = contract.strip()
+    return mapping
 
 
 @app.command()
@@ -138,8 +157,12 @@ def sql(
     query: Annotated[str, typer.Argument(help='SQL to run, e.g. "select * from latest_forecasts limit 5"')],
     db: DbOption = None,
     limit: Annotated[int, typer.Option(help="Rows to print at most")] = 50,
+    output: Annotated[
+        Path | None,
+        typer.Option("--output", "-o", help="Write the result to a .csv, .parquet or .json file instead"),
+    ] = None,
 ) -> None:
-    """Run a SQL query on the database and print the result as a table."""
+    """Run a SQL query on the database and print the result as a table, or write it to a file."""
     import duckdb
 
     from forecast import storage
@@ -147,9 +170,15 @@ def sql(
     path = _db(db)
     if not os.path.exists(path):
         _fail(f"no database at {path}: run `demand-forecast demo` or `demand-forecast ingest` first")
+    if output is not None and output.suffix.lower() not in storage.EXPORT_FORMATS:
+        _fail(f"cannot write '{output.suffix}': use {', '.join(storage.EXPORT_FORMATS)}")
     try:
-        con = storage.connect(path, read_only=True)
-        frame = storage.query(con, query)
+        with storage.connect_read_only(path) as con:
+            if output is not None:
+                rows = storage.export_query(con, query, output)
+                console.print(f"wrote {rows} row(s) to {output}")
+                return
+            frame = storage.query(con, query)
     except duckdb.Error as exc:
         _fail(str(exc).splitlines()[0])
     _print_frame(frame, limit)

@@ -20,18 +20,29 @@ def _worth_retrying(task, task_run, state) -> bool:
     retry_condition_fn=_worth_retrying,
     cache_policy=NO_CACHE,
 )
-def ingest_files(db: str, sales: str, products: str) -> storage.IngestSummary:
+def ingest_files(
+    db: str, sales: str, products: str, column_map: dict[str, str] | None = None, encoding: str = "utf-8"
+) -> storage.IngestSummary:
     con = storage.connect(db)
     try:
-        return storage.ingest(con, sales, products)
+        return storage.ingest(con, sales, products, column_map=column_map, encoding=encoding)
     finally:
         con.close()
 
 
 @flow(name="ingest")
-def ingest_flow(sales: str, products: str, db: str | None = None) -> storage.IngestSummary:
-    """Load ``products`` then ``sales`` (CSV or Parquet) into the database at ``db``."""
+def ingest_flow(
+    sales: str,
+    products: str,
+    db: str | None = None,
+    column_map: dict[str, str] | None = None,
+    encoding: str = "utf-8",
+) -> storage.IngestSummary:
+    """Load ``products`` then ``sales`` (files, globs or folders; CSV or Parquet) into ``db``.
+
+    ``column_map`` maps the files' column names to the contract's (see ``storage.ingest``).
+    """
     db = str(db or storage.default_db_path())
-    summary = ingest_files(db, str(sales), str(products))
+    summary = ingest_files(db, str(sales), str(products), column_map, encoding)
     get_run_logger().info("%s", summary)
     return summary

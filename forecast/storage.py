@@ -7,10 +7,16 @@ a forecast run's outputs land in one transaction.
 
 from __future__ import annotations
 
+import glob
 import hashlib
 import json
 import os
+import random
+import re
+import socket
+import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -35,15 +41,47 @@ def schema_files() -> list[Path]:
     return sorted(SQL_DIR.glob("[0-9][0-9][0-9]_*.sql"))
 
 
-def connect(path: str | Path | None = None, read_only: bool = False) -> duckdb.DuckDBPyConnection:
-    """Open the database (creating it and its schema when writable); ``":memory:"`` for tests."""
+def connect(
+    path: str | Path | None = None,
+    read_only: bool = False,
+    *,
+    retries: int = 60,
+    wait: float = 0.05,
+) -> duckdb.DuckDBPyConnection:
+    """Open the database (creating it and its schema when writable); ``":memory:"`` for tests.
+
+    DuckDB lets one process at a time hold a database file open read-write, and no other process
+    read it meanwhile (readers hold a shared lock, the writer an exclusive one). Opening therefore
+    retries on a lock conflict, ``retries`` times with a jittered exponential backoff starting at
+    ``wait`` seconds and capped at one second (the defaults wait up to about a minute), so a
+    dashboard's short read does not fail a scheduled run, nor the run a dashboard. Other errors raise
+    at once.
+    """
     path = default_db_path() if path is None else path
     if str(path) != ":memory:" and not read_only:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
-    con = duckdb.connect(str(path), read_only=read_only)
+    for attempt in range(retries + 1):
+        try:
+            con = duckdb.connect(str(path), read_only=read_only)
+            break
+        except duckdb.IOException as exc:
+            if "lock" not in str(exc).lower() or attempt == retries:
+                raise
+            time.sleep(min(wait * 2**attempt, 1.0) * random.uniform(0.5, 1.5))
     if not read_only:
         apply_schema(con)
     return con
+
+
+def connect_read_only(
+    path: str | Path | None = None, retries: int = 40, wait: float = 0.02
+) -> duckdb.DuckDBPyConnection:
+    """A read-only connection for a short query, retried while a writer holds the file.
+
+    Close it as soon as the query is done (``with storage.connect_read_only(db) as con: ...``): an
+    open reader keeps the writer out. A reader sees only committed runs: a run is one transaction.
+    """
+    return connect(path, read_only=True, retries=retries, wait=wait)
 
 
 def apply_schema(con: duckdb.DuckDBPyConnection) -> None:
@@ -56,6 +94,29 @@ def query(con: duckdb.DuckDBPyConnection, sql: str) -> pd.DataFrame:
     return con.execute(sql).df()
 
 
+EXPORT_FORMATS = {
+    ".csv": "(format csv, header)",
+    ".parquet": "(format parquet, compression zstd)",
+    ".json": "(format json, array true)",
+}
+
+
+def export_query(con: duckdb.DuckDBPyConnection, sql: str, path: str | Path) -> int:
+    """Write a query's result with DuckDB's ``copy`` to ``.csv``, ``.parquet`` or ``.json`` (an array).
+
+    Returns
+    -------
+    int
+        Rows written.
+    """
+    path = Path(path)
+    options = EXPORT_FORMATS.get(path.suffix.lower())
+    if options is None:
+        raise ValueError(f"cannot write '{path.suffix}': use {', '.join(EXPORT_FORMATS)}")
+    body = sql.strip().rstrip(";")
+    return con.execute(f"copy ({body}) to {_literal(str(path))} {options}").fetchone()[0]
+
+
 # --------------------------------------------------------------------------------------- ingest
 
 
@@ -65,6 +126,13 @@ class IngestError(ValueError):
 
 @dataclass
 class IngestSummary:
+    """What one ingest did; ``rows_read == rows_loaded + rows_rejected`` always holds.
+
+    ``products_read`` is 0 when every products file was already ingested (nothing to reload);
+    ``rows_replaced`` counts loaded rows that corrected a different earlier value (the old value
+    went to ``sales_history``); ``files_skipped`` counts input files ingested before.
+    """
+
     ingest_id: str
     already_ingested: bool
     products_read: int
@@ -72,92 +140,300 @@ class IngestSummary:
     rows_loaded: int
     rows_rejected: int
     reasons: dict[str, int]
+    rows_replaced: int = 0
+    files_loaded: int = 0
+    files_skipped: int = 0
 
     def __str__(self) -> str:
         if self.already_ingested:
             return f"already ingested as {self.ingest_id}: nothing changed"
+        products = f"{self.products_read} products" if self.products_read else "products file already loaded"
         text = (
-            f"ingest {self.ingest_id}: {self.products_read} products; sales rows read "
+            f"ingest {self.ingest_id}: {products}; sales rows read "
             f"{self.rows_read} = loaded {self.rows_loaded} + rejected {self.rows_rejected}"
         )
+        if self.rows_replaced:
+            text += f"; {self.rows_replaced} loaded rows corrected earlier values (kept in sales_history)"
+        if self.files_skipped:
+            text += f"; {self.files_skipped} file(s) already ingested, skipped"
         for reason, n in sorted(self.reasons.items(), key=lambda kv: -kv[1]):
             text += f"\n  rejected {n}: {reason}"
         return text
 
 
-def _fingerprint(*paths: Path) -> str:
+FilesSpec = str | Path | Sequence[str | Path]
+
+# Marks a CSV field as NULL; no real file holds it, so an empty field reads as '' and only the
+# fields DuckDB pads onto a short (truncated) row read as NULL.
+_NO_NULL = "\x01<none>\x01"
+_CSV_SUFFIXES = (".csv", ".csv.gz", ".txt", ".tsv")
+_PARQUET_SUFFIXES = (".parquet", ".pq")
+_CONTRACT = (DATE, PRODUCT, QUANTITY, PRICE, PROMO)
+_TRUNCATED = "truncated row: fewer fields than the header"
+
+
+def _file_kind(path: Path) -> str | None:
+    name = path.name.lower()
+    if name.endswith(_PARQUET_SUFFIXES):
+        return "parquet"
+    if name.endswith(_CSV_SUFFIXES):
+        return "csv"
+    return None
+
+
+def resolve_files(spec: FilesSpec) -> list[Path]:
+    """Input files from one path, a glob (``data/sales_*.csv``), a folder, or a list of those.
+
+    A folder means its CSV and Parquet files (not recursive). Every file must exist, be non-empty
+    and be CSV (``.csv``, ``.csv.gz``, ``.txt``) or Parquet; files come back sorted and unique.
+    """
+    specs = [spec] if isinstance(spec, str | Path) else list(spec)
+    files: list[Path] = []
+    for item in specs:
+        text = str(item)
+        path = Path(text)
+        if path.is_dir():
+            found = sorted(f for f in path.iterdir() if f.is_file() and _file_kind(f))
+            if not found:
+                raise IngestError(f"no CSV or Parquet files in folder {path}")
+        elif any(ch in text for ch in "*?["):
+            found = sorted(Path(f) for f in glob.glob(text, recursive=True) if Path(f).is_file())
+            if not found:
+                raise IngestError(f"no files match {text}")
+        else:
+            found = [path]
+        files.extend(found)
+    unique = list(dict.fromkeys(files))
+    for f in unique:
+        if not f.exists():
+            raise IngestError(f"file not found: {f}")
+        if f.stat().st_size == 0:
+            raise IngestError(f"file is empty: {f}")
+        if _file_kind(f) is None:
+            raise IngestError(f"unsupported file type '{f.suffix}' for {f}: use .csv or .parquet")
+    return unique
+
+
+def _fingerprint(path: Path) -> str:
+    """sha256 of a file's bytes: the same content under another name is the same file."""
     h = hashlib.sha256()
-    for p in paths:
-        h.update(p.name.encode())
-        with open(p, "rb") as f:
-            for block in iter(lambda: f.read(1 << 20), b""):
-                h.update(block)
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
     return h.hexdigest()
 
 
-def _reader(path: Path) -> str:
-    """A DuckDB table function reading ``path`` with every column as text."""
-    if not path.exists():
-        raise IngestError(f"file not found: {path}")
-    if path.stat().st_size == 0:
-        raise IngestError(f"file is empty: {path}")
-    quoted = "'" + str(path).replace("'", "''") + "'"
-    suffix = path.suffix.lower()
-    if suffix == ".parquet":
-        return f"read_parquet({quoted})"
-    if suffix in (".csv", ".txt", ".gz"):
-        return f"read_csv({quoted}, header = true, all_varchar = true)"
-    raise IngestError(f"unsupported file type '{path.suffix}' for {path}: use .csv or .parquet")
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
 
 
-def _columns(con: duckdb.DuckDBPyConnection, table: str) -> list[str]:
-    return [r[0] for r in con.execute(f"describe {table}").fetchall()]
+def _reader(files: list[Path], encoding: str) -> str:
+    """A DuckDB table function reading ``files`` (one kind), CSV fields as text, file name kept."""
+    kinds = {_file_kind(f) for f in files}
+    if len(kinds) > 1:
+        raise IngestError(
+            f"a mix of CSV and Parquet files ({[f.name for f in files]}): ingest them separately"
+        )
+    paths = "[" + ", ".join(_literal(str(f)) for f in files) + "]"
+    if kinds == {"parquet"}:
+        return f"read_parquet({paths}, union_by_name = true, filename = '_source_file')"
+    return (
+        f"read_csv({paths}, header = true, all_varchar = true, delim = ',', quote = '\"', "
+        f"escape = '\"', null_padding = true, nullstr = {_literal(_NO_NULL)}, "
+        f"encoding = {_literal(encoding)}, union_by_name = true, filename = '_source_file')"
+    )
+
+
+def _read_error(exc: duckdb.Error, what: str, encoding: str) -> IngestError:
+    """One line saying what is wrong with an unreadable file."""
+    text = str(exc)
+    line = re.search(r"CSV Error on Line: (\d+)", text)
+    where = f" (line {line.group(1)})" if line else ""
+    file = re.search(r"file\s*=\s*(\S+)", text)
+    name = f" {file.group(1)}" if file else ""
+    if "Invalid unicode" in text or "encoding" in text.lower() and "unicode" in text.lower():
+        return IngestError(
+            f"{what} file{name} is not {encoding} encoded{where}: save it as UTF-8, or pass its "
+            f"encoding (e.g. encoding='latin-1', --encoding latin-1)"
+        )
+    if "Expected Number of Columns" in text:
+        return IngestError(
+            f"{what} file{name} has a row with more fields than its header{where} "
+            f"(an unquoted comma in a value?)"
+        )
+    if "sniffing" in text or "quote" in text.lower():
+        return IngestError(
+            f"cannot parse the {what} file{name}: unterminated quote or truncated file? "
+            f"({text.splitlines()[0]})"
+        )
+    return IngestError(f"cannot read the {what} file{name}: {text.splitlines()[0]}")
+
+
+def _file_columns(con: duckdb.DuckDBPyConnection, file: Path, what: str, encoding: str) -> list[str]:
+    try:
+        return [r[0] for r in con.execute(f"describe select * from {_reader([file], encoding)}").fetchall()][
+            :-1
+        ]
+    except duckdb.Error as exc:
+        raise _read_error(exc, what, encoding) from exc
+
+
+def _rename(column: str, column_map: dict[str, str]) -> str:
+    """The contract name of a file's column: mapped, else a contract name matched loosely, else as is."""
+    name = column.strip()
+    if name in column_map:
+        return column_map[name]
+    if name.lower() in _CONTRACT:
+        return name.lower()
+    return name
+
+
+def _read_input(
+    con: duckdb.DuckDBPyConnection,
+    files: list[Path],
+    table: str,
+    what: str,
+    column_map: dict[str, str],
+    encoding: str,
+) -> dict[Path, list[str]]:
+    """Read ``files`` into temp ``table`` (``_row``, ``_source_file``, renamed columns).
+
+    Returns each file's header after renaming. ``_row`` numbers rows in reading order (files in
+    order, each file's rows in file order).
+    """
+    headers: dict[Path, list[str]] = {}
+    for f in files:
+        renamed = [_rename(c, column_map) for c in _file_columns(con, f, what, encoding)]
+        twice = sorted({c for c in renamed if renamed.count(c) > 1})
+        if twice:
+            raise IngestError(f"{what} file {f} has column(s) {twice} twice (after the column map)")
+        if any(re.fullmatch(r"column\d+", c) for c in renamed):
+            raise IngestError(
+                f"{what} file {f} has a row with more fields than its header (an unquoted comma in a value?)"
+            )
+        headers[f] = renamed
+    try:
+        raw = con.execute(f"describe select * from {_reader(files, encoding)}").fetchall()
+        select = ", ".join(
+            f"{_q(r[0])} as {_q(_rename(r[0], column_map))}" for r in raw if r[0] != "_source_file"
+        )
+        con.execute(
+            f"create or replace temp table {table} as "
+            f"select row_number() over () as _row, _source_file, {select} from {_reader(files, encoding)}"
+        )
+    except duckdb.Error as exc:
+        raise _read_error(exc, what, encoding) from exc
+    return headers
 
 
 def ingest(
-    con: duckdb.DuckDBPyConnection, sales_path: str | Path, products_path: str | Path
+    con: duckdb.DuckDBPyConnection,
+    sales_path: FilesSpec,
+    products_path: FilesSpec,
+    *,
+    column_map: dict[str, str] | None = None,
+    encoding: str = "utf-8",
 ) -> IngestSummary:
-    """Load a products file and a sales file; each row lands in ``sales`` or ``rejected_sales``.
+    """Load products and sales files; each sales row lands in ``sales`` or ``rejected_sales``.
 
-    Runs as one transaction: it lands whole or not at all. The same pair of files a second time
-    changes nothing; a row for a (date, product) already loaded replaces it.
+    Parameters
+    ----------
+    con
+        A writable connection.
+    sales_path, products_path
+        One file, a glob, a folder, or a list of those; CSV (header row, comma-separated, quoted
+        with ``"``) or Parquet.
+    column_map
+        The files' column names to the contract's (``{"day": "date", "sku": "product_id"}``);
+        applies to both inputs. Contract names also match regardless of case and surrounding spaces.
+    encoding
+        Text encoding of CSV files (``utf-8``, ``latin-1``, ``utf-16``).
+
+    Returns
+    -------
+    IngestSummary
+        Rows read, loaded and rejected (with reasons); ``rows_read == rows_loaded + rows_rejected``.
+
+    Notes
+    -----
+    One transaction: it lands whole or not at all. Each file is fingerprinted by its bytes in
+    ``ingest_files``: a file ingested before is skipped, so the same files twice change nothing and a
+    folder that gains a file loads only the new file. A row for a (date, product) already loaded with
+    different values replaces it; the replaced row goes to ``sales_history``.
     """
-    sales_path, products_path = Path(sales_path), Path(products_path)
-    sales_src, products_src = _reader(sales_path), _reader(products_path)
-    fingerprint = _fingerprint(sales_path, products_path)
-    done = con.execute(
-        "select ingest_id, products_read, rows_read, rows_loaded, rows_rejected "
-        "from ingest_log where fingerprint = ?",
-        [fingerprint],
-    ).fetchone()
-    if done:
+    column_map = dict(column_map or {})
+    bad_targets = sorted(set(column_map.values()) - set(_CONTRACT))
+    sales_files, product_files = resolve_files(sales_path), resolve_files(products_path)
+    fingerprints = {f: _fingerprint(f) for f in sales_files + product_files}
+    known = dict(con.execute("select kind || ':' || fingerprint, ingest_id from ingest_files").fetchall())
+    new_sales = [f for f in sales_files if f"sales:{fingerprints[f]}" not in known]
+    new_products = [f for f in product_files if f"products:{fingerprints[f]}" not in known]
+    new_sales = list({fingerprints[f]: f for f in reversed(new_sales)}.values())[::-1]
+    new_products = list({fingerprints[f]: f for f in reversed(new_products)}.values())[::-1]
+    if not new_sales and not new_products:
+        last = max(
+            (known[f"sales:{fingerprints[f]}"] for f in sales_files),
+            key=lambda i: con.execute(
+                "select ingested_at from ingest_log where ingest_id = ?", [i]
+            ).fetchone(),
+        )
+        done = con.execute(
+            "select ingest_id, products_read, rows_read, rows_loaded, rows_rejected "
+            "from ingest_log where ingest_id = ?",
+            [last],
+        ).fetchone()
         return IngestSummary(done[0], True, done[1], done[2], done[3], done[4], {})
 
     ingest_id = datetime.now(UTC).strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
     con.execute("begin transaction")
     try:
-        try:
-            con.execute(f"create or replace temp table raw_products as select * from {products_src}")
-            con.execute(
-                f"create or replace temp table raw_sales as "
-                f"select row_number() over () as source_row, * from {sales_src}"
+        headers: dict[Path, list[str]] = {}
+        if new_products:
+            headers |= _read_input(con, new_products, "raw_products", "products", column_map, encoding)
+        if new_sales:
+            headers |= _read_input(con, new_sales, "raw_sales", "sales", column_map, encoding)
+        seen = {
+            c.strip() for f in sales_files + product_files for c in _file_columns(con, f, "input", encoding)
+        }
+        unknown = sorted(set(column_map) - seen)
+        if unknown or bad_targets:
+            raise IngestError(
+                f"column map names column(s) {unknown} that no input file has"
+                if unknown
+                else f"column map targets {bad_targets} are not contract columns {list(_CONTRACT)}"
             )
-        except duckdb.Error as exc:
-            raise IngestError(f"cannot read the input: {str(exc).splitlines()[0]}") from exc
-        products_read = _load_products(con)
-        summary = _load_sales(con, ingest_id)
+        products_read = _load_products(con) if new_products else 0
+        if new_sales:
+            counts = _load_sales(con, ingest_id, {f: headers[f] for f in new_sales})
+        else:
+            counts = {"read": 0, "loaded": 0, "rejected": 0, "replaced": 0, "per_file": {}}
+        for kind, files in (("products", new_products), ("sales", new_sales)):
+            for f in files:
+                con.execute(
+                    "insert into ingest_files values (?, ?, ?, ?, ?, ?)",
+                    [
+                        ingest_id,
+                        kind,
+                        str(f),
+                        fingerprints[f],
+                        f.stat().st_size,
+                        counts["per_file"].get(str(f), 0) if kind == "sales" else products_read,
+                    ],
+                )
         con.execute(
             "insert into ingest_log values (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [
                 ingest_id,
-                datetime.now(UTC).replace(tzinfo=None),
-                str(sales_path),
-                str(products_path),
-                fingerprint,
+                _now(),
+                ", ".join(str(f) for f in new_sales) or "(none new)",
+                ", ".join(str(f) for f in new_products) or "(none new)",
+                hashlib.sha256(
+                    "".join(fingerprints[f] for f in new_sales + new_products).encode()
+                ).hexdigest(),
                 products_read,
-                summary["read"],
-                summary["loaded"],
-                summary["rejected"],
+                counts["read"],
+                counts["loaded"],
+                counts["rejected"],
             ],
         )
         con.execute("commit")
@@ -174,41 +450,57 @@ def ingest(
         ingest_id,
         False,
         products_read,
-        summary["read"],
-        summary["loaded"],
-        summary["rejected"],
+        counts["read"],
+        counts["loaded"],
+        counts["rejected"],
         reasons,
+        rows_replaced=counts["replaced"],
+        files_loaded=len(new_sales) + len(new_products),
+        files_skipped=len(sales_files) + len(product_files) - len(new_sales) - len(new_products),
     )
 
 
+def _columns(con: duckdb.DuckDBPyConnection, table: str) -> list[str]:
+    return [r[0] for r in con.execute(f"describe {table}").fetchall()]
+
+
 def _load_products(con: duckdb.DuckDBPyConnection) -> int:
-    cols = [c.strip() for c in _columns(con, "raw_products")]
+    cols = [c for c in _columns(con, "raw_products") if c not in ("_row", "_source_file")]
     if PRODUCT not in cols:
-        raise IngestError(f"products file has no '{PRODUCT}' column; columns found: {cols}")
+        raise IngestError(
+            f"products file has no '{PRODUCT}' column; columns found: {cols} "
+            f"(map a name with --map {PRODUCT}=<name>)"
+        )
     attrs = [c for c in cols if c != PRODUCT]
     n = con.execute("select count(*) from raw_products").fetchone()[0]
     if n == 0:
         raise IngestError("products file has no rows")
-    blank = con.execute(
-        f"select count(*) from raw_products where coalesce(trim({PRODUCT}), '') = ''"
-    ).fetchone()[0]
+    # Empty CSV fields read as '' (see _NO_NULL): an empty attribute is unknown, like a Parquet null.
+    clean = ", ".join(
+        [f"trim(cast({PRODUCT} as varchar)) as {PRODUCT}"]
+        + [f"nullif(trim(cast({_q(a)} as varchar)), '') as {_q(a)}" for a in attrs]
+    )
+    con.execute(f"create or replace temp table clean_products as select {clean} from raw_products")
+    blank = con.execute(f"select count(*) from clean_products where coalesce({PRODUCT}, '') = ''").fetchone()[
+        0
+    ]
     if blank:
         raise IngestError(f"products file has {blank} row(s) with an empty {PRODUCT}")
     conflicts = con.execute(
-        f"select {PRODUCT} from raw_products group by {PRODUCT} "
-        f"having count(distinct ({', '.join(_q(a) for a in attrs) or 'null'})) > 1 limit 3"
+        f"select {PRODUCT} from clean_products group by {PRODUCT} "
+        f"having count(distinct ({', '.join(_q(a) for a in attrs) or 'null'})) > 1 "
+        f"order by {PRODUCT} limit 3"
     ).fetchall()
     if conflicts:
         raise IngestError(f"products file gives conflicting attributes for {[c[0] for c in conflicts]}")
-    existing = set(_columns(con, "products"))
+    existing = {c.lower() for c in _columns(con, "products")}  # DuckDB names ignore case
     for attr in attrs:
-        if attr not in existing:
+        if attr.lower() not in existing:
             con.execute(f"alter table products add column {_q(attr)} varchar")
-    select = ", ".join([f"trim({PRODUCT})"] + [f"cast({_q(a)} as varchar)" for a in attrs])
     target = ", ".join([PRODUCT] + [_q(a) for a in attrs])
     con.execute(
         f"insert or replace into products ({target}) "
-        f"select distinct on (trim({PRODUCT})) {select} from raw_products"
+        f"select distinct on ({PRODUCT}) {target} from clean_products"
     )
     return n
 
@@ -217,53 +509,77 @@ def _q(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def _load_sales(con: duckdb.DuckDBPyConnection, ingest_id: str) -> dict[str, int]:
+def _load_sales(
+    con: duckdb.DuckDBPyConnection, ingest_id: str, headers: dict[Path, list[str]]
+) -> dict[str, Any]:
     cols = _columns(con, "raw_sales")
-    missing = [c for c in SALES_REQUIRED if c not in cols]
-    if missing:
-        raise IngestError(
-            f"sales file lacks required column(s) {missing}; columns found: {cols[1:]} "
-            f"(expected {list(SALES_REQUIRED)} plus optional '{PRICE}', '{PROMO}')"
-        )
+    for file, header in headers.items():
+        missing = [c for c in SALES_REQUIRED if c not in header]
+        if missing:
+            raise IngestError(
+                f"sales file {file.name} lacks required column(s) {missing}; columns found: {header} "
+                f"(expected {list(SALES_REQUIRED)} plus optional '{PRICE}', '{PROMO}'; "
+                f"map names with --map {DATE}=<name>,...)"
+            )
     price = PRICE if PRICE in cols else "null"
     promo = PROMO if PROMO in cols else "null"
+    # A CSV row DuckDB padded (too few fields) has NULL in its file's last column: only padding
+    # makes NULLs in CSV text (see _NO_NULL). Parquet nulls are plain missing values.
+    truncated = " ".join(
+        f"when _source_file = {_literal(str(f))} then {_q(h[-1])} is null"
+        for f, h in headers.items()
+        if _file_kind(f) == "csv"
+    )
+    truncated = f"case {truncated} else false end" if truncated else "false"
     # One reason per row: the first check it fails, in this order.
     con.execute(
         f"""
         create or replace temp table checked_sales as
-        with typed as (
+        with file_start as (
+            select _source_file, min(_row) - 1 as row_offset
+            from raw_sales
+            group by _source_file
+        ),
+
+        typed as (
             select
-                source_row,
+                _row,
+                _source_file as source_file,
+                _row - f.row_offset as source_row,
+                {truncated} as truncated,
                 cast({DATE} as varchar) as raw_date,
                 cast({PRODUCT} as varchar) as raw_product,
                 cast({QUANTITY} as varchar) as raw_quantity,
                 cast({price} as varchar) as raw_price,
                 cast({promo} as varchar) as raw_promo,
-                try_cast(cast({DATE} as varchar) as date) as date,
+                try_cast(trim(cast({DATE} as varchar)) as date) as date,
                 trim(cast({PRODUCT} as varchar)) as product_id,
-                try_cast(cast({QUANTITY} as varchar) as double) as q,
-                try_cast(cast({price} as varchar) as double) as price,
+                try_cast(trim(cast({QUANTITY} as varchar)) as double) as q,
+                try_cast(trim(cast({price} as varchar)) as double) as price,
                 case lower(trim(cast({promo} as varchar)))
                     when '1' then true when 'true' then true when 'yes' then true
                     when '0' then false when 'false' then false when 'no' then false
                     when '' then null end as promo
             from raw_sales
+            inner join file_start as f using (_source_file)
         ),
 
         reasoned as (
             select
                 *,
                 case
+                    when truncated then '{_TRUNCATED}'
                     when raw_date is null or trim(raw_date) = '' then 'missing date'
                     when date is null then 'unparsable date'
                     when product_id is null or product_id = '' then 'missing product_id'
                     when raw_quantity is null or trim(raw_quantity) = '' then 'missing quantity'
-                    when q is null then 'non-numeric quantity'
+                    when q is null or isnan(q) or isinf(q) then 'non-numeric quantity'
                     when q < 0 then 'negative quantity'
                     when q <> floor(q) then 'fractional quantity'
                     when raw_price is not null and trim(raw_price) <> '' and price is null
                         then 'non-numeric price'
-                    when price is not null and price <= 0 then 'non-positive price'
+                    when price is not null and (price <= 0 or isnan(price) or isinf(price))
+                        then 'non-positive price'
                     when raw_promo is not null and trim(raw_promo) <> '' and promo is null
                         then 'unparsable promo (expected 0/1/true/false)'
                     when product_id not in (select product_id from products)
@@ -272,55 +588,98 @@ def _load_sales(con: duckdb.DuckDBPyConnection, ingest_id: str) -> dict[str, int
             from typed
         ),
 
-        deduped as (
-            select
-                *,
-                count(*) over (partition by date, product_id) as n_same_key,
-                count(distinct q) over (partition by date, product_id) as n_quantities,
-                row_number() over (partition by date, product_id order by source_row) as nth
+        -- per (date, product) among valid rows: do the quantities disagree, which row came first
+        keyed as (
+            select date, product_id, min(q) <> max(q) as conflicting, min(_row) as first_row
             from reasoned
             where reason is null
+            group by date, product_id
         ),
 
         final as (
-            select r.* exclude (reason),
+            select r.* exclude (reason, truncated, _row),
                 coalesce(
                     r.reason,
                     case
-                        when d.n_quantities > 1
-                            then 'same date and product twice with different quantities'
-                        when d.nth > 1 then 'duplicate row'
+                        when k.conflicting then 'same date and product twice with different quantities'
+                        when r._row <> k.first_row then 'duplicate row'
                     end
                 ) as reason
             from reasoned as r
-            left join deduped as d using (source_row)
+            left join keyed as k
+                on r.reason is null and r.date = k.date and r.product_id = k.product_id
         )
 
         select * from final
         """
-    )
-    con.execute(
-        """
-        insert or replace into sales
-        select date, product_id, cast(q as bigint), price, coalesce(promo, false), ?
-        from checked_sales where reason is null
-        """,
-        [ingest_id],
-    )
-    con.execute(
-        """
-        insert into rejected_sales
-        select ?, source_row, raw_date, raw_product, raw_quantity, raw_price, raw_promo, reason
-        from checked_sales where reason is not null
-        """,
-        [ingest_id],
     )
     read, loaded = con.execute(
         "select count(*), count(*) filter (where reason is null) from checked_sales"
     ).fetchone()
     if read == 0:
         raise IngestError("sales file has no rows")
-    return {"read": read, "loaded": loaded, "rejected": read - loaded}
+    now = _now()
+    con.execute(
+        """
+        create or replace temp table new_sales as
+        select date, product_id, cast(q as bigint) as quantity, price, coalesce(promo, false) as promo
+        from checked_sales where reason is null
+        """
+    )
+    con.execute(
+        """
+        create or replace temp table replaced_sales as
+        select s.*
+        from sales as s
+        inner join new_sales as n using (date, product_id)
+        where s.quantity <> n.quantity or s.price is distinct from n.price or s.promo is distinct from n.promo
+        """
+    )
+    replaced = con.execute("select count(*) from replaced_sales").fetchone()[0]
+    if replaced:
+        con.execute(
+            """
+            insert into sales_history
+            select date, product_id, quantity, price, promo, ingest_id, ?, ? from replaced_sales
+            """,
+            [ingest_id, now],
+        )
+        con.execute(
+            """
+            update sales set quantity = n.quantity, price = n.price, promo = n.promo, ingest_id = ?
+            from new_sales as n, replaced_sales as r
+            where sales.date = n.date and sales.product_id = n.product_id
+                and r.date = n.date and r.product_id = n.product_id
+            """,
+            [ingest_id],
+        )
+    con.execute(
+        """
+        insert into sales
+        select n.*, ? from new_sales as n
+        where not exists (select 1 from sales as s where s.date = n.date and s.product_id = n.product_id)
+        """,
+        [ingest_id],
+    )
+    con.execute(
+        """
+        insert into rejected_sales (ingest_id, source_row, date, product_id, quantity, price, promo, reason,
+            source_file)
+        select ?, source_row, raw_date, raw_product, raw_quantity, raw_price, raw_promo, reason, source_file
+        from checked_sales where reason is not null
+        """,
+        [ingest_id],
+    )
+    per_file = dict(
+        con.execute("select source_file, count(*) from checked_sales group by source_file").fetchall()
+    )
+    return {
+        "read": read,
+        "loaded": loaded,
+        "rejected": read - loaded,
+        "replaced": replaced,
+        "per_file": per_file,
+    }
 
 
 # ------------------------------------------------------------------------------ model inputs
@@ -364,9 +723,56 @@ def read_plan(path: str | Path) -> pd.DataFrame:
 
 
 def start_run(con: duckdb.DuckDBPyConnection, run_id: str, record: dict[str, Any]) -> None:
-    """Record a run as running before any work, so a crash leaves a trace."""
-    fields = {"run_id": run_id, "created_at": _now(), "status": "running", **record}
+    """Record a run as running before any work, so a crash leaves a trace.
+
+    Records the writing process (pid, host) and first marks runs whose writer is gone as failed
+    (see ``mark_stale_runs_failed``).
+    """
+    mark_stale_runs_failed(con)
+    fields = {
+        "run_id": run_id,
+        "created_at": _now(),
+        "status": "running",
+        "writer_pid": os.getpid(),
+        "writer_host": socket.gethostname(),
+        **record,
+    }
     _insert_row(con, "forecast_runs", fields)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: alive
+        return True
+    return True
+
+
+def mark_stale_runs_failed(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """Mark ``running`` runs whose writer process is gone as ``failed`` ('interrupted').
+
+    A run killed mid-write (SIGKILL, power loss) never reached ``fail_run``; its transaction rolled
+    back, so it has no forecasts, but its record still says ``running``. Only runs written from this
+    host can be checked (by pid); runs without a recorded writer count as gone.
+
+    Returns
+    -------
+    list[str]
+        The run ids marked failed.
+    """
+    host = socket.gethostname()
+    stale = [
+        run_id
+        for run_id, pid, writer_host in con.execute(
+            "select run_id, writer_pid, writer_host from forecast_runs where status = 'running' order by run_id"
+        ).fetchall()
+        if pid is None or (writer_host == host and not _alive(pid))
+    ]
+    for run_id in stale:
+        fail_run(con, run_id, "interrupted")
+    return stale
 
 
 def write_run(

@@ -1,0 +1,282 @@
+"""Ingest: many files, column maps, every validation case, incremental loads and corrections."""
+
+import pandas as pd
+import pytest
+
+from forecast import storage
+from forecast.storage import IngestError
+
+PRODUCTS = "product_id,category,brand,color\nA,tops,k,red\nB,tops,m,blue\n"
+
+
+@pytest.fixture
+def con():
+    c = storage.connect(":memory:")
+    yield c
+    c.close()
+
+
+@pytest.fixture
+def products(tmp_path):
+    path = tmp_path / "products.csv"
+    path.write_text(PRODUCTS)
+    return path
+
+
+def _count(con, table, where="true"):
+    return con.execute(f"select count(*) from {table} where {where}").fetchone()[0]
+
+
+def _balanced(con, summary):
+    """rows read = loaded + rejected, in the summary and in the tables."""
+    assert summary.rows_read == summary.rows_loaded + summary.rows_rejected
+    assert _count(con, "rejected_sales", f"ingest_id = '{summary.ingest_id}'") == summary.rows_rejected
+    return True
+
+
+def _reasons(con, ingest_id=None):
+    where = f"where ingest_id = '{ingest_id}'" if ingest_id else ""
+    return dict(con.execute(f"select source_row, reason from rejected_sales {where}").fetchall())
+
+
+def test_a_glob_a_folder_and_a_list_read_the_same_rows(tmp_path, products):
+    folder = tmp_path / "sales"
+    folder.mkdir()
+    (folder / "w1.csv").write_text("date,product_id,quantity\n2024-01-01,A,1\n2024-01-01,B,2\n")
+    (folder / "w2.csv").write_text("date,product_id,quantity\n2024-01-08,A,3\n")
+    (folder / "notes.md").write_text("not data")
+    for spec in (folder, str(folder / "w*.csv"), [folder / "w1.csv", folder / "w2.csv"]):
+        con = storage.connect(":memory:")
+        s = storage.ingest(con, spec, products)
+        assert (s.rows_read, s.rows_loaded, s.files_loaded) == (3, 3, 3) and _balanced(con, s)
+        assert con.execute("select sum(quantity) from sales").fetchone()[0] == 6
+        con.close()
+    with pytest.raises(IngestError, match="no files match"):
+        storage.ingest(storage.connect(":memory:"), str(tmp_path / "none*.csv"), products)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(IngestError, match="no CSV or Parquet files in folder"):
+        storage.ingest(storage.connect(":memory:"), tmp_path / "empty", products)
+
+
+def test_rejected_rows_name_their_file_and_row(con, tmp_path, products):
+    (tmp_path / "a.csv").write_text("date,product_id,quantity\n2024-01-01,A,1\n2024-01-08,A,-1\n")
+    (tmp_path / "b.csv").write_text("date,product_id,quantity\n2024-01-15,Z,1\n")
+    s = storage.ingest(con, str(tmp_path / "[ab].csv"), products)
+    assert _balanced(con, s) and s.rows_loaded == 1
+    rows = con.execute("select source_file, source_row, reason from rejected_sales order by 1").fetchall()
+    assert rows == [
+        (str(tmp_path / "a.csv"), 2, "negative quantity"),
+        (str(tmp_path / "b.csv"), 1, "product not in the products file"),
+    ]
+
+
+def test_parquet_glob_and_column_map(con, tmp_path):
+    pd.DataFrame({"sku": ["A", "B"], "Category": ["tops", "home"]}).to_parquet(tmp_path / "p.parquet")
+    for week, units in ((1, [1, 2]), (8, [3, 4])):
+        pd.DataFrame(
+            {"day": pd.to_datetime([f"2024-01-{week:02d}"] * 2), "sku": ["A", "B"], "units": units}
+        ).to_parquet(tmp_path / f"s{week}.parquet")
+    s = storage.ingest(
+        con,
+        str(tmp_path / "s*.parquet"),
+        tmp_path / "p.parquet",
+        column_map={"day": "date", "sku": "product_id", "units": "quantity"},
+    )
+    assert (s.rows_read, s.rows_loaded) == (4, 4) and _balanced(con, s)
+    assert con.execute("select sum(quantity) from sales where product_id = 'B'").fetchone()[0] == 6
+    # DuckDB column names ignore case: 'Category' fills the category column
+    assert con.execute("select category from products order by 1").fetchall() == [("home",), ("tops",)]
+
+
+def test_column_map_mistakes_are_one_line_errors(con, tmp_path, products):
+    sales = tmp_path / "s.csv"
+    sales.write_text("day,product_id,qty\n2024-01-01,A,1\n")
+    with pytest.raises(IngestError, match=r"lacks required column\(s\) \['date', 'quantity'\].*--map"):
+        storage.ingest(con, sales, products)
+    with pytest.raises(IngestError, match=r"column map names column\(s\) \['dia'\] that no input file has"):
+        storage.ingest(con, sales, products, column_map={"dia": "date", "qty": "quantity"})
+    with pytest.raises(IngestError, match="not contract columns"):
+        storage.ingest(con, sales, products, column_map={"day": "when"})
+    s = storage.ingest(con, sales, products, column_map={"day": "date", "qty": "quantity"})
+    assert s.rows_loaded == 1 and _balanced(con, s)
+    # contract names match whatever their case and padding
+    loose = tmp_path / "loose.csv"
+    loose.write_text(" Date ,PRODUCT_ID,Quantity\n2024-01-08,A,2\n")
+    assert storage.ingest(con, loose, products).rows_loaded == 1
+
+
+def test_empty_and_header_only_files(con, tmp_path, products):
+    empty = tmp_path / "empty.csv"
+    empty.write_text("")
+    with pytest.raises(IngestError, match="file is empty"):
+        storage.ingest(con, empty, products)
+    header = tmp_path / "header.csv"
+    header.write_text("date,product_id,quantity\n")
+    with pytest.raises(IngestError, match="sales file has no rows"):
+        storage.ingest(con, header, products)
+    assert _count(con, "ingest_log") == 0 and _count(con, "products") == 0
+
+
+def test_dates_quantities_and_prices(con, tmp_path, products):
+    sales = tmp_path / "s.csv"
+    sales.write_text(
+        "date,product_id,quantity,price\n"
+        "2024-02-30,A,1,1\n"  # 1 impossible date
+        "yesterday,A,1,1\n"  # 2 unparsable date
+        "2024-01-01,A,1e400,1\n"  # 3 overflows to inf: not a number of units
+        "2024-01-01,A,NaN,1\n"  # 4
+        "2024-01-01,A,-0.5,1\n"  # 5 negative wins over fractional
+        "2024-01-01,A,2.0,1\n"  # 6 good: 2.0 is a whole number
+        "2024-01-08,A,1,-3\n"  # 7 negative price
+        "2024-01-15,A,1,abc\n"  # 8 non-numeric price
+        "2024-01-22,A,1,\n"  # 9 good, price unknown
+        "2024-01-29,A,,1\n"  # 10 missing quantity
+        "2024-02-05,,1,1\n"  # 11 missing product
+    )
+    s = storage.ingest(con, sales, products)
+    assert (s.rows_read, s.rows_loaded) == (11, 2) and _balanced(con, s)
+    assert _reasons(con) == {
+        1: "unparsable date",
+        2: "unparsable date",
+        3: "non-numeric quantity",
+        4: "non-numeric quantity",
+        5: "negative quantity",
+        7: "non-positive price",
+        8: "non-numeric price",
+        10: "missing quantity",
+        11: "missing product_id",
+    }
+    assert con.execute("select quantity from sales where date = '2024-01-01'").fetchone()[0] == 2
+
+
+def test_conflicting_products_are_refused_whole(con, tmp_path):
+    products = tmp_path / "p.csv"
+    products.write_text("product_id,category,brand,color\nA,tops,k,red\nA,tops,k,blue\nB,tops,m,red\n")
+    sales = tmp_path / "s.csv"
+    sales.write_text("date,product_id,quantity\n2024-01-01,B,1\n")
+    with pytest.raises(IngestError, match=r"conflicting attributes for \['A'\]"):
+        storage.ingest(con, sales, products)
+    assert _count(con, "products") == 0 and _count(con, "sales") == 0
+    # the same product twice with the same attributes is not a conflict
+    products.write_text("product_id,category,brand,color\nA,tops,k,red\nA,tops,k,red\n")
+    sales.write_text("date,product_id,quantity\n2024-01-01,A,1\n")
+    assert storage.ingest(con, sales, products).products_read == 2
+    assert _count(con, "products") == 1
+
+
+def test_latin1_fails_clearly_unless_declared(con, tmp_path):
+    products = tmp_path / "p.csv"
+    products.write_bytes("product_id,category,brand,color\nCafé,tops,k,red\n".encode("latin-1"))
+    sales = tmp_path / "s.csv"
+    sales.write_bytes("date,product_id,quantity\n2024-01-01,Café,1\n".encode("latin-1"))
+    with pytest.raises(IngestError, match=r"is not utf-8 encoded.*encoding='latin-1'") as err:
+        storage.ingest(con, sales, products)
+    assert "\n" not in str(err.value)
+    assert _count(con, "sales") == 0
+    s = storage.ingest(con, sales, products, encoding="latin-1")
+    assert s.rows_loaded == 1 and _balanced(con, s)
+    assert con.execute("select product_id from sales").fetchone()[0] == "Café"
+
+
+def test_a_truncated_last_row_is_rejected_not_guessed(con, tmp_path, products):
+    sales = tmp_path / "s.csv"
+    sales.write_text(
+        "date,product_id,quantity,price,promo\n2024-01-01,A,1,2.5,0\n2024-01-08,A,1,,\n2024-01-15,A,3,2."
+    )
+    s = storage.ingest(con, sales, products)
+    assert (s.rows_read, s.rows_loaded) == (3, 2) and _balanced(con, s)
+    assert _reasons(con) == {3: "truncated row: fewer fields than the header"}
+    cut_in_quotes = tmp_path / "q.csv"
+    cut_in_quotes.write_text('date,product_id,quantity\n2024-01-01,A,1\n2024-01-08,"A')
+    with pytest.raises(IngestError, match="unterminated quote or truncated file"):
+        storage.ingest(con, cut_in_quotes, products)
+
+
+def test_extra_fields_are_a_file_error(con, tmp_path, products):
+    sales = tmp_path / "s.csv"
+    sales.write_text("date,product_id,quantity\n2024-01-01,A,1\n2024-01-08,A,1,5\n")
+    with pytest.raises(IngestError, match="more fields than its header"):
+        storage.ingest(con, sales, products)
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+def test_awkward_product_ids_round_trip_unchanged(con, tmp_path, fmt):
+    ids = [
+        'O\'Brien "quoted"',
+        "a,b,c",
+        "café ☕ 商品",
+        "x'); drop table sales; --",
+        "1; delete from products",
+        "tab\tin",
+    ]
+    prods = pd.DataFrame({"product_id": ids, "category": "c", "brand": "b", "color": "red"})
+    sales = pd.DataFrame({"date": "2024-01-01", "product_id": ids, "quantity": range(1, len(ids) + 1)})
+    p, s = tmp_path / f"p.{fmt}", tmp_path / f"s.{fmt}"
+    if fmt == "csv":
+        prods.to_csv(p, index=False)
+        sales.to_csv(s, index=False)
+    else:
+        prods.to_parquet(p)
+        sales.to_parquet(s)
+    summary = storage.ingest(con, s, p)
+    assert summary.rows_loaded == len(ids) and _balanced(con, summary)
+    got = dict(con.execute("select product_id, quantity from sales").fetchall())
+    assert got == dict(zip(ids, range(1, len(ids) + 1), strict=True))
+    assert sorted(r[0] for r in con.execute("select product_id from products").fetchall()) == sorted(ids)
+
+
+def test_same_files_twice_change_nothing_products_included(con, tmp_path, products):
+    sales = tmp_path / "s.csv"
+    sales.write_text("date,product_id,quantity\n2024-01-01,A,1\n")
+    first = storage.ingest(con, sales, products)
+    copy = tmp_path / "copy_of_s.csv"
+    copy.write_bytes(sales.read_bytes())
+    again = storage.ingest(con, copy, products)
+    assert again.already_ingested and again.ingest_id == first.ingest_id
+    assert _count(con, "ingest_log") == 1 and _count(con, "ingest_files") == 2
+    fps = con.execute("select kind, rows_read from ingest_files order by kind").fetchall()
+    assert fps == [("products", 2), ("sales", 1)]
+
+
+def test_incremental_weeks_and_corrections_keep_history(con, tmp_path, products):
+    folder = tmp_path / "drop"
+    folder.mkdir()
+    (folder / "w1.csv").write_text("date,product_id,quantity,price\n2024-01-01,A,1,9.5\n2024-01-01,B,2,3\n")
+    first = storage.ingest(con, folder, products)
+    (folder / "w2.csv").write_text("date,product_id,quantity,price\n2024-01-08,A,5,9.5\n")
+    second = storage.ingest(con, folder, products)
+    assert (second.rows_read, second.files_skipped, second.products_read) == (1, 2, 0)
+    assert _count(con, "sales") == 3
+    fix = tmp_path / "fix.csv"
+    fix.write_text(
+        "date,product_id,quantity,price\n"
+        "2024-01-01,A,4,9.5\n"  # corrected quantity
+        "2024-01-01,B,2,3\n"  # unchanged
+        "2024-01-15,B,7,3\n"  # new
+    )
+    third = storage.ingest(con, fix, products)
+    assert (third.rows_read, third.rows_loaded, third.rows_replaced) == (3, 3, 1) and _balanced(con, third)
+    assert _count(con, "sales") == 4
+    assert con.execute(
+        "select quantity, ingest_id from sales where date = '2024-01-01' and product_id = 'A'"
+    ).fetchone() == (
+        4,
+        third.ingest_id,
+    )
+    history = con.execute(
+        "select date::varchar, product_id, quantity, ingest_id, replaced_by from sales_history"
+    ).fetchall()
+    assert history == [("2024-01-01", "A", 1, first.ingest_id, third.ingest_id)]
+    assert storage.ingest(con, fix, products).already_ingested
+    assert _count(con, "sales_history") == 1
+
+
+def test_an_ingest_lands_whole_or_not_at_all(con, tmp_path, products):
+    good = tmp_path / "good.csv"
+    good.write_text("date,product_id,quantity\n2024-01-01,A,1\n")
+    bad = tmp_path / "bad.csv"
+    bad.write_text("date,product_id,units\n2024-01-08,A,1\n")
+    with pytest.raises(IngestError):
+        storage.ingest(con, [good, bad], products)
+    for table in ("sales", "products", "ingest_log", "ingest_files", "rejected_sales"):
+        assert _count(con, table) == 0, table

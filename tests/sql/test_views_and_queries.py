@@ -1,0 +1,191 @@
+"""Every .sql file runs against a real database holding a fake run; the numbers match numpy."""
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from forecast import storage
+from forecast.predict import summarise
+
+SQL = Path(storage.SQL_DIR)
+QUERIES = sorted((SQL / "queries").glob("*.sql"))
+PRODUCTS = pd.DataFrame(
+    {
+        "product_id": ["A", "B", "C", "D", "E"],
+        "category": ["tops", "tops", "tops", "home", "home"],
+        "brand": ["k", "k", "m", "n", "n"],
+        "color": ["red", "blue", "red", "red", "blue"],
+    }
+)
+DATES = pd.date_range("2025-01-06", periods=4, freq="7D")
+N_DRAWS = 400
+
+
+@pytest.fixture(scope="module")
+def world():
+    """Products, 10 weeks of history (E is new: 2 weeks; D has none), a run with skewed draws."""
+    con = storage.connect(":memory:")
+    con.register("p", PRODUCTS)
+    con.execute("insert into products select * from p")
+    history = pd.date_range("2024-10-28", periods=10, freq="7D")
+    rows = [(d, pid, 3) for d in history for pid in "ABC"] + [(d, "E", 1) for d in history[-2:]]
+    # sales that arrived for the first two forecast weeks: B sold nothing in week 1 (no row)
+    rows += [(DATES[0], "A", 9), (DATES[0], "C", 0), (DATES[1], "A", 2), (DATES[1], "B", 40)]
+    sales = pd.DataFrame(rows, columns=["date", "product_id", "quantity"])
+    con.register("s", sales)
+    con.execute("insert into sales select date, product_id, quantity, null, false, 'test' from s")
+    rng = np.random.default_rng(3)
+    values = rng.negative_binomial(2, 0.3, size=(N_DRAWS, len(PRODUCTS), len(DATES)))
+    draws = storage.DrawsFrame(values=values, products=PRODUCTS["product_id"].to_numpy(), dates=DATES)
+    storage.start_run(con, "run1", {"sampler": "fake"})
+    storage.write_run(con, "run1", summarise(draws), draws, {"n_products": len(PRODUCTS)})
+    yield con, values
+    con.close()
+
+
+def _mask(**attrs):
+    keep = np.ones(len(PRODUCTS), bool)
+    for k, v in attrs.items():
+        keep &= (PRODUCTS[k] == v).to_numpy()
+    return keep
+
+
+def _coherent(values, mask):
+    """numpy: sum the draws across the selected products, then quantiles per date."""
+    total = values[:, mask, :].sum(axis=1)  # (draw, date)
+    return total.mean(axis=0), np.quantile(total, [0.05, 0.5, 0.95], axis=0)
+
+
+def test_every_schema_file_applies_twice_on_a_fresh_database():
+    con = storage.connect(":memory:")
+    for file in storage.schema_files():
+        con.execute(file.read_text())
+    names = {r[0] for r in con.execute("select table_name from information_schema.tables").fetchall()}
+    assert {
+        "ingest_files",
+        "sales_history",
+        "stock_levels",
+        "forecast_vs_actual",
+        "category_forecasts",
+    } <= names
+    assert [f.name[:3] for f in storage.schema_files()] == ["001", "002", "003", "004", "005"]
+
+
+def test_category_quantiles_come_from_summed_draws(world):
+    con, values = world
+    got = con.execute("select category, date, mean, p05, p50, p95 from category_forecasts order by 1, 2").df()
+    for category, frame in got.groupby("category"):
+        mean, (p05, p50, p95) = _coherent(values, _mask(category=category))
+        np.testing.assert_allclose(frame["mean"], mean)
+        np.testing.assert_allclose(frame[["p05", "p50", "p95"]].T, [p05, p50, p95])
+    # not the sum of the products' quantiles
+    summed = con.execute(
+        "select sum(f.p95) from latest_forecasts f join products using (product_id) "
+        "where category = 'tops' and date = '2025-01-06'"
+    ).fetchone()[0]
+    coherent = got.query("category == 'tops'")["p95"].iloc[0]
+    assert coherent < summed - 1
+
+
+def test_brand_color_cube_and_slices_agree_with_numpy(world):
+    con, values = world
+    brand = con.execute(
+        "select p50 from brand_forecasts where category = 'tops' and brand = 'k' order by date"
+    )
+    np.testing.assert_allclose([r[0] for r in brand.fetchall()], _coherent(values, _mask(brand="k"))[1][1])
+    color = con.execute("select p95 from color_forecasts where color = 'red' order by date").fetchall()
+    np.testing.assert_allclose([r[0] for r in color], _coherent(values, _mask(color="red"))[1][2])
+    sliced = con.execute(
+        "select mean, p05 from slice_forecast(category := 'tops', color := 'red')"
+    ).fetchall()
+    mean, q = _coherent(values, _mask(category="tops", color="red"))
+    np.testing.assert_allclose(np.array(sliced).T, [mean, q[0]])
+    everything = con.execute("select p50 from slice_forecast()").fetchall()
+    np.testing.assert_allclose([r[0] for r in everything], _coherent(values, _mask())[1][1])
+    cube = con.execute(
+        "select p50 from attribute_forecasts where all_category and all_brand and all_color order by date"
+    ).fetchall()
+    assert cube == everything
+    pair = con.execute(
+        "select p95 from attribute_forecasts where category = 'home' and color = 'blue' "
+        "and all_brand and not all_category and not all_color order by date"
+    ).fetchall()
+    np.testing.assert_allclose(
+        [r[0] for r in pair], _coherent(values, _mask(category="home", color="blue"))[1][2]
+    )
+    groups = con.execute(
+        "select count(*) from (select distinct all_category, all_brand, all_color from attribute_forecasts)"
+    )
+    assert groups.fetchone()[0] == 8
+
+
+def test_forecast_vs_actual(world):
+    con, values = world
+    got = con.execute(
+        "select product_id, date::varchar as date, step, actual, error, hit_80, hit_90, p10, p90, mean "
+        "from forecast_vs_actual order by 2, 1"
+    ).df()
+    # only the two weeks whose sales arrived; a product without a row that week sold zero
+    assert sorted(got["date"].unique()) == ["2025-01-06", "2025-01-13"]
+    assert len(got) == 2 * len(PRODUCTS)
+    actual = got.set_index(["date", "product_id"])["actual"]
+    assert actual[("2025-01-06", "A")] == 9 and actual[("2025-01-06", "B")] == 0
+    assert actual[("2025-01-13", "B")] == 40 and got["step"].max() == 2
+    np.testing.assert_allclose(got["error"], got["actual"] - got["mean"])
+    assert (got["hit_80"] == got["actual"].between(got["p10"], got["p90"])).all()
+    assert not got.query("product_id == 'B' and date == '2025-01-13'")["hit_90"].iloc[0]
+
+
+@pytest.mark.parametrize("query", QUERIES, ids=lambda p: p.name)
+def test_every_example_query_runs(world, query):
+    con, _ = world
+    frame = con.execute(query.read_text()).df()
+    assert len(frame.columns) >= 2
+
+
+def test_stockout_risk(world):
+    con, values = world
+    con.execute("insert into stock_levels values ('A', 60)")
+    con.execute("set variable stockout_periods = 2")
+    con.execute("set variable stock_level = 12")
+    try:
+        got = con.execute((SQL / "queries" / "stockout_risk.sql").read_text()).df().set_index("product_id")
+    finally:
+        con.execute("delete from stock_levels")
+        con.execute("reset variable stockout_periods")
+        con.execute("reset variable stock_level")
+    demand = values[:, :, :2].sum(axis=2)  # (draw, product) over two weeks
+    stock = np.where(PRODUCTS["product_id"] == "A", 60, 12)
+    prob = (demand > stock).mean(axis=0)
+    expected = {pid: p for pid, p in zip(PRODUCTS["product_id"], prob, strict=True) if p > 0.05}
+    assert set(got.index) == set(expected) and len(expected) >= 1 and "A" not in expected
+    for pid, p in expected.items():
+        assert got.loc[pid, "stockout_probability"] == pytest.approx(p)
+
+
+def test_new_products_by_brand(world):
+    con, values = world
+    got = con.execute((SQL / "queries" / "new_products_by_brand.sql").read_text()).df()
+    # D (no sales) and E (2 weeks) are new; both are brand n
+    assert got[["category", "brand", "new_products"]].values.tolist() == [["home", "n", 2]]
+    total = values[:, _mask(brand="n"), :].sum(axis=(1, 2))
+    assert got["expected_units"].iloc[0] == pytest.approx(total.mean())
+    assert got["p90"].iloc[0] == pytest.approx(np.quantile(total, 0.9))
+
+
+def test_accuracy_last_month(world):
+    con, _ = world
+    got = con.execute((SQL / "queries" / "accuracy_last_month.sql").read_text()).df()
+    checked = con.execute("select actual, mean, hit_80 from forecast_vs_actual").df()
+    assert got["run_id"].tolist() == ["run1"]
+    assert got["forecasts_checked"].iloc[0] == 10
+    assert got["mae"].iloc[0] == pytest.approx((checked["actual"] - checked["mean"]).abs().mean())
+    assert got["bias"].iloc[0] == pytest.approx((checked["actual"] - checked["mean"]).mean())
+    assert got["coverage_80"].iloc[0] == pytest.approx(checked["hit_80"].mean())
+    con.execute("update forecast_runs set created_at = created_at - interval 40 day")
+    try:
+        assert con.execute((SQL / "queries" / "accuracy_last_month.sql").read_text()).df().empty
+    finally:
+        con.execute("update forecast_runs set created_at = created_at + interval 40 day")
