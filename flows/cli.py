@@ -112,9 +112,9 @@ def forecast(
     sampler: Annotated[str, typer.Option(help="nutpie | pymc | advi")] = "nutpie",
     seed: Annotated[int, typer.Option(help="Random seed: the same seed reproduces a run")] = 1,
     draws: Annotated[
-        int | None, typer.Option(min=1, help="Posterior draws per chain [default: 1000]")
+        int | None, typer.Option(min=1, help="Posterior draws per chain [default: 2000]")
     ] = None,
-    tune: Annotated[int | None, typer.Option(min=1, help="Tuning steps per chain [default: 500]")] = None,
+    tune: Annotated[int | None, typer.Option(min=1, help="Tuning steps per chain [default: 800]")] = None,
     chains: Annotated[int | None, typer.Option(min=1, help="Chains [default: 2]")] = None,
     sample_paths: Annotated[
         int | None, typer.Option(min=1, help="Sample paths written per product [default: 500]")

@@ -62,8 +62,9 @@ class ForecastConfig:
     sampler: str = "nutpie"
     likelihood: str = "negbin"  # or "zinb"; the default won the backtest in benchmarks/README.md
     pooling: str = "partial"  # "none": the no-pooling comparison model
-    draws: int = 1000
-    tune: int = 500
+    draws: int = 2000
+    tune: int = 800
+    target_accept: float = 0.9  # NUTS step-size target; above the 0.8 default to avoid divergences
     chains: int = 2
     seed: int = 1
     sample_paths: int = 500  # posterior predictive paths written to forecast_draws, per product

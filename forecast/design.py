@@ -202,7 +202,6 @@ def build_design(
     fourier, names = fourier_terms(dates, frequency, fourier_order)
     years = (dates - train_dates[-1]).days.values / 365.25
     n_obs = np.bincount(train.product_idx, minlength=len(pid))
-    source = "last regular price, no promotion" if has_price else "no prices in the data; no promotion"
     return Design(
         products=pid,
         levels=levels,

@@ -54,6 +54,7 @@ def fit(model: pm.Model, config: ForecastConfig, progressbar: bool = True) -> az
             chains=config.chains,
             random_seed=config.seed,
             nuts_sampler=config.sampler,
+            target_accept=config.target_accept,
             progressbar=progressbar,
             **kwargs,
         )

@@ -702,9 +702,11 @@ def load_training_data(con: duckdb.DuckDBPyConnection) -> tuple[pd.DataFrame, pd
 def read_plan(path: str | Path) -> pd.DataFrame:
     """Planned ``(date, product_id, [price], [promo])`` for the horizon, from CSV or Parquet."""
     path = Path(path)
+    if not path.is_file():
+        raise IngestError(f"plan file not found: {path}")
     con = duckdb.connect()
     try:
-        frame = con.execute(f"select * from {_reader(path)}").df()
+        frame = con.execute(f"select * exclude (_source_file) from {_reader([path], 'utf-8')}").df()
     finally:
         con.close()
     missing = [c for c in (DATE, PRODUCT) if c not in frame.columns]
