@@ -19,6 +19,13 @@ test: setup  ## the whole suite, MCMC fits included
 test-fast: setup  ## everything but the slow fits
 	$(RUN) pytest -m "not slow"
 
+bench: setup  ## the model benchmarks recorded in benchmarks/README.md (tens of minutes)
+	$(RUN) python benchmarks/gradient.py 500
+	$(RUN) python benchmarks/samplers.py 200
+	$(RUN) python benchmarks/scaling.py 200 1000
+	$(RUN) python benchmarks/bench_ingest.py
+	$(RUN) python benchmarks/bench_draws.py
+
 lint: setup
 	$(RUN) ruff check .
 	$(RUN) ruff format --check .

@@ -112,9 +112,9 @@ def forecast(
     sampler: Annotated[str, typer.Option(help="nutpie | pymc | advi")] = "nutpie",
     seed: Annotated[int, typer.Option(help="Random seed: the same seed reproduces a run")] = 1,
     draws: Annotated[
-        int | None, typer.Option(min=1, help="Posterior draws per chain [default: 2000]")
+        int | None, typer.Option(min=1, help="Posterior draws per chain [default: 1200]")
     ] = None,
-    tune: Annotated[int | None, typer.Option(min=1, help="Tuning steps per chain [default: 800]")] = None,
+    tune: Annotated[int | None, typer.Option(min=1, help="Tuning steps per chain [default: 600]")] = None,
     chains: Annotated[int | None, typer.Option(min=1, help="Chains [default: 2]")] = None,
     sample_paths: Annotated[
         int | None, typer.Option(min=1, help="Sample paths written per product [default: 500]")
@@ -209,8 +209,9 @@ def _print_forecast(summary) -> None:
         f"{summary.frequency} data, {summary.horizon} periods ahead"
     )
     console.print(
-        f"fit: {d.get('verdict')} (max R-hat {d.get('max_rhat', float('nan')):.3f}, "
-        f"min ESS {d.get('min_ess_bulk', float('nan')):.0f}, divergences {d.get('divergences')})"
+        f"fit: {d.get('verdict')} (max R-hat {d.get('max_rhat') or float('nan'):.3f}, "
+        f"min hyperparameter ESS {d.get('min_ess_hyper') or float('nan'):.0f}, "
+        f"divergences {d.get('divergences')})"
     )
     console.print("stages: " + ", ".join(f"{k} {v:.1f}s" for k, v in summary.timings.items()))
     console.print(f"tables in {summary.db}: forecasts, forecast_draws, forecast_runs, view latest_forecasts")
