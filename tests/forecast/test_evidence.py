@@ -11,7 +11,7 @@ import pytest
 
 from forecast import runs
 from forecast.config import ForecastConfig
-from forecast.evaluation import crps_samples
+from forecast.evaluation import crps_samples, randomized_pit
 from forecast.synthetic import generate_retail_data
 
 pytestmark = pytest.mark.slow
