@@ -291,15 +291,16 @@ def _rename(column: str, column_map: dict[str, str]) -> str:
 def _read_input(
     con: duckdb.DuckDBPyConnection,
     files: list[Path],
-    table: str,
+    table: str | None,
     what: str,
     column_map: dict[str, str],
     encoding: str,
-) -> dict[Path, list[str]]:
-    """Read ``files`` into temp ``table`` (``_row``, ``_source_file``, renamed columns).
+) -> tuple[dict[Path, list[str]], str]:
+    """Check ``files``' headers and build the query reading them (``_row``, ``_source_file``, renamed columns).
 
-    Returns each file's header after renaming. ``_row`` numbers rows in reading order (files in
-    order, each file's rows in file order).
+    Returns each file's header after renaming, and the ``select`` reading every row; with a ``table``
+    name the rows are also read into that temp table. ``_row`` numbers rows in reading order (files
+    in order, each file's rows in file order): the same numbers every time the query runs.
     """
     headers: dict[Path, list[str]] = {}
     for f in files:
@@ -317,13 +318,14 @@ def _read_input(
         select = ", ".join(
             f"{_q(r[0])} as {_q(_rename(r[0], column_map))}" for r in raw if r[0] != "_source_file"
         )
-        con.execute(
-            f"create or replace temp table {table} as "
+        source = (
             f"select row_number() over () as _row, _source_file, {select} from {_reader(files, encoding)}"
         )
+        if table:
+            con.execute(f"create or replace temp table {table} as {source}")
     except duckdb.Error as exc:
         raise _read_error(exc, what, encoding) from exc
-    return headers
+    return headers, source
 
 
 def ingest(
@@ -388,10 +390,12 @@ def ingest(
     con.execute("begin transaction")
     try:
         headers: dict[Path, list[str]] = {}
+        sales_source = ""
         if new_products:
-            headers |= _read_input(con, new_products, "raw_products", "products", column_map, encoding)
+            headers |= _read_input(con, new_products, "raw_products", "products", column_map, encoding)[0]
         if new_sales:
-            headers |= _read_input(con, new_sales, "raw_sales", "sales", column_map, encoding)
+            found, sales_source = _read_input(con, new_sales, None, "sales", column_map, encoding)
+            headers |= found
         seen = {
             c.strip() for f in sales_files + product_files for c in _file_columns(con, f, "input", encoding)
         }
@@ -404,7 +408,7 @@ def ingest(
             )
         products_read = _load_products(con) if new_products else 0
         if new_sales:
-            counts = _load_sales(con, ingest_id, {f: headers[f] for f in new_sales})
+            counts = _load_sales(con, ingest_id, {f: headers[f] for f in new_sales}, sales_source, encoding)
         else:
             counts = {"read": 0, "loaded": 0, "rejected": 0, "replaced": 0, "per_file": {}}
         for kind, files in (("products", new_products), ("sales", new_sales)):
@@ -510,9 +514,19 @@ def _q(name: str) -> str:
 
 
 def _load_sales(
-    con: duckdb.DuckDBPyConnection, ingest_id: str, headers: dict[Path, list[str]]
+    con: duckdb.DuckDBPyConnection,
+    ingest_id: str,
+    headers: dict[Path, list[str]],
+    source: str,
+    encoding: str,
 ) -> dict[str, Any]:
-    cols = _columns(con, "raw_sales")
+    """Validate the rows of ``source`` (see ``_read_input``) and load them into ``sales`` or ``rejected_sales``.
+
+    The files are read once, straight into ``checked_sales``: typed values and each row's first failed
+    check, the raw text kept only for rejected rows. Repeated (date, product) keys among valid rows are
+    found by sorting one integer key (product rowid, day), not by a hash of every key; the few rows
+    they reject get their raw text from a second read of the files (only when there are any).
+    """
     for file, header in headers.items():
         missing = [c for c in SALES_REQUIRED if c not in header]
         if missing:
@@ -521,162 +535,230 @@ def _load_sales(
                 f"(expected {list(SALES_REQUIRED)} plus optional '{PRICE}', '{PROMO}'; "
                 f"map names with --map {DATE}=<name>,...)"
             )
+    cols = {c for h in headers.values() for c in h}
     price = PRICE if PRICE in cols else "null"
     promo = PROMO if PROMO in cols else "null"
     # A CSV row DuckDB padded (too few fields) has NULL in its file's last column: only padding
     # makes NULLs in CSV text (see _NO_NULL). Parquet nulls are plain missing values.
-    truncated = " ".join(
-        f"when _source_file = {_literal(str(f))} then {_q(h[-1])} is null"
-        for f, h in headers.items()
-        if _file_kind(f) == "csv"
-    )
-    truncated = f"case {truncated} else false end" if truncated else "false"
+    last = {f: h[-1] for f, h in headers.items() if _file_kind(f) == "csv"}
+    if len(last) == 1 and len(headers) == 1:
+        truncated = f"{_q(next(iter(last.values())))} is null"
+    elif last:
+        cases = " ".join(
+            f"when _source_file = {_literal(str(f))} then {_q(c)} is null" for f, c in last.items()
+        )
+        truncated = f"case {cases} else false end"
+    else:
+        truncated = "false"
+    raw = {
+        "raw_date": f"cast({DATE} as varchar)",
+        "raw_product": f"cast({PRODUCT} as varchar)",
+        "raw_quantity": f"cast({QUANTITY} as varchar)",
+        "raw_price": f"cast({price} as varchar)",
+        "raw_promo": f"cast({promo} as varchar)",
+    }
+    raw_select = ", ".join(f"{expr} as {name}" for name, expr in raw.items())
+    kept_raw = ", ".join(f"case when reason is not null then {name} end as {name}" for name in raw)
+    # Casts skip ASCII whitespace themselves; trim (which also strips Unicode spaces) runs only when
+    # the plain cast fails, so the values are those of try_cast(trim(x)) at a fraction of the cost.
     # One reason per row: the first check it fails, in this order.
+    # products numbered for the key (a rowid can exceed 32 bits inside a transaction)
     con.execute(
-        f"""
-        create or replace temp table checked_sales as
-        with file_start as (
-            select _source_file, min(_row) - 1 as row_offset
-            from raw_sales
-            group by _source_file
-        ),
+        "create or replace temp table product_keys as select product_id, row_number() over () as n from products"
+    )
+    try:
+        con.execute(
+            f"""
+            create or replace temp table checked_sales as
+            with source as (
+                select _row, _source_file, {truncated} as truncated, {raw_select}
+                from ({source})
+            ),
 
-        typed as (
+            typed as (
+                select
+                    *,
+                    coalesce(try_cast(raw_date as date), try_cast(trim(raw_date) as date)) as date,
+                    trim(raw_product) as product_id,
+                    coalesce(try_cast(raw_quantity as double), try_cast(trim(raw_quantity) as double)) as q,
+                    coalesce(try_cast(raw_price as double), try_cast(trim(raw_price) as double)) as price,
+                    case raw_promo when '1' then true when '0' then false else
+                        case lower(trim(raw_promo))
+                            when '1' then true when 'true' then true when 'yes' then true
+                            when '0' then false when 'false' then false when 'no' then false
+                            when '' then null end
+                    end as promo
+                from source
+            ),
+
+            reasoned as (
+                select
+                    t.*,
+                    case
+                        when t.truncated then '{_TRUNCATED}'
+                        when t.date is null then
+                            case when t.raw_date is null or trim(t.raw_date) = '' then 'missing date'
+                                else 'unparsable date' end
+                        when t.product_id is null or t.product_id = '' then 'missing product_id'
+                        when t.q is null or isnan(t.q) or isinf(t.q) then
+                            case when t.raw_quantity is null or trim(t.raw_quantity) = '' then 'missing quantity'
+                                else 'non-numeric quantity' end
+                        when t.q < 0 then 'negative quantity'
+                        when t.q <> floor(t.q) then 'fractional quantity'
+                        when t.price is null and t.raw_price is not null and trim(t.raw_price) <> ''
+                            then 'non-numeric price'
+                        when t.price <= 0 or isnan(t.price) or isinf(t.price) then 'non-positive price'
+                        when t.promo is null and t.raw_promo is not null and trim(t.raw_promo) <> ''
+                            then 'unparsable promo (expected 0/1/true/false)'
+                        when p.product_id is null then 'product not in the products file'
+                    end as reason,
+                    -- one integer per (date, product): the product's number and the day, 32 bits each
+                    (p.n << 32) + (t.date - date '1970-01-01' + 2147483648) as _key
+                from typed as t
+                left join product_keys as p on p.product_id = t.product_id
+            )
+
             select
                 _row,
-                _source_file as source_file,
-                _row - f.row_offset as source_row,
-                {truncated} as truncated,
-                cast({DATE} as varchar) as raw_date,
-                cast({PRODUCT} as varchar) as raw_product,
-                cast({QUANTITY} as varchar) as raw_quantity,
-                cast({price} as varchar) as raw_price,
-                cast({promo} as varchar) as raw_promo,
-                try_cast(trim(cast({DATE} as varchar)) as date) as date,
-                trim(cast({PRODUCT} as varchar)) as product_id,
-                try_cast(trim(cast({QUANTITY} as varchar)) as double) as q,
-                try_cast(trim(cast({price} as varchar)) as double) as price,
-                case lower(trim(cast({promo} as varchar)))
-                    when '1' then true when 'true' then true when 'yes' then true
-                    when '0' then false when 'false' then false when 'no' then false
-                    when '' then null end as promo
-            from raw_sales
-            inner join file_start as f using (_source_file)
-        ),
-
-        reasoned as (
-            select
-                *,
-                case
-                    when truncated then '{_TRUNCATED}'
-                    when raw_date is null or trim(raw_date) = '' then 'missing date'
-                    when date is null then 'unparsable date'
-                    when product_id is null or product_id = '' then 'missing product_id'
-                    when raw_quantity is null or trim(raw_quantity) = '' then 'missing quantity'
-                    when q is null or isnan(q) or isinf(q) then 'non-numeric quantity'
-                    when q < 0 then 'negative quantity'
-                    when q <> floor(q) then 'fractional quantity'
-                    when raw_price is not null and trim(raw_price) <> '' and price is null
-                        then 'non-numeric price'
-                    when price is not null and (price <= 0 or isnan(price) or isinf(price))
-                        then 'non-positive price'
-                    when raw_promo is not null and trim(raw_promo) <> '' and promo is null
-                        then 'unparsable promo (expected 0/1/true/false)'
-                    when product_id not in (select product_id from products)
-                        then 'product not in the products file'
-                end as reason
-            from typed
-        ),
-
-        -- per (date, product) among valid rows: do the quantities disagree, which row came first
-        keyed as (
-            select date, product_id, min(q) <> max(q) as conflicting, min(_row) as first_row
+                _source_file,
+                _key,
+                date,
+                product_id,
+                case when reason is null then cast(q as bigint) end as quantity,
+                price,
+                coalesce(promo, false) as promo,
+                reason,
+                {kept_raw}
             from reasoned
-            where reason is null
-            group by date, product_id
-        ),
-
-        final as (
-            select r.* exclude (reason, truncated, _row),
-                coalesce(
-                    r.reason,
-                    case
-                        when k.conflicting then 'same date and product twice with different quantities'
-                        when r._row <> k.first_row then 'duplicate row'
-                    end
-                ) as reason
-            from reasoned as r
-            left join keyed as k
-                on r.reason is null and r.date = k.date and r.product_id = k.product_id
+            """
         )
-
-        select * from final
+    except duckdb.Error as exc:
+        raise _read_error(exc, "sales", encoding) from exc
+    con.execute(
+        """
+        create or replace temp table sales_file_rows as
+        select _source_file, count(*) as rows_read, min(_row) - 1 as row_offset
+        from checked_sales
+        group by _source_file
         """
     )
-    read, loaded = con.execute(
-        "select count(*), count(*) filter (where reason is null) from checked_sales"
-    ).fetchone()
+    per_file = dict(con.execute("select _source_file, rows_read from sales_file_rows").fetchall())
+    read = sum(per_file.values())
     if read == 0:
         raise IngestError("sales file has no rows")
-    now = _now()
+    # per repeated (date, product) among valid rows: do the quantities disagree, which row came first
     con.execute(
         """
-        create or replace temp table new_sales as
-        select date, product_id, cast(q as bigint) as quantity, price, coalesce(promo, false) as promo
-        from checked_sales where reason is null
-        """
-    )
-    con.execute(
-        """
-        create or replace temp table replaced_sales as
-        select s.*
-        from sales as s
-        inner join new_sales as n using (date, product_id)
-        where s.quantity <> n.quantity or s.price is distinct from n.price or s.promo is distinct from n.promo
-        """
-    )
-    replaced = con.execute("select count(*) from replaced_sales").fetchone()[0]
-    if replaced:
-        con.execute(
-            """
-            insert into sales_history
-            select date, product_id, quantity, price, promo, ingest_id, ?, ? from replaced_sales
-            """,
-            [ingest_id, now],
+        create or replace temp table duplicate_keys as
+        with valid as (
+            select _key, lag(_key) over (order by _key) as previous
+            from checked_sales
+            where reason is null
+        ),
+
+        repeated as (
+            select distinct _key from valid where _key = previous
         )
-        con.execute(
-            """
-            update sales set quantity = n.quantity, price = n.price, promo = n.promo, ingest_id = ?
-            from new_sales as n, replaced_sales as r
-            where sales.date = n.date and sales.product_id = n.product_id
-                and r.date = n.date and r.product_id = n.product_id
-            """,
-            [ingest_id],
-        )
-    con.execute(
+
+        select _key, min(quantity) <> max(quantity) as conflicting, min(_row) as first_row
+        from checked_sales
+        where reason is null and _key in (select _key from repeated)
+        group by _key
         """
-        insert into sales
-        select n.*, ? from new_sales as n
-        where not exists (select 1 from sales as s where s.date = n.date and s.product_id = n.product_id)
-        """,
-        [ingest_id],
     )
-    con.execute(
-        """
+    duplicates = con.execute("select count(*) from duplicate_keys").fetchone()[0] > 0
+    accepted = """
+        select c.date, c.product_id, c.quantity, c.price, c.promo
+        from checked_sales as c
+        left join duplicate_keys as k on c._key = k._key
+        where c.reason is null and (k._key is null or (not k.conflicting and c._row = k.first_row))
+    """
+    had_sales = con.execute("select count(*) from (select 1 from sales limit 1)").fetchone()[0] > 0
+    replaced = 0
+    if had_sales:
+        now = _now()
+        con.execute(
+            f"""
+            create or replace temp table replaced_sales as
+            select s.*
+            from sales as s
+            inner join ({accepted}) as n using (date, product_id)
+            where s.quantity <> n.quantity or s.price is distinct from n.price or s.promo is distinct from n.promo
+            """
+        )
+        replaced = con.execute("select count(*) from replaced_sales").fetchone()[0]
+        if replaced:
+            con.execute(
+                """
+                insert into sales_history
+                select date, product_id, quantity, price, promo, ingest_id, ?, ? from replaced_sales
+                """,
+                [ingest_id, now],
+            )
+            con.execute(
+                f"""
+                update sales set quantity = n.quantity, price = n.price, promo = n.promo, ingest_id = ?
+                from ({accepted}) as n, replaced_sales as r
+                where sales.date = n.date and sales.product_id = n.product_id
+                    and r.date = n.date and r.product_id = n.product_id
+                """,
+                [ingest_id],
+            )
+    new_only = (
+        "where not exists (select 1 from sales as s where s.date = n.date and s.product_id = n.product_id)"
+        if had_sales
+        else ""
+    )
+    con.execute(f"insert into sales select n.*, ? from ({accepted}) as n {new_only}", [ingest_id])
+    # Rows a repeated key rejects passed every check, so checked_sales kept no raw text for them:
+    # read it again for just those rows.
+    if duplicates:
+        try:
+            con.execute(
+                f"""
+                create or replace temp table duplicate_rows as
+                with rejected as (
+                    select
+                        c._row,
+                        case when k.conflicting then 'same date and product twice with different quantities'
+                            else 'duplicate row' end as reason
+                    from checked_sales as c
+                    inner join duplicate_keys as k on c._key = k._key
+                    where c.reason is null and (k.conflicting or c._row <> k.first_row)
+                )
+
+                select s._row, s._source_file, {", ".join(raw)}, r.reason
+                from (select _row, _source_file, {raw_select} from ({source})) as s
+                inner join rejected as r using (_row)
+                """
+            )
+        except duckdb.Error as exc:
+            raise _read_error(exc, "sales", encoding) from exc
+        duplicate_rows = f"union all select _row, _source_file, {', '.join(raw)}, reason from duplicate_rows"
+    else:
+        duplicate_rows = ""
+    rejected = con.execute(
+        f"""
         insert into rejected_sales (ingest_id, source_row, date, product_id, quantity, price, promo, reason,
             source_file)
-        select ?, source_row, raw_date, raw_product, raw_quantity, raw_price, raw_promo, reason, source_file
-        from checked_sales where reason is not null
+        with rejected as (
+            select _row, _source_file, {", ".join(raw)}, reason
+            from checked_sales
+            where reason is not null
+            {duplicate_rows}
+        )
+
+        select ?, r._row - f.row_offset, {", ".join(f"r.{name}" for name in raw)}, r.reason, r._source_file
+        from rejected as r
+        inner join sales_file_rows as f using (_source_file)
+        order by r._row
         """,
         [ingest_id],
-    )
-    per_file = dict(
-        con.execute("select source_file, count(*) from checked_sales group by source_file").fetchall()
-    )
+    ).fetchone()[0]
     return {
         "read": read,
-        "loaded": loaded,
-        "rejected": read - loaded,
+        "loaded": read - rejected,
+        "rejected": rejected,
         "replaced": replaced,
         "per_file": per_file,
     }

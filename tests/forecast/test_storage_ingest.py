@@ -1,5 +1,6 @@
 """Ingest: many files, column maps, every validation case, incremental loads and corrections."""
 
+import duckdb
 import pandas as pd
 import pytest
 
@@ -280,3 +281,73 @@ def test_an_ingest_lands_whole_or_not_at_all(con, tmp_path, products):
         storage.ingest(con, [good, bad], products)
     for table in ("sales", "products", "ingest_log", "ingest_files", "rejected_sales"):
         assert _count(con, table) == 0, table
+
+
+def test_rows_a_repeated_key_rejects_keep_their_raw_text(con, tmp_path, products):
+    # valid rows keep no raw text in the validation table: a repeated key's rows get theirs re-read
+    (tmp_path / "a.csv").write_text(
+        "date,product_id,quantity,promo\n2024-01-01,A,1,0\n 2024-01-01 ,A,1.0,no\n"
+    )
+    (tmp_path / "b.csv").write_text(
+        "date,product_id,quantity,promo\n2024-01-08,B,2,1\n2024-01-01,\u00a0A\u00a0,\u00a01,false\n2024-01-08,B, 3,1\n"
+    )
+    s = storage.ingest(con, str(tmp_path / "[ab].csv"), products)
+    assert (s.rows_read, s.rows_loaded, s.rows_rejected) == (5, 1, 4) and _balanced(con, s)
+    rows = con.execute(
+        "select source_file, source_row, date, product_id, quantity, promo, reason from rejected_sales order by 1, 2"
+    ).fetchall()
+    a, b = str(tmp_path / "a.csv"), str(tmp_path / "b.csv")
+    conflict = "same date and product twice with different quantities"
+    assert rows == [
+        (a, 2, " 2024-01-01 ", "A", "1.0", "no", "duplicate row"),
+        (b, 1, "2024-01-08", "B", "2", "1", conflict),
+        (b, 2, "2024-01-01", "\u00a0A\u00a0", "\u00a01", "false", "duplicate row"),
+        (b, 3, "2024-01-08", "B", " 3", "1", conflict),
+    ]
+    assert con.execute("select date::varchar, product_id, quantity, promo from sales").fetchall() == [
+        ("2024-01-01", "A", 1, False)
+    ]
+
+
+def test_a_database_created_with_the_sales_primary_key_still_ingests(tmp_path, products):
+    # the first schema had `primary key (date, product_id)` on sales; DuckDB cannot drop it, so such
+    # a database keeps it and ingest (inserts, corrections, history) must work the same with it
+    db = tmp_path / "old.duckdb"
+    old = duckdb.connect(str(db))
+    old.execute(
+        "create table sales (date date not null, product_id varchar not null, quantity bigint not null, "
+        "price double, promo boolean, ingest_id varchar not null, primary key (date, product_id))"
+    )
+    old.close()
+    con = storage.connect(db)
+    keys = con.execute(
+        "select count(*) from duckdb_constraints() where table_name = 'sales' and constraint_type = 'PRIMARY KEY'"
+    )
+    assert keys.fetchone()[0] == 1
+    w1 = tmp_path / "w1.csv"
+    w1.write_text("date,product_id,quantity\n2024-01-01,A,1\n2024-01-01,B,2\n")
+    first = storage.ingest(con, w1, products)
+    fix = tmp_path / "fix.csv"
+    fix.write_text("date,product_id,quantity\n2024-01-01,A,5\n2024-01-08,A,1\n")
+    second = storage.ingest(con, fix, products)
+    assert (second.rows_loaded, second.rows_replaced) == (2, 1) and _balanced(con, second)
+    assert con.execute("select product_id, date::varchar, quantity from sales order by 1, 2").fetchall() == [
+        ("A", "2024-01-01", 5),
+        ("A", "2024-01-08", 1),
+        ("B", "2024-01-01", 2),
+    ]
+    assert con.execute("select quantity, ingest_id, replaced_by from sales_history").fetchall() == [
+        (1, first.ingest_id, second.ingest_id)
+    ]
+    con.close()
+
+
+def test_new_databases_keep_one_row_per_key_without_a_primary_key(con, tmp_path, products):
+    keys = "select count(*) from duckdb_constraints() where table_name = 'sales' and constraint_type = 'PRIMARY KEY'"
+    assert con.execute(keys).fetchone()[0] == 0
+    for week, text in enumerate(("2024-01-01,A,1\n2024-01-01,B,2\n", "2024-01-01,A,1\n2024-01-01,B,3\n")):
+        f = tmp_path / f"w{week}.csv"
+        f.write_text("date,product_id,quantity\n" + text)
+        storage.ingest(con, f, products)
+    assert con.execute("select count(*), count(distinct (date, product_id)) from sales").fetchone() == (2, 2)
+    assert _count(con, "sales_history") == 1
