@@ -45,6 +45,7 @@ if __name__ == "__main__":
             "crps": float(crps_samples(y, samples).mean()),
             "coverage_80": float(np.mean((u >= 0.1) & (u <= 0.9))),
             "verdict": fitted.diagnostics["verdict"],
+            "problems": fitted.diagnostics["problems"],
             "seconds": round(time.perf_counter() - t0, 1),
         }
         print(likelihood, results[likelihood], flush=True)
