@@ -53,18 +53,10 @@ select * from final;
 
 -- Draws of the newest published run, with each product's default attributes.
 create or replace view latest_draws as
-with latest as (
-    select run_id
-    from forecast_runs
-    where status = 'succeeded' and published
-    order by created_at desc, run_id desc
-    limit 1
-),
-
-final as (
+with final as (
     select d.run_id, d.product_id, p.category, p.brand, p.color, d.date, d.draw, d.quantity
     from forecast_draws as d
-    inner join latest using (run_id)
+    inner join latest_run using (run_id)
     inner join products as p using (product_id)
 )
 
