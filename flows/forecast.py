@@ -64,7 +64,9 @@ def fit(prepared: runs.Prepared, config: ForecastConfig, progressbar: bool) -> r
 
 @task(name="forecast", cache_policy=NO_CACHE)
 def forecast(prepared: runs.Prepared, fitted: runs.Fitted, config: ForecastConfig):
-    return runs.forecast(prepared, fitted, config)
+    """Sample paths and their summaries, plus the per-run diagnostics and effects tables."""
+    forecasts, paths = runs.forecast(prepared, fitted, config)
+    return forecasts, paths, runs.run_tables(prepared, fitted)
 
 
 @task(name="save-posterior", cache_policy=NO_CACHE)
@@ -151,9 +153,8 @@ def forecast_flow(
         lap("fit")
         d = fitted.diagnostics
         logger.info("diagnostics: %s %s", d["verdict"], d["problems"])
-        forecasts, paths = forecast(prepared, fitted, config)
+        forecasts, paths, tables = forecast(prepared, fitted, config)
         posterior = save_posterior(fitted, str(Path(db).resolve().parent / "posteriors"), run_id, config)
-        tables = runs.run_tables(prepared, fitted)
         lap("forecast")
         publish = fitted.converged or publish_unconverged
         record |= {**d, "posterior_path": posterior, "timings": timings}
