@@ -153,6 +153,66 @@ def forecast(
 
 
 @app.command()
+def backtest(
+    db: DbOption = None,
+    folds: Annotated[int, typer.Option("--folds", min=1, help="Rolling origins (cutoffs)")] = 3,
+    horizon: Annotated[
+        int | None,
+        typer.Option("--horizon", min=1, help="Periods scored after each cutoff [default: the forecast's]"),
+    ] = None,
+    step: Annotated[
+        int | None, typer.Option("--step", min=1, help="Periods between cutoffs [default: horizon]")
+    ] = None,
+    sampler: Annotated[str, typer.Option(help="nutpie | pymc | advi")] = "nutpie",
+    seed: Annotated[int, typer.Option(help="Random seed")] = 1,
+    draws: Annotated[
+        int | None, typer.Option(min=1, help="Posterior draws per chain [default: 1200]")
+    ] = None,
+    tune: Annotated[int | None, typer.Option(min=1, help="Tuning steps per chain [default: 600]")] = None,
+    likelihood: Annotated[str, typer.Option(help="negbin | zinb (zero-inflated)")] = "negbin",
+    cold_start_share: Annotated[
+        float,
+        typer.Option(min=0.0, max=0.5, help="Share of established products forecast from attributes alone"),
+    ] = 0.1,
+) -> None:
+    """Rolling-origin backtest of the model against seasonal naive, AutoETS, Croston/TSB/ADIDA and a
+    no-pooling model; writes backtest_* tables and an HTML report."""
+    from flows.backtest import backtest_flow
+
+    path = _db(db)
+    if not os.path.exists(path):
+        _fail(f"no database at {path}: run `demand-forecast demo` or `demand-forecast ingest` first")
+    try:
+        summary = backtest_flow(
+            db=path,
+            folds=folds,
+            horizon=horizon,
+            step=step,
+            sampler=sampler,
+            seed=seed,
+            draws=draws,
+            tune=tune,
+            likelihood=likelihood,
+            cold_start_share=cold_start_share,
+        )
+    except ValueError as exc:
+        _fail(str(exc))
+    m = summary.metrics
+    rows = m[(m["fold"] == 0) & (m["level"] == "product")]
+    table = rows.pivot_table(index="method", columns="segment", values="crps").reset_index()
+    console.print(
+        f"\n[bold green]backtest {summary.backtest_id}[/]: CRPS by product segment (lower is better)"
+    )
+    _print_frame(table, 20)
+    v = summary.verdict
+    ahead = ", ".join(f"{k} {'yes' if s['ahead'] else 'NO'}" for k, s in v["segments"].items())
+    console.print(f"hierarchical ahead of every other method: {ahead}; 80% coverage {v['coverage_80']:.1%}")
+    if v["advice"]:
+        console.print(v["advice"])
+    console.print(f"report: {summary.report_path}")
+
+
+@app.command()
 def sql(
     query: Annotated[str, typer.Argument(help='SQL to run, e.g. "select * from latest_forecasts limit 5"')],
     db: DbOption = None,

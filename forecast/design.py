@@ -182,6 +182,10 @@ def build_design(
         promo=promo,
         y=panel[QUANTITY].to_numpy(np.int64),
     )
+    if has_price and plan is not None and PRICE in plan.columns:
+        fresh = np.bincount(p_rows, minlength=len(pid)) == 0
+        ref_price = _launch_prices(plan, pid, fresh, ref_price)
+        last_regular = np.where(fresh, ref_price, last_regular)
     fp = np.repeat(np.arange(len(pid)), horizon)
     ft = np.tile(np.arange(n_train, n_train + horizon), len(pid))
     future_price = last_regular[fp].copy()
@@ -218,6 +222,25 @@ def build_design(
         future_price_source=source,
         n_obs=n_obs,
     )
+
+
+def _launch_prices(plan, pid, fresh, ref_price):
+    """Reference prices of products without history, from their planned regular prices.
+
+    Such a product has no shelf price of its own to compare with: its planned regular price (the
+    median over its planned non-promotion periods, else over all its planned periods) is its
+    reference, so a launch price is not read as a price change.
+    """
+    priced = plan[plan[PRICE].notna()].copy()
+    priced["p"] = pid.get_indexer(priced[PRODUCT].astype(str))
+    priced = priced[(priced["p"] >= 0) & fresh[priced["p"].clip(lower=0).to_numpy()]]
+    ref_price = ref_price.copy()
+    if priced.empty:
+        return ref_price
+    regular = priced[priced[PROMO].fillna(0) == 0] if PROMO in priced.columns else priced
+    ref = regular.groupby("p")[PRICE].median().combine_first(priced.groupby("p")[PRICE].median())
+    ref_price[ref.index.to_numpy()] = ref.to_numpy()
+    return ref_price
 
 
 def _apply_plan(plan, pid, dates, n_train, horizon, price, promo):

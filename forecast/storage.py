@@ -915,6 +915,69 @@ def fail_run(con: duckdb.DuckDBPyConnection, run_id: str, message: str) -> None:
     update_run(con, run_id, {"status": "failed", "message": message, "finished_at": _now()})
 
 
+# -------------------------------------------------------------------------------- backtests
+
+BACKTEST_QUANTILES = ["p025", "p05", "p10", "p25", "p50", "p75", "p90", "p95", "p975"]
+
+
+def start_backtest(con: duckdb.DuckDBPyConnection, backtest_id: str, record: dict[str, Any]) -> None:
+    """Record a backtest as running before any fit, so a crash leaves a trace."""
+    _insert_row(
+        con, "backtest_runs", {"backtest_id": backtest_id, "created_at": _now(), "status": "running"} | record
+    )
+
+
+def write_backtest(
+    con: duckdb.DuckDBPyConnection,
+    backtest_id: str,
+    metrics: pd.DataFrame,
+    pit: pd.DataFrame,
+    forecasts: pd.DataFrame,
+    record: dict[str, Any],
+) -> None:
+    """Write a backtest's metrics, PIT histograms and scored forecasts, and mark it succeeded: one
+    transaction, so a reader sees all of a backtest or none of it."""
+    frames = {"backtest_metrics": metrics, "backtest_pit": pit, "backtest_forecasts": forecasts}
+    con.execute("begin transaction")
+    try:
+        for table, frame in frames.items():
+            con.register("new_rows", frame)
+            cols = ", ".join(_q(c) for c in frame.columns)
+            con.execute(
+                f"insert into {table} (backtest_id, {cols}) select ?, {cols} from new_rows", [backtest_id]
+            )
+            con.unregister("new_rows")
+        _update(
+            con,
+            "backtest_runs",
+            "backtest_id",
+            backtest_id,
+            {"status": "succeeded", **record, "finished_at": _now()},
+        )
+        con.execute("commit")
+    except BaseException:
+        con.execute("rollback")
+        raise
+
+
+def fail_backtest(con: duckdb.DuckDBPyConnection, backtest_id: str, message: str) -> None:
+    _update(
+        con,
+        "backtest_runs",
+        "backtest_id",
+        backtest_id,
+        {"status": "failed", "message": message, "finished_at": _now()},
+    )
+
+
+def latest_backtest_id(con: duckdb.DuckDBPyConnection) -> str | None:
+    """The most recent succeeded backtest, or None."""
+    row = con.execute(
+        "select backtest_id from backtest_runs where status = 'succeeded' order by created_at desc limit 1"
+    ).fetchone()
+    return row[0] if row else None
+
+
 @dataclass
 class DrawsFrame:
     """Sample paths as an array (draw, product, period) with the labels of its axes."""
@@ -957,8 +1020,12 @@ def _insert_row(con: duckdb.DuckDBPyConnection, table: str, fields: dict[str, An
 
 
 def update_run(con: duckdb.DuckDBPyConnection, run_id: str, fields: dict[str, Any]) -> None:
+    _update(con, "forecast_runs", "run_id", run_id, fields)
+
+
+def _update(con: duckdb.DuckDBPyConnection, table: str, key: str, value: str, fields: dict[str, Any]) -> None:
     sets = ", ".join(f"{k} = ?" for k in fields)
     con.execute(
-        f"update forecast_runs set {sets} where run_id = ?",
-        [_jsonable(v) for v in fields.values()] + [run_id],
+        f"update {table} set {sets} where {key} = ?",
+        [_jsonable(v) for v in fields.values()] + [value],
     )

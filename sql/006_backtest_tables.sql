@@ -18,6 +18,7 @@ create table if not exists backtest_runs (
     config_hash varchar,
     package_version varchar,
     timings json,                   -- seconds per stage
+    fits json,                      -- per fold and model fit: convergence verdict, worst R-hat and ESS, seconds
     report_path varchar             -- the self-contained HTML report
 );
 

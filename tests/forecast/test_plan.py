@@ -47,3 +47,16 @@ def test_plan_file_needs_its_columns(tmp_path):
     path.write_text("date,product_id\n2024-02-26,A\n")
     with pytest.raises(storage.IngestError, match="needs columns"):
         storage.read_plan(path)
+
+
+def test_a_product_without_history_takes_its_planned_regular_price_as_reference(history):
+    """A launch price is not a price change: B (no sales yet) is planned at 30, then 25% off."""
+    sales, products = history
+    plan = pd.DataFrame(
+        {"date": ["2024-02-26", "2024-03-04"], "product_id": ["B", "B"], "price": [30.0, 22.5], "promo": [0, 1]}
+    )
+    d = _design(sales, products, plan)
+    b = d.future.product_idx == 1
+    assert d.ref_price[1] == 30.0
+    assert np.allclose(np.exp(d.future.log_price[b]), [1.0, 0.75, 1.0])  # the unplanned week: 30 too
+    assert d.ref_price[0] == 10.0  # a product with history keeps its own reference
