@@ -63,8 +63,9 @@ def pit(y: np.ndarray, q: np.ndarray, alphas: np.ndarray = QUANTILE_GRID, seed: 
 
     The CDF runs linearly between quantiles; where several quantiles equal the outcome (a count
     forecast puts mass on whole numbers, a zero-clipped interval on zero) the PIT is drawn uniformly
-    over the levels they span, and beyond the outermost quantiles over the tail (Czado, Gneiting &
-    Held 2009). A calibrated forecast gives uniform PIT values, for counts too.
+    over the CDF's jump there, estimated from the levels they span, and beyond the outermost
+    quantiles over the tail (Czado, Gneiting & Held 2009). A calibrated forecast gives uniform PIT
+    values, for counts too.
     """
     y = np.asarray(y, float)
     q = np.asarray(q, float)
@@ -74,9 +75,12 @@ def pit(y: np.ndarray, q: np.ndarray, alphas: np.ndarray = QUANTILE_GRID, seed: 
     lo = np.empty_like(y)
     hi = np.empty_like(y)
     tie = at_or_below > below
-    # Ties: from the level of the first tied quantile (0 if it is the lowest) to the last (1 if highest).
-    lo[tie] = np.where(below[tie] == 0, 0.0, alphas[np.minimum(below[tie], len(alphas) - 1)])
-    hi[tie] = np.where(at_or_below[tie] == len(alphas), 1.0, alphas[at_or_below[tie] - 1])
+    # Ties: the CDF jumps at the outcome, from somewhere between the level of the last quantile below
+    # it and the first tied level, to somewhere between the last tied level and the next one; the
+    # midpoints of those gaps are the jump's best estimates (0 and 1 beyond the grid).
+    lo[tie] = (a[below[tie]] + a[below[tie] + 1]) / 2
+    hi[tie] = (a[at_or_below[tie]] + a[at_or_below[tie] + 1]) / 2
+    lo[tie & (y <= 0)] = 0.0  # counts: nothing lies below zero
     # Strictly between quantiles k-1 and k: linear; below all / above all: the tail's levels.
     k = below[~tie]
     yk, qk = y[~tie], q[~tie]

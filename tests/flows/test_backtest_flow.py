@@ -103,7 +103,8 @@ def test_pit_histograms_are_distributions(backtest_db):
 
 def test_report_is_self_contained(backtest_db):
     _, summary = backtest_db
-    text = open(summary.report_path, encoding="utf-8").read()
+    with open(summary.report_path, encoding="utf-8") as fh:
+        text = fh.read()
     assert text.count('<img src="data:image/png;base64,') >= 5
     assert "http://" not in text and "https://" not in text and "<script" not in text
     for heading in ("Verdict", "Accuracy by segment", "Accuracy by level", "Calibration", "Examples"):
@@ -128,7 +129,9 @@ def test_summary_artifact_is_attached_to_the_run(backtest_db):
     assert texts and "CRPS by segment" in texts[0] and summary.report_path in texts[0]
 
 
-def test_a_failed_backtest_is_marked_and_writes_no_results(tmp_path, tiny_files, prefect_harness, monkeypatch):
+def test_a_failed_backtest_is_marked_and_writes_no_results(
+    tmp_path, tiny_files, prefect_harness, monkeypatch
+):
     import flows.backtest as bt
     from flows.ingest import ingest_flow
 

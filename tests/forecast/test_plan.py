@@ -53,7 +53,12 @@ def test_a_product_without_history_takes_its_planned_regular_price_as_reference(
     """A launch price is not a price change: B (no sales yet) is planned at 30, then 25% off."""
     sales, products = history
     plan = pd.DataFrame(
-        {"date": ["2024-02-26", "2024-03-04"], "product_id": ["B", "B"], "price": [30.0, 22.5], "promo": [0, 1]}
+        {
+            "date": ["2024-02-26", "2024-03-04"],
+            "product_id": ["B", "B"],
+            "price": [30.0, 22.5],
+            "promo": [0, 1],
+        }
     )
     d = _design(sales, products, plan)
     b = d.future.product_idx == 1

@@ -71,7 +71,9 @@ def test_every_schema_file_applies_twice_on_a_fresh_database():
         "category_forecasts",
     } <= names
     numbers = [f.name[:3] for f in storage.schema_files()]
-    assert numbers == [f"{i:03d}" for i in range(1, len(numbers) + 1)], "schema files must be numbered 001, 002, ..."
+    assert numbers == [f"{i:03d}" for i in range(1, len(numbers) + 1)], (
+        "schema files must be numbered 001, 002, ..."
+    )
 
 
 def test_category_quantiles_come_from_summed_draws(world):
