@@ -7,6 +7,7 @@ HTML report to ``results/backtest_demo.html``.
 
 from __future__ import annotations
 
+import os
 import shutil
 import sys
 import tempfile
@@ -14,6 +15,8 @@ import time
 from pathlib import Path
 
 from _common import OUT, save
+
+os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
 
 from flows.backtest import backtest_flow
 from flows.ingest import ingest_flow

@@ -13,6 +13,8 @@ from rich.table import Table
 
 # No telemetry from the temporary Prefect server the flows start: the network is not ours to use.
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+# The temporary server starts in seconds, but a busy machine (a fit on every core) can slow it down.
+os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
 # Show the library's own progress messages (compiling, sampling) among the flow's logs.
 os.environ.setdefault("PREFECT_LOGGING_EXTRA_LOGGERS", "forecast")
 logging.getLogger("forecast").setLevel(logging.INFO)
@@ -206,7 +208,7 @@ def backtest(
     _print_frame(table, 20)
     v = summary.verdict
     ahead = ", ".join(f"{k} {'yes' if s['ahead'] else 'NO'}" for k, s in v["segments"].items())
-    console.print(f"hierarchical ahead of every other method: {ahead}; 80% coverage {v['coverage_80']:.1%}")
+    console.print(f"hierarchical ahead of every baseline: {ahead}; 80% coverage {v['coverage_80']:.1%}")
     if v["advice"]:
         console.print(v["advice"])
     console.print(f"report: {summary.report_path}")

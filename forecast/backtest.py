@@ -372,21 +372,23 @@ def scored_forecasts(results: list[FoldResult]) -> pd.DataFrame:
 
 
 def verdict(metrics: pd.DataFrame) -> dict:
-    """Whether the hierarchical model is ahead of every baseline on CRPS (overall, intermittent, new)
-    and whether its 80% intervals cover 75-85% of outcomes, from the all-folds product-level rows."""
+    """Whether the hierarchical model is ahead of every baseline on CRPS (overall, intermittent, new),
+    what pooling adds over the no-pooling model, and whether the model's 80% intervals cover 75-85% of
+    outcomes; from the all-folds product-level rows."""
     rows = metrics[(metrics["fold"] == 0) & (metrics["level"] == "product")]
     out: dict = {"segments": {}}
     for segment in ("all", "intermittent", "new"):
         crps = rows[rows["segment"] == segment].set_index("method")["crps"]
         if MODEL not in crps.index:
             continue
-        others = crps.drop([MODEL, FROM_ATTRIBUTES], errors="ignore")
-        best = others.idxmin() if len(others) else None
+        baselines = crps.drop([MODEL, NO_POOLING, FROM_ATTRIBUTES], errors="ignore")
+        best = baselines.idxmin() if len(baselines) else None
         out["segments"][segment] = {
             "model_crps": float(crps[MODEL]),
-            "best_other": best,
-            "best_other_crps": float(others.min()) if best else None,
-            "ahead": bool(best is None or crps[MODEL] < others.min()),
+            "best_baseline": best,
+            "best_baseline_crps": float(baselines.min()) if best else None,
+            "ahead": bool(best is None or crps[MODEL] < baselines.min()),
+            "no_pooling_crps": float(crps[NO_POOLING]) if NO_POOLING in crps.index else None,
         }
     model_all = rows[(rows["method"] == MODEL) & (rows["segment"] == "all")]
     cov = float(model_all["coverage_80"].iloc[0]) if len(model_all) else float("nan")
@@ -407,7 +409,7 @@ def _advice(v: dict) -> str:
                 "new": "stronger pooling (tighter product-level priors) lets new products lean on their groups",
                 "all": "more history per fold (fewer folds or a smaller step) and a longer fit help",
             }[segment]
-            notes.append(f"On {segment} products {s['best_other']} beats the model; {hint}.")
+            notes.append(f"On {segment} products {s['best_baseline']} beats the model; {hint}.")
     cov = v["coverage_80"]
     if cov < 0.75:
         notes.append(f"80% intervals cover only {cov:.0%}: the model is overconfident; check dispersion.")

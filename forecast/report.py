@@ -21,6 +21,13 @@ import pandas as pd  # noqa: E402
 from forecast.backtest import FROM_ATTRIBUTES, MODEL, NO_POOLING  # noqa: E402
 
 PALETTE = {MODEL: "#1f5fa8", NO_POOLING: "#7fa7d6", FROM_ATTRIBUTES: "#6a3d9a"}
+BASELINE_COLORS = {
+    "seasonal_naive": "#d95f02",
+    "auto_ets": "#e6ab02",
+    "croston": "#66a61e",
+    "tsb": "#1b9e77",
+    "adida": "#a6761d",
+}
 OTHER = "#9a9a9a"
 SEGMENT_ORDER = ["all", "regular", "intermittent", "new", "unseen", "cold_start"]
 
@@ -43,7 +50,7 @@ def _png(fig) -> str:
 
 
 def _color(method: str) -> str:
-    return PALETTE.get(method, OTHER)
+    return PALETTE.get(method) or BASELINE_COLORS.get(method, OTHER)
 
 
 def _methods(metrics: pd.DataFrame) -> list[str]:
@@ -175,9 +182,14 @@ def _verdict_html(v: dict) -> str:
     for segment, s in v["segments"].items():
         word = "ahead of" if s["ahead"] else "<b>not</b> ahead of"
         cls = "ok" if s["ahead"] else "bad"
+        pooled = ""
+        if s.get("no_pooling_crps") is not None:
+            change = s["model_crps"] / s["no_pooling_crps"] - 1
+            pooled = f"; against the no-pooling model: {change:+.1%} CRPS"
         items.append(
             f'<li><span class="{cls}">{segment}</span>: hierarchical CRPS {s["model_crps"]:.3f} is {word} '
-            f"the best other method ({html.escape(str(s['best_other']))}, {s['best_other_crps']:.3f})</li>"
+            f"every baseline (best: {html.escape(str(s['best_baseline']))}, {s['best_baseline_crps']:.3f})"
+            f"{pooled}</li>"
         )
     cls = "ok" if v["coverage_ok"] else "bad"
     items.append(
