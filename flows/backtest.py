@@ -26,6 +26,7 @@ class BacktestSummary:
     metrics: pd.DataFrame
     verdict: dict
     timings: dict[str, float]
+    artifact_id: str
 
 
 @task(name="start-backtest", retries=2, retry_delay_seconds=2, cache_policy=NO_CACHE)
@@ -173,12 +174,12 @@ def backtest_flow(
     except Exception as exc:
         mark_failed(db, backtest_id, f"{type(exc).__name__}: {exc}")
         raise
-    create_markdown_artifact(
+    artifact_id = create_markdown_artifact(
         key="backtest-summary",
         markdown=summary_markdown(backtest_id, record, metrics, verdict),
         description=backtest_id,
     )
-    return BacktestSummary(backtest_id, db, report_path, metrics, verdict, timings)
+    return BacktestSummary(backtest_id, db, report_path, metrics, verdict, timings, str(artifact_id))
 
 
 def summary_markdown(backtest_id: str, record: dict, metrics: pd.DataFrame, verdict: dict) -> str:

@@ -112,21 +112,15 @@ def test_report_is_self_contained(backtest_db):
 
 
 def test_summary_artifact_is_attached_to_the_run(backtest_db):
-    import asyncio
-
-    from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
-
-    async def read():
-        async with get_client() as client:
-            return await client.read_artifacts(
-                artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["backtest-summary"])), limit=50
-            )
+    import httpx
+    from prefect.settings import PREFECT_API_URL
 
     _, summary = backtest_db
-    artifacts = asyncio.run(read())
-    texts = [a.data for a in artifacts if summary.backtest_id in (a.data or "")]
-    assert texts and "CRPS by segment" in texts[0] and summary.report_path in texts[0]
+    artifact = httpx.get(f"{PREFECT_API_URL.value()}/artifacts/{summary.artifact_id}").json()
+    assert artifact["key"] == "backtest-summary" and artifact["type"] == "markdown"
+    assert artifact["flow_run_id"]  # attached to the backtest's flow run
+    text = artifact["data"]
+    assert summary.backtest_id in text and "CRPS by segment" in text and summary.report_path in text
 
 
 def test_a_failed_backtest_is_marked_and_writes_no_results(

@@ -134,3 +134,32 @@ def test_every_baseline_forecasts_every_seen_series(tiny_data, monkeypatch):
             "color",
             "total",
         }
+
+
+def test_verdict_compares_with_the_best_baseline_and_says_what_to_try():
+    rows = []
+    crps = {
+        "all": {"hierarchical": 1.0, "no_pooling": 0.9, "auto_ets": 1.1, "croston": 1.2},
+        "intermittent": {"hierarchical": 0.5, "no_pooling": 0.6, "auto_ets": 0.4, "croston": 0.45},
+        "new": {"hierarchical": 2.0, "no_pooling": 2.5, "auto_ets": 2.2, "croston": 2.1},
+    }
+    for segment, by_method in crps.items():
+        for method, value in by_method.items():
+            rows.append(
+                {
+                    "method": method,
+                    "level": "product",
+                    "segment": segment,
+                    "fold": 0,
+                    "crps": value,
+                    "coverage_80": 0.7,
+                }
+            )
+    v = backtest.verdict(pd.DataFrame(rows))
+    # No pooling is not a baseline: the model is ahead of every baseline overall though no pooling wins.
+    assert v["segments"]["all"]["ahead"] and v["segments"]["all"]["no_pooling_crps"] == 0.9
+    assert not v["segments"]["intermittent"]["ahead"]
+    assert v["segments"]["intermittent"]["best_baseline"] == "auto_ets"
+    assert v["segments"]["new"]["ahead"] and v["segments"]["new"]["best_baseline"] == "croston"
+    assert not v["ahead_everywhere"] and not v["coverage_ok"]
+    assert "zinb" in v["advice"] and "overconfident" in v["advice"]
