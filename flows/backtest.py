@@ -193,7 +193,8 @@ def summary_markdown(backtest_id: str, record: dict, metrics: pd.DataFrame, verd
         "",
         "Hierarchical model ahead of every baseline on CRPS: "
         + ", ".join(f"{k}: {'yes' if v['ahead'] else 'no'}" for k, v in verdict["segments"].items())
-        + f"; 80% coverage {verdict['coverage_80']:.1%} (target 75-85%).",
+        + f"; 80% coverage {verdict['pit_coverage_80']:.1%} by randomized PIT (target 75-85%), "
+        f"{verdict['coverage_80']:.1%} inside the closed 10-90% quantile interval.",
         "",
         verdict["advice"],
         "",

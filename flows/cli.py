@@ -208,7 +208,10 @@ def backtest(
     _print_frame(table, 20)
     v = summary.verdict
     ahead = ", ".join(f"{k} {'yes' if s['ahead'] else 'NO'}" for k, s in v["segments"].items())
-    console.print(f"hierarchical ahead of every baseline: {ahead}; 80% coverage {v['coverage_80']:.1%}")
+    console.print(
+        f"hierarchical ahead of every baseline: {ahead}; 80% coverage {v['pit_coverage_80']:.1%} "
+        f"(randomized PIT), {v['coverage_80']:.1%} inside the closed 10-90% interval"
+    )
     if v["advice"]:
         console.print(v["advice"])
     console.print(f"report: {summary.report_path}")

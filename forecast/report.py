@@ -193,8 +193,10 @@ def _verdict_html(v: dict) -> str:
         )
     cls = "ok" if v["coverage_ok"] else "bad"
     items.append(
-        f'<li><span class="{cls}">80% coverage</span>: {v["coverage_80"]:.1%} of actuals inside the '
-        "hierarchical model's 80% intervals (target 75-85%)</li>"
+        f'<li><span class="{cls}">80% coverage</span>: {v["pit_coverage_80"]:.1%} by randomized PIT '
+        "(target 75-85%), the fair measure for counts; the closed interval [10%, 90%] quantiles holds "
+        f"{v['coverage_80']:.1%} of actuals, more than 80% even for a calibrated count forecast because "
+        "its end points carry probability mass</li>"
     )
     return "<ul>" + "".join(items) + "</ul>"
 

@@ -970,6 +970,21 @@ def fail_backtest(con: duckdb.DuckDBPyConnection, backtest_id: str, message: str
     )
 
 
+def read_backtest(con: duckdb.DuckDBPyConnection, backtest_id: str) -> dict[str, Any]:
+    """A stored backtest: its record (JSON columns parsed) and its metrics, PIT and forecasts."""
+    runs = con.execute("select * from backtest_runs where backtest_id = ?", [backtest_id]).df()
+    if runs.empty:
+        raise KeyError(f"no backtest '{backtest_id}' in the database")
+    record = {
+        k: (json.loads(v) if isinstance(v, str) and v[:1] in "[{" else v) for k, v in runs.iloc[0].items()
+    }
+    out: dict[str, Any] = {"record": record}
+    for table in ("metrics", "pit", "forecasts"):
+        frame = con.execute(f"select * from backtest_{table} where backtest_id = ?", [backtest_id]).df()
+        out[table] = frame.drop(columns="backtest_id")
+    return out
+
+
 def latest_backtest_id(con: duckdb.DuckDBPyConnection) -> str | None:
     """The most recent succeeded backtest, or None."""
     row = con.execute(

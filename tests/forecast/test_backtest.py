@@ -152,7 +152,8 @@ def test_verdict_compares_with_the_best_baseline_and_says_what_to_try():
                     "segment": segment,
                     "fold": 0,
                     "crps": value,
-                    "coverage_80": 0.7,
+                    "coverage_80": 0.8,
+                    "pit_coverage_80": 0.7,
                 }
             )
     v = backtest.verdict(pd.DataFrame(rows))
