@@ -5,7 +5,7 @@ from __future__ import annotations
 import altair as alt
 import pandas as pd
 
-from dashboards.data import BANDS
+from dashboards.data import ATTRIBUTES, BANDS
 
 BAND_COLORS = {"95%": "#c6dbef", "80%": "#9ecae1", "50%": "#4292c6"}
 LINE_COLORS = {"history": "#7f7f7f", "median forecast": "#08519c", "actual since": "#d62728"}
@@ -89,7 +89,10 @@ def forest(effects: pd.DataFrame, height_per_level: int = 18) -> alt.VConcatChar
     hi = float(max(effects["hdi_95"].max(), 0)) if len(effects) else 1.0
     x_scale = alt.Scale(domain=[lo, hi], nice=True)
     panels = []
-    for attribute, frame in effects.groupby("attribute", sort=False):
+    found = list(dict.fromkeys(effects["attribute"]))
+    order = [a for a in ATTRIBUTES if a in found] + [a for a in found if a not in ATTRIBUTES]
+    for attribute in order:
+        frame = effects[effects["attribute"] == attribute]
         base = alt.Chart(frame).encode(
             y=alt.Y(
                 "level:N",
@@ -147,4 +150,4 @@ def totals(frame: pd.DataFrame, by: str) -> alt.LayerChart:
     bar = base.mark_bar(color="#9ecae1").encode(x=alt.X("mean:Q", title="units over the horizon"))
     r95 = base.mark_rule(color="#6baed6").encode(x="p025:Q", x2="p975:Q")
     r80 = base.mark_rule(color="#08519c", strokeWidth=3).encode(x="p10:Q", x2="p90:Q")
-    return alt.layer(bar, r95, r80).properties(height=max(80, 22 * len(frame)))
+    return alt.layer(bar, r95, r80).properties(height=alt.Step(26))

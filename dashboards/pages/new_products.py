@@ -45,7 +45,7 @@ scatter = (
     .mark_circle(size=45, opacity=0.7)
     .encode(
         x=alt.X("n_obs:Q", title="periods of history"),
-        y=alt.Y("shrinkage:Q", title="shrinkage (1: all from its groups)", scale=alt.Scale(domain=[0, 1])),
+        y=alt.Y("shrinkage:Q", title="shrinkage (1: all from its groups)"),
         color=alt.Color(
             "segment:N", scale=alt.Scale(domain=["no history", "new", "sparse", "regular"]), title="segment"
         ),

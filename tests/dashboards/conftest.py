@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from streamlit.testing.v1 import AppTest
 
 from forecast import storage
 from forecast.synthetic import generate_retail_data
@@ -17,6 +18,17 @@ HORIZON = 4
 ARRIVED = 2  # forecast periods whose sales are ingested after the fit
 METHODS = ["hierarchical", "no_pooling", "seasonal_naive", "auto_ets"]
 BACKTEST_ID = "bt-test"
+
+APP = Path(__file__).resolve().parents[2] / "dashboards" / "app.py"
+PAGES = ["explorer", "aggregates", "new_products", "model_health", "accuracy"]
+
+
+def open_page(monkeypatch, db: str, page: str) -> AppTest:
+    monkeypatch.setenv("DEMAND_DB", db)
+    at = AppTest.from_file(str(APP), default_timeout=120)
+    at.switch_page(f"pages/{page}.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
 
 
 def _write_csv(frame: pd.DataFrame, path: Path) -> Path:

@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import shutil
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import duckdb
@@ -17,20 +14,9 @@ from streamlit.testing.v1 import AppTest
 
 from dashboards import data
 from forecast import storage
-from tests.dashboards.conftest import ARRIVED, BACKTEST_ID, HORIZON
+from tests.dashboards.conftest import ARRIVED, BACKTEST_ID, HORIZON, PAGES, open_page
 
 pytestmark = pytest.mark.slow  # the database comes from a real MCMC fit
-
-APP = Path(__file__).resolve().parents[2] / "dashboards" / "app.py"
-PAGES = ["explorer", "aggregates", "new_products", "model_health", "accuracy"]
-
-
-def open_page(monkeypatch, db: str, page: str) -> AppTest:
-    monkeypatch.setenv("DEMAND_DB", db)
-    at = AppTest.from_file(str(APP), default_timeout=120)
-    at.switch_page(f"pages/{page}.py").run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
 
 
 def q(db: str, sql: str, params=None) -> pd.DataFrame:
@@ -260,58 +246,3 @@ def test_every_page_reads_without_writing(monkeypatch, dashboard_db):
         assert at.get("download_button"), page
     assert hashlib.sha256(Path(db).read_bytes()).hexdigest() == before
     assert not Path(f"{db}.wal").exists()
-
-
-# ------------------------------------------------------------------------------ what can go wrong
-
-
-@pytest.mark.parametrize("page", PAGES)
-def test_missing_database_says_what_to_run(monkeypatch, tmp_path, page):
-    at = open_page(monkeypatch, str(tmp_path / "none.duckdb"), page)
-    assert "No database at" in at.warning[0].value and "demand-forecast demo" in at.warning[0].value
-    assert not (tmp_path / "none.duckdb").exists()
-
-
-def test_database_without_tables_says_so(monkeypatch, tmp_path):
-    db = str(tmp_path / "other.duckdb")
-    with duckdb.connect(db) as con:
-        con.execute("create table unrelated (x int)")
-    for page in PAGES:
-        at = open_page(monkeypatch, db, page)
-        assert "lacks a table" in at.warning[0].value, page
-
-
-def test_database_without_runs_or_backtests(monkeypatch, tmp_path):
-    db = str(tmp_path / "empty.duckdb")
-    storage.connect(db).close()
-    for page in ["explorer", "aggregates", "new_products"]:
-        assert "No published forecast run" in open_page(monkeypatch, db, page).warning[0].value
-    assert "No forecast run" in open_page(monkeypatch, db, "model_health").warning[0].value
-    assert "demand-forecast backtest" in open_page(monkeypatch, db, "accuracy").info[0].value
-
-
-def test_a_writer_holding_the_file_gets_a_clear_message_then_the_page_reads(
-    monkeypatch, dashboard_db, tmp_path
-):
-    db = str(tmp_path / "locked.duckdb")
-    shutil.copy(dashboard_db["db"], db)
-    holder = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            f"import duckdb, time; c = duckdb.connect({db!r}); print('held', flush=True); time.sleep(60)",
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert holder.stdout.readline().strip() == "held"
-        monkeypatch.setattr(data, "LOCK_RETRIES", 2)
-        at = open_page(monkeypatch, db, "explorer")
-        assert "being written by another process" in at.warning[0].value
-    finally:
-        holder.kill()
-        holder.wait()
-    time.sleep(0.2)
-    at.run()
-    assert not at.warning and f"Run `{dashboard_db['run_id']}`" in captions(at)
