@@ -30,21 +30,24 @@ BACKTEST_COMMAND = "demand-forecast backtest"
 # Opening retries while a writer holds the file (storage.connect_read_only's backoff): about ten seconds.
 LOCK_RETRIES = 15
 
-# Quantiles of summed sample paths, the same grid as the aggregate views plus the 95% band's ends.
-_QUANTILES = ", ".join(
-    f"quantile_cont(units, {q}) as {name}"
-    for name, q in [
-        ("p025", 0.025),
-        ("p05", 0.05),
-        ("p10", 0.10),
-        ("p25", 0.25),
-        ("p50", 0.50),
-        ("p75", 0.75),
-        ("p90", 0.90),
-        ("p95", 0.95),
-        ("p975", 0.975),
-    ]
-)
+# Quantiles of summed sample paths, the same grid as the aggregate views plus the 95% band's ends,
+# taken in one pass (a list quantile) and spread into columns.
+_GRID = [("p025", 0.025), ("p05", 0.05), ("p10", 0.10), ("p25", 0.25), ("p50", 0.50), ("p75", 0.75),
+         ("p90", 0.90), ("p95", 0.95), ("p975", 0.975)]  # fmt: skip
+_QUANTILE_LIST = "[" + ", ".join(str(q) for _, q in _GRID) + "]"
+_QUANTILE_COLUMNS = ", ".join(f"q[{i + 1}] as {name}" for i, (name, _) in enumerate(_GRID))
+
+
+def _summary(key: str, name: str, order: str) -> str:
+    """Mean and quantiles of ``units`` (a CTE of summed draws) per ``key``."""
+    return f"""
+        select "{name}", mean, {_QUANTILE_COLUMNS}
+        from (
+            select {key} as "{name}", avg(units) as mean, quantile_cont(units, {_QUANTILE_LIST}) as q
+            from units group by 1
+        )
+        order by {order}
+    """
 
 
 class DataProblem(Exception):
@@ -199,7 +202,7 @@ _STEP = {"daily": "1 day", "weekly": "7 days", "monthly": "1 month", "quarterly"
 
 
 def _fan_sql(draw_filter: str) -> str:
-    """The 95% band's ends from the sample paths (the forecasts table stops at 5%-95%)."""
+    """Summed sample paths per period (the 95% band's ends too: the forecasts table stops at 5%-95%)."""
     return f"""
         with units as (
             select date, draw, sum(quantity) as units
@@ -207,8 +210,7 @@ def _fan_sql(draw_filter: str) -> str:
             where d.run_id = $run_id and {draw_filter}
             group by date, draw
         )
-        select date, avg(units) as mean, {_QUANTILES}
-        from units group by date order by date
+        {_summary("date", "date", "date")}
     """
 
 
@@ -279,62 +281,46 @@ def attribute_levels(db: str, stamp: tuple) -> pd.DataFrame:
     return read_one(db, "select distinct category, brand, color from products order by all")
 
 
-def _slice_filter(alias: str) -> str:
-    return " and ".join(f"(${a} is null or {alias}.{a} = ${a})" for a in ATTRIBUTES)
-
-
 @st.cache_data(show_spinner=False, max_entries=64)
 def slice_view(
-    db: str, stamp: tuple, run_id: str, category: str | None, brand: str | None, color: str | None
+    db: str, stamp: tuple, run_id: str, by: str, category: str | None, brand: str | None, color: str | None
 ) -> dict[str, pd.DataFrame]:
-    """A coherent slice: sample paths summed across its products within each draw, and its history."""
+    """A coherent slice: sample paths summed across its products within each draw (per period, and
+    over the horizon per level of ``by``), its history and its number of products."""
+    if by not in ATTRIBUTES:
+        raise ValueError(f"unknown attribute {by}")
     picked = {"category": category, "brand": brand, "color": color}
-    products_in = f"product_id in (select product_id from products p where {_slice_filter('p')})"
+    chosen = {a: v for a, v in picked.items() if v is not None}
+    where = " and ".join(f"p.{a} = ${a}" for a in chosen) or "true"
+    members = f"product_id in (select product_id from products p where {where})"
+    products_in, sales_in = ("true", "true") if not chosen else (members, f"s.{members}")
     return read(
         db,
         {
-            "forecast": (_fan_sql(products_in), {"run_id": run_id, **picked}),
+            "forecast": (_fan_sql(products_in), {"run_id": run_id, **chosen}),
             "history": (
                 f"""
                 select d.date, coalesce(sum(s.quantity), 0) as actual
                 from (select distinct date from sales) d
-                left join sales s on s.date = d.date and s.{products_in}
+                left join sales s on s.date = d.date and {sales_in}
                 group by d.date order by d.date
                 """,
-                picked,
+                chosen or None,
             ),
-            "products": (f"select count(*) as n from products p where {_slice_filter('p')}", picked),
+            "products": (f"select count(*) as n from products p where {where}", chosen or None),
+            "breakdown": (
+                f"""
+                with units as (
+                    select p.{by} as level, d.draw, sum(d.quantity) as units
+                    from forecast_draws d inner join products p using (product_id)
+                    where d.run_id = $run_id and {where}
+                    group by p.{by}, d.draw
+                )
+                {_summary("level", by, "mean desc")}
+                """,
+                {"run_id": run_id, **chosen},
+            ),
         },
-    )
-
-
-@st.cache_data(show_spinner=False, max_entries=64)
-def breakdown(
-    db: str,
-    stamp: tuple,
-    run_id: str,
-    by: str,
-    category: str | None,
-    brand: str | None,
-    color: str | None,
-) -> pd.DataFrame:
-    """Units over the whole horizon per level of ``by`` within the slice, from summed sample paths."""
-    if by not in ATTRIBUTES:
-        raise ValueError(f"unknown attribute {by}")
-    picked = {"category": category, "brand": brand, "color": color}
-    return read_one(
-        db,
-        f"""
-        with units as (
-            select p.{by} as level, d.draw, sum(d.quantity) as units
-            from forecast_draws d inner join products p using (product_id)
-            where d.run_id = $run_id and {_slice_filter("p")}
-            group by p.{by}, d.draw
-        )
-        select level as "{by}", avg(units) as mean, {_QUANTILES}
-        from units group by level order by mean desc
-        """,
-        {"run_id": run_id, **picked},
     )
 
 

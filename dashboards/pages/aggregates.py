@@ -26,8 +26,8 @@ for col, attr in zip(cols, data.ATTRIBUTES, strict=False):
 by = cols[3].selectbox("Break down by", list(data.ATTRIBUTES), key="by")
 
 with ui.shown_problems():
-    view = data.slice_view(db, stamp, run["run_id"], **picked)
-    split = data.breakdown(db, stamp, run["run_id"], by, **picked)
+    view = data.slice_view(db, stamp, run["run_id"], by, **picked)
+split = view["breakdown"]
 
 n = int(view["products"]["n"][0])
 name = ", ".join(f"{a} {v}" for a, v in picked.items() if v) or "whole catalog"
