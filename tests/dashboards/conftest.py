@@ -53,8 +53,8 @@ def build_database(folder: Path) -> dict:
     summary = forecast_flow(
         db=db,
         horizon=HORIZON,
-        draws=200,
-        tune=200,
+        draws=150,
+        tune=150,
         chains=2,
         sample_paths=100,
         progressbar=False,
