@@ -249,6 +249,38 @@ def sql(
     _print_frame(frame, limit)
 
 
+@app.command()
+def dashboard(
+    db: DbOption = None,
+    port: Annotated[int, typer.Option(help="Port to serve on")] = 8501,
+    address: Annotated[str, typer.Option(help="Address to listen on")] = "localhost",
+) -> None:
+    """Serve the analyst dashboards (Streamlit) on the database, read-only; open the printed URL."""
+    import subprocess
+
+    path = _db(db)
+    if not os.path.exists(path):
+        console.print(f"[yellow]note:[/] no database at {path} yet; the pages will say what to run")
+    try:
+        code = subprocess.call(dashboard_command(path, port, address), env={**os.environ, "DEMAND_DB": path})
+    except KeyboardInterrupt:
+        code = 0
+    raise typer.Exit(code)
+
+
+def dashboard_command(db: str, port: int = 8501, address: str = "localhost") -> list[str]:
+    """``streamlit run dashboards/app.py`` headless, without usage statistics, on ``db``."""
+    import importlib.util
+    import sys
+
+    app_file = importlib.util.find_spec("dashboards.app").origin
+    return [
+        sys.executable, "-m", "streamlit", "run", app_file,
+        "--server.headless", "true", "--server.port", str(port), "--server.address", address,
+        "--browser.gatherUsageStats", "false", "--client.toolbarMode", "minimal", "--", "--db", db,
+    ]  # fmt: skip
+
+
 def _print_frame(frame, limit: int) -> None:
     table = Table(show_lines=False)
     for col in frame.columns:
