@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import os
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 from prefect import flow, get_run_logger, task, unmapped
 from prefect.cache_policies import NO_CACHE
+from prefect.settings import PREFECT_API_URL, temporary_settings
 from prefect_dask import DaskTaskRunner
 
 from flows.forecast import (
@@ -166,7 +168,24 @@ def task_runner(dask_address: str | None = None, workers: int | None = None) -> 
     return DaskTaskRunner(cluster_kwargs={"n_workers": n, "threads_per_worker": 1, "processes": True})
 
 
+@contextmanager
+def _api_for_workers():
+    """Worker processes reach the Prefect API named in the settings each task carries. With none
+    configured, start the temporary server here (the one the flow would start) and name it, so the
+    workers report to it instead of each starting a server of its own."""
+    if PREFECT_API_URL.value():
+        yield
+        return
+    from prefect.server.api.server import SubprocessASGIServer
+
+    server = SubprocessASGIServer()
+    server.start()
+    with temporary_settings({PREFECT_API_URL: server.api_url}):
+        yield
+
+
 def run_sharded(dask_address: str | None = None, workers: int | None = None, **kwargs) -> ForecastSummary:
     """Run ``sharded_forecast_flow`` on Dask (see ``task_runner``)."""
     runner = task_runner(dask_address, workers)
-    return sharded_forecast_flow.with_options(task_runner=runner)(**kwargs)
+    with _api_for_workers():
+        return sharded_forecast_flow.with_options(task_runner=runner)(**kwargs)
