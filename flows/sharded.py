@@ -121,7 +121,9 @@ def sharded_forecast_flow(
         logger.info("stage 1 on %d products: %s", len(stage1.sample), stage1.fitted.diagnostics["verdict"])
         posterior = save_posterior(stage1, folder, run_id, config)
         lap("stage1")
-        futures = fit_shard.map(parts, unmapped(stage1.shared), unmapped(config), unmapped(folder), run_id)
+        futures = fit_shard.map(
+            parts, unmapped(stage1.shared), unmapped(config), unmapped(folder), unmapped(run_id)
+        )
         results = [f.result() for f in futures]
         lap("shards")
         forecasts, paths, tables, d = shards.combine(stage1, results)
