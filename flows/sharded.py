@@ -99,9 +99,7 @@ def sharded_forecast_flow(
         clock = time.perf_counter()
         logger.info("%s done in %.1f s", stage, timings[stage])
 
-    config_record = runs.config_record(config)
-    config_record["config"] = config_record["config"] | {"sharding": sharding.to_dict()}
-    start_run(db, run_id, config_record)
+    start_run(db, run_id, shards.run_config_record(config, sharding))
     logger.info("run %s started on %s (sharded)", run_id, Path(db))
     folder = str(Path(db).resolve().parent / "posteriors")
     try:

@@ -19,6 +19,8 @@ what the products left out of stage 1 would have taught the group effects.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -26,11 +28,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from forecast import __version__
 from forecast.config import ForecastConfig
 from forecast.design import Design, subset_design
 from forecast.effects import product_effects
 from forecast.predict import sample_paths, summarise
-from forecast.runs import Fitted, Prepared, fit_model, model_for, save_posterior
+from forecast.runs import Fitted, Prepared, config_record, fit_model, model_for, save_posterior
 from forecast.storage import DrawsFrame
 
 SCALARS = ("intercept", "sigma_product", "log_alpha")
@@ -82,6 +85,16 @@ class ShardResult:
     diagnostics: dict
     seconds: float
     posterior_path: str | None = None
+
+
+def run_config_record(config: ForecastConfig, sharding: ShardConfig) -> dict:
+    """``runs.config_record`` with the sharding in the config and in its hash: a sharded run's
+    results differ from the single model's, so they must not share a hash."""
+    record = config_record(config)
+    record["config"] = record["config"] | {"sharding": sharding.to_dict()}
+    payload = json.dumps({"config": record["config"], "version": __version__}, sort_keys=True, default=str)
+    record["config_hash"] = hashlib.sha256(payload.encode()).hexdigest()[:16]
+    return record
 
 
 # ------------------------------------------------------------------------------------- splitting

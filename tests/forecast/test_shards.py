@@ -169,3 +169,15 @@ def test_combine_puts_shards_in_order_and_refuses_a_product_twice(prepared):
     assert diag["max_rhat"] == 1.01 and diag["divergences"] == 1 and diag["verdict"] == "converged"
     with pytest.raises(ValueError, match="more than one shard"):
         shards.combine(stage1, [result(0, ["a", "b"]), result(1, ["b"])])
+
+
+def test_sharding_is_part_of_the_run_config_and_its_hash():
+    config = ForecastConfig()
+    single = runs.config_record(config)
+    four = shards.run_config_record(config, shards.ShardConfig(n_shards=4))
+    by_category = shards.run_config_record(config, shards.ShardConfig(by="category"))
+    assert four["config"]["sharding"]["n_shards"] == 4
+    assert len({single["config_hash"], four["config_hash"], by_category["config_hash"]}) == 3
+    assert (
+        four["config_hash"] == shards.run_config_record(config, shards.ShardConfig(n_shards=4))["config_hash"]
+    )
