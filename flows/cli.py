@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+from functools import partial
 from pathlib import Path
 from typing import Annotated
 
@@ -129,12 +130,41 @@ def forecast(
     publish_unconverged: Annotated[
         bool, typer.Option(help="Publish to latest_forecasts even if the fit fails its checks")
     ] = False,
+    task_runner: Annotated[
+        str, typer.Option(help="default (one model, in process) | dask (shards fitted in parallel)")
+    ] = "default",
+    dask_address: Annotated[
+        str | None, typer.Option(help="Dask scheduler, e.g. tcp://host:8786 [default: a LocalCluster]")
+    ] = None,
+    shards: Annotated[int | None, typer.Option(min=1, help="Shards, balanced by rows (dask)")] = None,
+    shard_by: Annotated[
+        str | None, typer.Option(help="One shard per level of this attribute, e.g. category (dask)")
+    ] = None,
+    stage1_products: Annotated[
+        int, typer.Option(min=1, help="Products sampled to fit the shared top of the model (dask)")
+    ] = 200,
 ) -> None:
     """Fit the hierarchical model on every product in the database and forecast; prints the run id."""
     from flows.forecast import DiagnosticsError, forecast_flow
 
+    if task_runner not in ("default", "dask"):
+        _fail(f"unknown task runner '{task_runner}': choose default or dask")
+    run_flow = forecast_flow
+    if task_runner == "dask":
+        from flows.sharded import run_sharded
+
+        run_flow = partial(
+            run_sharded,
+            dask_address=dask_address,
+            shards_n=shards,
+            shard_by=shard_by,
+            sample_products=stage1_products,
+        )
+    elif shards or shard_by or dask_address:
+        _fail("--shards, --shard-by and --dask-address need --task-runner dask")
+
     try:
-        summary = forecast_flow(
+        summary = run_flow(
             db=_db(db),
             horizon=horizon,
             nested=nested,

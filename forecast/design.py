@@ -268,3 +268,46 @@ def _apply_plan(plan, pid, dates, n_train, horizon, price, promo):
         given = plan[PROMO].notna().to_numpy()
         promo[row[given]] = plan.loc[given, PROMO].astype(float).to_numpy()
     return price, promo, len(plan)
+
+
+def _subset_rows(rows: Rows, new_pos: np.ndarray) -> Rows:
+    keep = new_pos[rows.product_idx] >= 0
+    return Rows(
+        product_idx=new_pos[rows.product_idx[keep]],
+        time_idx=rows.time_idx[keep],
+        log_price=rows.log_price[keep],
+        promo=rows.promo[keep],
+        y=rows.y[keep],
+    )
+
+
+def subset_design(design: Design, product_idx: np.ndarray) -> Design:
+    """The design of some products only: a shard, or a sample of the catalog.
+
+    Dates, Fourier terms and the trend's time origin stay the catalog's, so every subset forecasts
+    the same horizon dates on the same clock; attribute levels shrink to those the products use.
+    """
+    keep = np.unique(np.asarray(product_idx, dtype=np.int64))
+    new_pos = np.full(len(design.products), -1, dtype=np.int64)
+    new_pos[keep] = np.arange(len(keep))
+    levels, level_idx = {}, {}
+    for attr, idx in design.level_idx.items():
+        used, inverse = np.unique(idx[keep], return_inverse=True)
+        levels[attr] = design.levels[attr][used]
+        level_idx[attr] = inverse.astype(np.int64)
+    return Design(
+        products=design.products[keep],
+        levels=levels,
+        level_idx=level_idx,
+        pool=design.pool,
+        dates=design.dates,
+        n_train=design.n_train,
+        fourier=design.fourier,
+        fourier_names=design.fourier_names,
+        years=design.years,
+        train=_subset_rows(design.train, new_pos),
+        future=_subset_rows(design.future, new_pos),
+        ref_price=design.ref_price[keep],
+        future_price_source=design.future_price_source,
+        n_obs=design.n_obs[keep],
+    )

@@ -15,14 +15,28 @@ log E[demand] for product p in period t:
             or ZeroInflatedNegativeBinomial(1 - pi_g, exp(eta), alpha)  ("zinb": structural zeros)
 
 ``pooling="none"`` builds the same likelihood with independent wide priors and no hyperpriors: the
-no-pooling model the hierarchical one is compared with. Every index is a 1-D gather: PyTensor's C
-backend has no compiled gradient for indexing a 2-D parameter by product, so seasonality is computed
-per (period, group) and gathered through one flat index.
+no-pooling model the hierarchical one is compared with.
+
+``fixed`` holds quantities taken as known (a sharded fit's stage 2, ``forecast.shards``): scalars
+and shared means by name (``intercept``, ``sigma_product``, ``sigma_brand``, ``log_alpha``,
+``season_mu`` (per Fourier term), ``trend_sigma``, ...), and per-level values of effects and pooled
+coefficients as a Series (``effect_color``, ``trend``, ...) or a level x Fourier frame (``season``)
+indexed by level key. A fixed quantity is a constant (``pm.Deterministic``, no free variable); the
+levels a Series leaves out stay free, pooled under the fixed scales. With the intercept fixed a free
+effect needs no sum-to-zero constraint, so in this mode free levels get ``Normal(0, sigma)`` (the
+levels of a shard are a subset of the catalog's, and they need not sum to zero).
+
+Every index is a 1-D gather: PyTensor's C backend has no compiled gradient for indexing a 2-D
+parameter by product, so seasonality is computed per (period, group) and gathered through one flat
+index.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
+
 import numpy as np
+import pandas as pd
 import pymc as pm
 import pytensor.tensor as pt
 from scipy.special import gammaln
@@ -45,14 +59,59 @@ CENTERED = {
 }
 
 
-def _group_effects(design: Design, priors: dict[str, float], centered: bool) -> pt.TensorVariable:
+Fixed = Mapping[str, "float | np.ndarray | pd.Series | pd.DataFrame"]
+
+
+def _known(name: str, fixed: Fixed, make: Callable[[], pt.TensorVariable], dims=None) -> pt.TensorVariable:
+    """``fixed[name]`` as a constant (kept in the trace as a deterministic), else ``make()``."""
+    if name not in fixed:
+        return make()
+    value = np.asarray(fixed[name], dtype=float)
+    return pm.Deterministic(name, pt.as_tensor(value), dims=dims)
+
+
+def _split_levels(levels: pd.Index, given, width: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Constant values for the levels ``given`` fixes (zeros elsewhere) and the free levels' positions."""
+    shape = (len(levels),) if width is None else (len(levels), width)
+    values = np.zeros(shape)
+    if given is None:
+        return values, np.arange(len(levels))
+    pos = levels.get_indexer(pd.Index(given.index))
+    inside = pos >= 0
+    values[pos[inside]] = np.asarray(given, dtype=float)[inside]
+    free = np.setdiff1d(np.arange(len(levels)), pos[inside])
+    return values, free
+
+
+def _partly_fixed(name: str, free, free_idx: np.ndarray, values: np.ndarray, dims) -> pt.TensorVariable:
+    """A per-level vector (or level x term matrix): fixed values, with the free levels set in."""
+    if len(free_idx) == 0:
+        return pm.Deterministic(name, pt.as_tensor(values), dims=dims)
+    return pm.Deterministic(name, pt.set_subtensor(pt.as_tensor(values)[free_idx], free), dims=dims)
+
+
+def _free_coords(model: pm.Model, dim: str, levels: pd.Index, free_idx: np.ndarray) -> str:
+    """A coordinate naming the free levels of ``dim`` (``<dim>_free``)."""
+    name = f"{dim}_free"
+    if name not in model.coords:
+        model.add_coord(name, [str(v) for v in levels[free_idx]])
+    return name
+
+
+def _group_effects(
+    design: Design, priors: dict[str, float], centered: bool, fixed: Fixed | None = None
+) -> pt.TensorVariable:
     """Sum over attributes of each product's group effects, per product.
 
     Effects sum to zero over an attribute's levels, so the intercept is the grand mean and not
-    traded off against the average of every attribute's effects.
+    traded off against the average of every attribute's effects. With ``fixed`` (the intercept
+    and the scales known), fixed levels are constants and free ones ``Normal(0, sigma)``.
     """
     total = pt.zeros(len(design.products))
     for attr in design.levels:
+        if fixed:
+            total = total + _fixed_mode_effect(design, attr, priors, fixed)[design.level_idx[attr]]
+            continue
         sigma = pm.HalfNormal(f"sigma_{attr}", priors["group_sigma"])
         if centered:
             effect = pm.ZeroSumNormal(f"effect_{attr}", sigma=sigma, dims=attr)
@@ -63,6 +122,18 @@ def _group_effects(design: Design, priors: dict[str, float], centered: bool) -> 
     return total
 
 
+def _fixed_mode_effect(design: Design, attr: str, priors: dict[str, float], fixed: Fixed):
+    """One attribute's effects when the top level is fixed: non-centered free levels, constants."""
+    sigma = _known(f"sigma_{attr}", fixed, lambda: pm.HalfNormal(f"sigma_{attr}", priors["group_sigma"]))
+    levels = design.levels[attr]
+    values, free_idx = _split_levels(levels, fixed.get(f"effect_{attr}"))
+    free = None
+    if len(free_idx):
+        dim = _free_coords(pm.modelcontext(None), attr, levels, free_idx)
+        free = sigma * pm.Normal(f"z_{attr}", 0.0, 1.0, dims=dim)
+    return _partly_fixed(f"effect_{attr}", free, free_idx, values, attr)
+
+
 def _pooled(
     name: str,
     mu: float,
@@ -71,20 +142,42 @@ def _pooled(
     dims: str | tuple[str, ...],
     centered: bool,
     pooling: str = "partial",
+    fixed: Fixed | None = None,
+    levels: pd.Index | None = None,
 ) -> pt.TensorVariable:
     """A coefficient per pooling group around a shared, learned mean and scale.
 
     ``dims`` may add trailing dims (Fourier terms). With ``pooling="none"`` each group gets an
-    independent ``Normal(mu, sigma)``: nothing is learned across groups.
+    independent ``Normal(mu, sigma)``: nothing is learned across groups. ``fixed`` may hold the
+    mean (``<name>_mu``), the scale (``<name>_sigma``) and some groups' values (``<name>``, by the
+    group keys in ``levels``); the other groups stay free around the (fixed) mean and scale.
     """
     dims = (dims,) if isinstance(dims, str) else dims
     if pooling == "none":
         return pm.Normal(name, mu, sigma, dims=dims)
-    mean = pm.Normal(f"{name}_mu", mu, sigma, dims=dims[1:] or None)
+    fixed = fixed or {}
+    mean_dims = dims[1:] or None
+    mean = _known(f"{name}_mu", fixed, lambda: pm.Normal(f"{name}_mu", mu, sigma, dims=mean_dims), mean_dims)
     # A boundary-avoiding Gamma(2, 2 / s) prior (mean s, zero density at 0) on the scale across a
     # handful of groups: Chung et al. (2013). A half-normal's mass at zero let the sampler fall into
     # the funnel's neck where the groups barely differ (measured: benchmarks/README.md).
-    scale = pm.Gamma(f"{name}_sigma", alpha=2.0, beta=2.0 / group_sigma)
+    scale = _known(
+        f"{name}_sigma", fixed, lambda: pm.Gamma(f"{name}_sigma", alpha=2.0, beta=2.0 / group_sigma)
+    )
+    if fixed.get(name) is not None:
+        given, width = fixed[name], None
+        if len(dims) > 1:  # a level x term frame, its columns in the model's term order
+            terms = list(pm.modelcontext(None).coords[dims[1]])
+            given, width = given.reindex(columns=terms), len(terms)
+        values, free_idx = _split_levels(levels, given, width)
+        free = None
+        if len(free_idx):
+            free_dims = (_free_coords(pm.modelcontext(None), dims[0], levels, free_idx), *dims[1:])
+            if centered:
+                free = pm.Normal(f"{name}_free", mean, scale, dims=free_dims)
+            else:
+                free = mean + scale * pm.Normal(f"{name}_z", 0.0, 1.0, dims=free_dims)
+        return _partly_fixed(name, free, free_idx, values, dims)
     if centered:
         return pm.Normal(name, mean, scale, dims=dims)
     z = pm.Normal(f"{name}_z", 0.0, 1.0, dims=dims)
@@ -98,16 +191,21 @@ def build_model(
     likelihood: str = "negbin",
     pooling: str = "partial",
     centered: dict[str, bool] | None = None,
+    fixed: Fixed | None = None,
 ) -> pm.Model:
     """Build the model on the history rows, or on the horizon rows when ``predict`` is true.
 
     Both builds share every parameter name and shape, so a posterior fitted on the history is used
-    directly with ``pm.sample_posterior_predictive`` on the horizon build.
+    directly with ``pm.sample_posterior_predictive`` on the horizon build (pass the same ``fixed``
+    to both). ``fixed``: known quantities, see the module docstring.
     """
     if likelihood not in LIKELIHOODS:
         raise ValueError(f"unknown likelihood '{likelihood}': choose one of {', '.join(LIKELIHOODS)}")
     if pooling not in POOLING:
         raise ValueError(f"unknown pooling '{pooling}': choose one of {', '.join(POOLING)}")
+    fixed = dict(fixed or {})
+    if fixed and pooling != "partial":
+        raise ValueError("fixed top-level quantities need the partially pooled model")
     rows: Rows = design.future if predict else design.train
     pool = design.pool or "pool"
     coords = {
@@ -119,6 +217,7 @@ def build_model(
     if design.pool is None:
         coords["pool"] = ["all"]
     centered = CENTERED | (centered or {})
+    pool_levels = design.levels[design.pool] if design.pool is not None else pd.Index(["all"])
     obs_pool = design.pool_idx[rows.product_idx]
     # Flat index into the (period, group) seasonality matrix: a 1-D gather.
     season_idx = rows.time_idx * design.n_pool + obs_pool
@@ -132,13 +231,21 @@ def build_model(
             dims,
             centered[component],
             pooling,
+            fixed,
+            pool_levels,
         )
 
     with pm.Model(coords=coords) as model:
         if pooling == "partial":
-            intercept = pm.Normal("intercept", priors["intercept_mu"], priors["intercept_sigma"])
-            sigma_product = pm.HalfNormal("sigma_product", priors["product_sigma"])
-            group_mean = intercept + _group_effects(design, priors, centered["groups"])
+            intercept = _known(
+                "intercept",
+                fixed,
+                lambda: pm.Normal("intercept", priors["intercept_mu"], priors["intercept_sigma"]),
+            )
+            sigma_product = _known(
+                "sigma_product", fixed, lambda: pm.HalfNormal("sigma_product", priors["product_sigma"])
+            )
+            group_mean = intercept + _group_effects(design, priors, centered["groups"], fixed)
             alpha_p = pm.Normal("alpha_product", group_mean, sigma_product, dims="product")
         else:
             alpha_p = pm.Normal(
@@ -150,7 +257,11 @@ def build_model(
         trend = pooled("trend", 0.0, "trend")
         elasticity = pooled("elasticity", priors["elasticity_mu"], "elasticity")
         promo = pooled("promo", priors["promo_mu"], "promo")
-        log_alpha = pm.Normal("log_alpha", priors["log_alpha_mu"], priors["log_alpha_sigma"])
+        log_alpha = _known(
+            "log_alpha",
+            fixed,
+            lambda: pm.Normal("log_alpha", priors["log_alpha_mu"], priors["log_alpha_sigma"]),
+        )
 
         eta = (
             alpha_p[rows.product_idx]

@@ -59,15 +59,23 @@ def prepare(
     return Prepared(design=design, frequency=frequency, horizon=horizon)
 
 
-def model_for(design: Design, config: ForecastConfig, predict: bool = False):
-    """The configured model on the history (or, with ``predict``, on the horizon)."""
+def model_for(design: Design, config: ForecastConfig, predict: bool = False, fixed: dict | None = None):
+    """The configured model on the history (or, with ``predict``, on the horizon); ``fixed``: known
+    top-level values (a shard's stage 2, ``forecast.shards``)."""
     return build_model(
-        design, config.merged_priors, predict=predict, likelihood=config.likelihood, pooling=config.pooling
+        design,
+        config.merged_priors,
+        predict=predict,
+        likelihood=config.likelihood,
+        pooling=config.pooling,
+        fixed=fixed,
     )
 
 
-def fit_model(prepared: Prepared, config: ForecastConfig, progressbar: bool = True) -> Fitted:
-    model = model_for(prepared.design, config)
+def fit_model(
+    prepared: Prepared, config: ForecastConfig, progressbar: bool = True, fixed: dict | None = None
+) -> Fitted:
+    model = model_for(prepared.design, config, fixed=fixed)
     idata = fit(model, config, progressbar=progressbar)
     free = [rv.name for rv in model.free_RVs]
     table = parameter_table(idata, free)

@@ -1,0 +1,191 @@
+"""The sharded forecast flow: stage 1 on a sample, then one fit task per shard on Dask, one write.
+
+The flow only orders steps from ``forecast.shards``: how products are split, what the shards share
+and how their results combine live there. Tasks run on a Dask cluster through prefect-dask's
+``DaskTaskRunner``: the cluster at ``dask_address``, or a ``LocalCluster`` started for the run.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+from prefect import flow, get_run_logger, task, unmapped
+from prefect.cache_policies import NO_CACHE
+from prefect.settings import PREFECT_API_URL, temporary_settings
+from prefect_dask import DaskTaskRunner
+
+from flows.forecast import (
+    DiagnosticsError,
+    ForecastSummary,
+    _store_timings,
+    load_history,
+    mark_failed,
+    prepare,
+    start_run,
+    write_results,
+)
+from forecast import runs, shards, storage
+from forecast.config import ForecastConfig
+from forecast.schema import Hierarchy
+
+
+@task(name="fit-stage1", cache_policy=NO_CACHE)
+def fit_stage1(
+    prepared: runs.Prepared, config: ForecastConfig, sharding: shards.ShardConfig
+) -> shards.Stage1:
+    return shards.fit_stage1(prepared, config, sharding)
+
+
+@task(name="fit-shard", cache_policy=NO_CACHE)
+def fit_shard(
+    shard: shards.Shard, shared: dict, config: ForecastConfig, folder: str, run_id: str
+) -> shards.ShardResult:
+    return shards.fit_shard(shard, shared, config, folder, run_id)
+
+
+@task(name="save-posterior", cache_policy=NO_CACHE)
+def save_posterior(stage1: shards.Stage1, folder: str, run_id: str, config: ForecastConfig) -> str:
+    return str(runs.save_posterior(stage1.fitted, Path(folder), run_id, config))
+
+
+@flow(name="forecast-sharded")
+def sharded_forecast_flow(
+    db: str | None = None,
+    shards_n: int | None = None,
+    shard_by: str | None = None,
+    sample_products: int = 200,
+    horizon: int | None = None,
+    nested: str | None = None,
+    crossed: str | None = None,
+    sampler: str = "nutpie",
+    seed: int = 1,
+    draws: int | None = None,
+    tune: int | None = None,
+    chains: int | None = None,
+    sample_paths: int | None = None,
+    likelihood: str = "negbin",
+    plan: str | None = None,
+    publish_unconverged: bool = False,
+) -> ForecastSummary:
+    """Stage 1 fits the shared top of the hierarchy on a sample; each shard is fitted under it.
+
+    ``shards_n`` balanced shards, or one per level of ``shard_by``, or both (levels packed into
+    ``shards_n`` shards); neither: one shard per level of the pooling attribute (category).
+    """
+    logger = get_run_logger()
+    db = str(db or storage.default_db_path())
+    settings = {"draws": draws, "tune": tune, "chains": chains, "sample_paths": sample_paths}
+    config = ForecastConfig(
+        hierarchy=Hierarchy.parse(nested, crossed),
+        horizon=horizon,
+        sampler=sampler,
+        likelihood=likelihood,
+        seed=seed,
+        **{k: v for k, v in settings.items() if v is not None},
+    )
+    if shards_n is None and shard_by is None:
+        shard_by = config.hierarchy.pooling_attribute
+    sharding = shards.ShardConfig(n_shards=shards_n, by=shard_by, sample_products=sample_products)
+    run_id = runs.new_run_id()
+    timings: dict[str, float] = {}
+    clock = time.perf_counter()
+
+    def lap(stage: str) -> None:
+        nonlocal clock
+        timings[stage] = round(time.perf_counter() - clock, 2)
+        clock = time.perf_counter()
+        logger.info("%s done in %.1f s", stage, timings[stage])
+
+    start_run(db, run_id, shards.run_config_record(config, sharding))
+    logger.info("run %s started on %s (sharded)", run_id, Path(db))
+    folder = str(Path(db).resolve().parent / "posteriors")
+    try:
+        sales, products = load_history(db)
+        lap("load")
+        prepared = prepare(sales, products, config, plan)
+        parts = shards.split(prepared, sharding)
+        record = runs.run_record(prepared, config)
+        logger.info(
+            "%d products in %d shards (%s products)",
+            record["n_products"],
+            len(parts),
+            ", ".join(str(len(p.design.products)) for p in parts),
+        )
+        lap("prepare")
+        stage1 = fit_stage1.submit(prepared, config, sharding).result()
+        logger.info("stage 1 on %d products: %s", len(stage1.sample), stage1.fitted.diagnostics["verdict"])
+        posterior = save_posterior(stage1, folder, run_id, config)
+        lap("stage1")
+        futures = fit_shard.map(
+            parts, unmapped(stage1.shared), unmapped(config), unmapped(folder), unmapped(run_id)
+        )
+        results = [f.result() for f in futures]
+        lap("shards")
+        forecasts, paths, tables, d = shards.combine(stage1, results)
+        logger.info("diagnostics: %s %s", d["verdict"], d["problems"])
+        converged = d["verdict"] in ("converged", "approximate")
+        publish = converged or publish_unconverged
+        line, shard_seconds = shards.describe(stage1, results)
+        timings |= shard_seconds
+        record |= {**d, "posterior_path": posterior, "timings": timings}
+        record["message"] += f"; {line}"
+        if not converged:
+            record["status"] = "unconverged" if not publish else "succeeded"
+        write_results(db, run_id, forecasts, paths, record, publish, tables)
+        lap("write")
+    except Exception as exc:
+        mark_failed(db, run_id, f"{type(exc).__name__}: {exc}")
+        raise
+    _store_timings(db, run_id, timings)
+    if not publish:
+        raise DiagnosticsError(
+            f"run {run_id} failed its convergence checks and was not published to latest_forecasts: "
+            f"{d['problems']}. Its forecasts are kept under that run id; rerun with "
+            "--publish-unconverged to publish it anyway."
+        )
+    return ForecastSummary(
+        run_id=run_id,
+        db=db,
+        n_products=record["n_products"],
+        n_observations=record["n_observations"],
+        frequency=record["frequency"],
+        horizon=record["horizon"],
+        sampler=config.sampler,
+        diagnostics=d,
+        timings=timings,
+    )
+
+
+def task_runner(dask_address: str | None = None, workers: int | None = None) -> DaskTaskRunner:
+    """The Dask cluster at ``dask_address``, or a LocalCluster of single-threaded worker processes
+    (``workers``, default: the machine's cores) started for the run and closed after it."""
+    if dask_address:
+        return DaskTaskRunner(address=dask_address)
+    n = workers or os.cpu_count() or 1
+    return DaskTaskRunner(cluster_kwargs={"n_workers": n, "threads_per_worker": 1, "processes": True})
+
+
+@contextmanager
+def _api_for_workers():
+    """Worker processes reach the Prefect API named in the settings each task carries. With none
+    configured, start the temporary server here (the one the flow would start) and name it, so the
+    workers report to it instead of each starting a server of its own."""
+    if PREFECT_API_URL.value():
+        yield
+        return
+    from prefect.server.api.server import SubprocessASGIServer
+
+    server = SubprocessASGIServer()
+    server.start()
+    with temporary_settings({PREFECT_API_URL: server.api_url}):
+        yield
+
+
+def run_sharded(dask_address: str | None = None, workers: int | None = None, **kwargs) -> ForecastSummary:
+    """Run ``sharded_forecast_flow`` on Dask (see ``task_runner``)."""
+    runner = task_runner(dask_address, workers)
+    with _api_for_workers():
+        return sharded_forecast_flow.with_options(task_runner=runner)(**kwargs)

@@ -1,0 +1,333 @@
+"""Scale-out: a catalog split into shards fitted apart, one hierarchy shared by all of them.
+
+Two stages keep the model hierarchical across shards:
+
+1. **Stage 1** fits the full model on a stratified sample of products (every brand and every level
+   of every attribute that has sales is in it). Its posterior means of everything above the product
+   level are the *shared values*: the intercept, the group scales (``sigma_category``, ...), every
+   group level's effect, each pooling group's seasonality, trend, price elasticity and promotion lift
+   with their shared means and scales, and the dispersion.
+2. **Stage 2** fits each shard with those values fixed (``build_model(..., fixed=...)``): only the
+   product levels stay free (plus the effects of group levels stage 1 never saw, pooled under the
+   fixed scales). A product is pooled toward the same group means whichever shard it sits in.
+
+With the top fixed, the stage-2 posterior factorises over products, hence over shards: draw *i* of
+shard A next to draw *i* of shard B is a draw of the joint posterior, so sums across shards stay
+coherent. What is given up is the uncertainty of the shared values (fixed at their means) and
+what the products left out of stage 1 would have taught the group effects.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from forecast import __version__
+from forecast.config import ForecastConfig
+from forecast.design import Design, subset_design
+from forecast.effects import product_effects
+from forecast.predict import sample_paths, summarise
+from forecast.runs import Fitted, Prepared, config_record, fit_model, model_for, save_posterior
+from forecast.storage import DrawsFrame
+
+SCALARS = ("intercept", "sigma_product", "log_alpha")
+POOLED = ("trend", "elasticity", "promo", "logit_zero")  # per pooling group; "season" is per term too
+
+
+@dataclass(frozen=True)
+class ShardConfig:
+    """How a catalog is split: ``n_shards`` balanced shards, or one per level of attribute ``by``
+    (packed into ``n_shards`` shards when both are given); ``sample_products`` fit stage 1."""
+
+    n_shards: int | None = None
+    by: str | None = None
+    sample_products: int = 200
+
+    def __post_init__(self) -> None:
+        if self.n_shards is None and self.by is None:
+            raise ValueError("say how to shard: a number of shards, an attribute, or both")
+        if self.n_shards is not None and self.n_shards < 1:
+            raise ValueError(f"shards must be at least 1, got {self.n_shards}")
+        if self.sample_products < 1:
+            raise ValueError(f"the stage-1 sample needs at least 1 product, got {self.sample_products}")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class Shard:
+    index: int
+    design: Design
+
+
+@dataclass
+class Stage1:
+    fitted: Fitted
+    shared: dict  # name -> value, the fixed top of the hierarchy for stage 2
+    sample: np.ndarray  # product ids fitted in stage 1
+    seconds: float
+
+
+@dataclass
+class ShardResult:
+    index: int
+    forecasts: pd.DataFrame
+    paths: DrawsFrame
+    effects: pd.DataFrame
+    parameters: pd.DataFrame
+    diagnostics: dict
+    seconds: float
+    posterior_path: str | None = None
+
+
+def run_config_record(config: ForecastConfig, sharding: ShardConfig) -> dict:
+    """``runs.config_record`` with the sharding in the config and in its hash: a sharded run's
+    results differ from the single model's, so they must not share a hash."""
+    record = config_record(config)
+    record["config"] = record["config"] | {"sharding": sharding.to_dict()}
+    payload = json.dumps({"config": record["config"], "version": __version__}, sort_keys=True, default=str)
+    record["config_hash"] = hashlib.sha256(payload.encode()).hexdigest()[:16]
+    return record
+
+
+# ------------------------------------------------------------------------------------- splitting
+
+
+def _weights(design: Design) -> np.ndarray:
+    """Work per product: its history rows (plus one, so products without sales count too)."""
+    return design.n_obs.astype(float) + 1.0
+
+
+def assign(design: Design, config: ShardConfig) -> list[np.ndarray]:
+    """Product positions per shard, deterministic, every product in exactly one shard.
+
+    Groups of products (one per level of ``by``, or single products) are packed, heaviest first,
+    into the lightest shard, so shards carry similar numbers of history rows.
+    """
+    weight = _weights(design)
+    if config.by is not None:
+        if config.by not in design.level_idx:
+            raise ValueError(
+                f"cannot shard by '{config.by}': not an attribute of the hierarchy "
+                f"({', '.join(design.level_idx)})"
+            )
+        idx = design.level_idx[config.by]
+        groups = [np.flatnonzero(idx == level) for level in range(len(design.levels[config.by]))]
+        groups = [g for g in groups if len(g)]
+    else:
+        groups = [np.array([p]) for p in range(len(design.products))]
+    k = min(config.n_shards or len(groups), len(groups))
+    loads, bins = np.zeros(k), [[] for _ in range(k)]
+    for g in sorted(groups, key=lambda g: (-weight[g].sum(), g[0])):
+        target = int(np.argmin(loads))
+        bins[target].append(g)
+        loads[target] += weight[g].sum()
+    parts = [np.sort(np.concatenate(b)) for b in bins]
+    return sorted(parts, key=lambda p: p[0])
+
+
+def split(prepared: Prepared, config: ShardConfig) -> list[Shard]:
+    return [
+        Shard(i, subset_design(prepared.design, p)) for i, p in enumerate(assign(prepared.design, config))
+    ]
+
+
+def stage1_sample(design: Design, size: int, innermost: str | None, seed: int) -> np.ndarray:
+    """A stratified sample of product positions for stage 1.
+
+    Products with sales only (a product without history teaches the shared values nothing).
+    Each level of ``innermost`` (the last nested attribute, e.g. brand) gets its share of ``size``,
+    at least one; then one product is added for each level of any attribute still missing.
+    """
+    rng = np.random.default_rng(seed)
+    candidates = np.flatnonzero(design.n_obs > 0)
+    if len(candidates) == 0:
+        candidates = np.arange(len(design.products))
+    if size >= len(candidates):
+        return candidates
+    strata = (
+        design.level_idx[innermost][candidates]
+        if innermost in design.level_idx
+        else np.zeros(len(candidates))
+    )
+    share = size / len(candidates)
+    chosen: list[int] = []
+    for level in np.unique(strata):
+        members = candidates[strata == level]
+        take = max(1, int(round(share * len(members))))
+        chosen.extend(rng.choice(members, size=min(take, len(members)), replace=False).tolist())
+    picked = set(chosen)
+    for idx in design.level_idx.values():
+        covered = set(idx[list(picked)].tolist())
+        for level in np.unique(idx[candidates]):
+            if level not in covered:
+                members = candidates[idx[candidates] == level]
+                picked.add(int(rng.choice(members)))
+                covered.add(level)
+    return np.array(sorted(picked), dtype=np.int64)
+
+
+# ------------------------------------------------------------------------------------ the stages
+
+
+def _mean(posterior, name: str) -> np.ndarray:
+    return posterior[name].mean(("chain", "draw")).to_numpy()
+
+
+def shared_values(fitted: Fitted, design: Design) -> dict:
+    """Posterior means of everything above the product level, keyed as ``build_model``'s ``fixed``."""
+    post = fitted.idata.posterior
+    if "intercept" not in post:
+        raise ValueError("sharding needs the partially pooled model (no intercept in the posterior)")
+    shared: dict = {}
+    for name in post.data_vars:
+        hyper = name.startswith("sigma_") or name.endswith(("_mu", "_sigma")) or name in SCALARS
+        if hyper and not name.endswith(("_z", "__")):
+            value = _mean(post, name)
+            shared[name] = float(value) if value.ndim == 0 else value
+    for attr, levels in design.levels.items():
+        shared[f"effect_{attr}"] = pd.Series(_mean(post, f"effect_{attr}"), index=levels)
+    pool_levels = design.levels[design.pool] if design.pool is not None else pd.Index(["all"])
+    for name in POOLED:
+        if name in post:
+            shared[name] = pd.Series(_mean(post, name), index=pool_levels)
+    shared["season"] = pd.DataFrame(_mean(post, "season"), index=pool_levels, columns=design.fourier_names)
+    return shared
+
+
+def fit_stage1(
+    prepared: Prepared, config: ForecastConfig, sharding: ShardConfig, progressbar=False
+) -> Stage1:
+    """Fit the full model on a stratified sample and take its shared values."""
+    start = time.perf_counter()
+    innermost = config.hierarchy.nested[-1] if config.hierarchy.nested else None
+    sample = stage1_sample(prepared.design, sharding.sample_products, innermost, config.seed)
+    sub = Prepared(subset_design(prepared.design, sample), prepared.frequency, prepared.horizon)
+    fitted = fit_model(sub, config, progressbar=progressbar)
+    return Stage1(
+        fitted=fitted,
+        shared=shared_values(fitted, sub.design),
+        sample=sub.design.products.to_numpy(),
+        seconds=time.perf_counter() - start,
+    )
+
+
+def fit_shard(
+    shard: Shard,
+    shared: dict,
+    config: ForecastConfig,
+    posterior_folder: str | None = None,
+    run_id: str | None = None,
+) -> ShardResult:
+    """Stage 2 for one shard: fit its products under the fixed shared values, then forecast.
+
+    Shard ``k`` samples with seed ``config.seed + 1 + k``, so a run is reproducible whatever order
+    the shards finish in.
+    """
+    start = time.perf_counter()
+    config = config.with_(seed=config.seed + 1 + shard.index)
+    design = shard.design
+    prepared = Prepared(design, None, len(design.future_dates))
+    fitted = fit_model(prepared, config, progressbar=False, fixed=shared)
+    horizon_model = model_for(design, config, predict=True, fixed=shared)
+    paths = sample_paths(horizon_model, design, fitted.idata, config.sample_paths, config.seed)
+    path = None
+    if posterior_folder is not None:
+        path = str(save_posterior(fitted, Path(posterior_folder), f"{run_id}-shard{shard.index}", config))
+    return ShardResult(
+        index=shard.index,
+        forecasts=summarise(paths),
+        paths=paths,
+        effects=product_effects(fitted.idata, design),
+        parameters=fitted.parameters,
+        diagnostics=fitted.diagnostics,
+        seconds=time.perf_counter() - start,
+        posterior_path=path,
+    )
+
+
+# ------------------------------------------------------------------------------------- combining
+
+
+def combine_diagnostics(parts: list[tuple[str, dict]]) -> dict:
+    """One run's diagnostics from its stages: the worst values, and every stage's problems."""
+
+    def pick(key, how):
+        values = [d[key] for _, d in parts if d.get(key) is not None and np.isfinite(d[key])]
+        return how(values) if values else None
+
+    verdicts = [d["verdict"] for _, d in parts]
+    if "not converged" in verdicts:
+        overall = "not converged"
+    elif "approximate" in verdicts:
+        overall = "approximate"
+    else:
+        overall = "converged"
+    return {
+        "max_rhat": pick("max_rhat", max),
+        "min_ess_bulk": pick("min_ess_bulk", min),
+        "min_ess_tail": pick("min_ess_tail", min),
+        "min_ess_hyper": pick("min_ess_hyper", min),
+        "divergences": int(sum(d.get("divergences") or 0 for _, d in parts)),
+        "min_bfmi": pick("min_bfmi", min),
+        "verdict": overall,
+        "problems": "; ".join(f"{label}: {d['problems']}" for label, d in parts if d.get("problems")),
+    }
+
+
+def combine(stage1: Stage1, results: list[ShardResult]) -> tuple[pd.DataFrame, DrawsFrame, dict, dict]:
+    """The run's forecasts, sample paths, per-run tables and diagnostics, from all shards.
+
+    Shards go in index order whatever order they finished in. ``fit_diagnostics`` holds stage 1's
+    parameters above the product level (the shared values' posteriors), every product's level from
+    its shard, and other stage-2 parameters prefixed with their shard (``shard2/z_brand[...]``).
+    """
+    results = sorted(results, key=lambda r: r.index)
+    dates = results[0].paths.dates
+    if any(not r.paths.dates.equals(dates) for r in results):
+        raise ValueError("shards forecast different dates")
+    n_paths = {r.paths.values.shape[0] for r in results}
+    if len(n_paths) != 1:
+        raise ValueError("shards drew different numbers of sample paths")
+    paths = DrawsFrame(
+        values=np.concatenate([r.paths.values for r in results], axis=1),
+        products=np.concatenate([r.paths.products for r in results]),
+        dates=dates,
+    )
+    if len(set(paths.products)) != len(paths.products):
+        raise ValueError("a product was forecast by more than one shard")
+    forecasts = pd.concat([r.forecasts for r in results], ignore_index=True)
+    stage1_params = stage1.fitted.parameters
+    stage1_params = stage1_params[stage1_params["variable"] != "alpha_product"]
+    shard_params = []
+    for r in results:
+        p = r.parameters.copy()
+        own = p["variable"] != "alpha_product"
+        p.loc[own, "parameter"] = f"shard{r.index}/" + p.loc[own, "parameter"]
+        shard_params.append(p)
+    tables = {
+        "product_effects": pd.concat([r.effects for r in results], ignore_index=True),
+        "fit_diagnostics": pd.concat([stage1_params, *shard_params], ignore_index=True),
+    }
+    diagnostics = combine_diagnostics(
+        [("stage 1", stage1.fitted.diagnostics)] + [(f"shard {r.index}", r.diagnostics) for r in results]
+    )
+    return forecasts, paths, tables, diagnostics
+
+
+def describe(stage1: Stage1, results: list[ShardResult]) -> tuple[str, dict[str, float]]:
+    """For the run record: a line on the split, and seconds per stage 2 shard (timings)."""
+    results = sorted(results, key=lambda r: r.index)
+    sizes = ", ".join(str(len(r.paths.products)) for r in results)
+    line = (
+        f"sharded: stage 1 on {len(stage1.sample)} sampled products ({stage1.seconds:.0f} s), "
+        f"{len(results)} shards of {sizes} products"
+    )
+    return line, {f"shard{r.index}": round(r.seconds, 2) for r in results}

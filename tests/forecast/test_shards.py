@@ -1,0 +1,183 @@
+"""Sharding without MCMC: the split, the stage-1 sample, the fixed-top model, combining shards."""
+
+import numpy as np
+import pandas as pd
+import pymc as pm
+import pytest
+
+from forecast import runs, shards
+from forecast.config import DEFAULT_PRIORS, ForecastConfig
+from forecast.design import subset_design
+from forecast.model import build_model
+from forecast.storage import DrawsFrame
+
+
+@pytest.fixture(scope="module")
+def prepared(tiny_data):
+    return runs.prepare(tiny_data.sales, tiny_data.products, ForecastConfig(horizon=4))
+
+
+def _every_product_once(parts, n):
+    together = np.concatenate(parts)
+    assert len(together) == n
+    assert set(together.tolist()) == set(range(n))
+
+
+def test_balanced_shards_hold_every_product_once_with_similar_rows(prepared):
+    design = prepared.design
+    parts = shards.assign(design, shards.ShardConfig(n_shards=3))
+    assert len(parts) == 3
+    _every_product_once(parts, len(design.products))
+    rows = [design.n_obs[p].sum() for p in parts]
+    assert max(rows) - min(rows) <= design.n_obs.max() + 1  # packed heaviest first
+    again = shards.assign(design, shards.ShardConfig(n_shards=3))
+    assert all(np.array_equal(a, b) for a, b in zip(parts, again, strict=True))  # deterministic
+
+
+def test_shards_by_attribute_keep_each_level_together(prepared):
+    design = prepared.design
+    by_category = shards.assign(design, shards.ShardConfig(by="category"))
+    assert len(by_category) == len(design.levels["category"])
+    _every_product_once(by_category, len(design.products))
+    for part in by_category:
+        assert len(set(design.level_idx["category"][part])) == 1
+    packed = shards.assign(design, shards.ShardConfig(n_shards=2, by="category"))
+    assert len(packed) == 2
+    _every_product_once(packed, len(design.products))
+    owner = {c: {i for i, p in enumerate(packed) if c in design.level_idx["category"][p]} for c in range(6)}
+    assert all(len(v) <= 1 for v in owner.values())
+    with pytest.raises(ValueError, match="not an attribute"):
+        shards.assign(design, shards.ShardConfig(by="size"))
+
+
+def test_stage1_sample_covers_every_level_with_sales(prepared):
+    design = prepared.design
+    sample = shards.stage1_sample(design, 8, "brand", seed=3)
+    assert (design.n_obs[sample] > 0).all()
+    for attr, idx in design.level_idx.items():
+        with_sales = set(idx[design.n_obs > 0].tolist())
+        assert set(idx[sample].tolist()) == with_sales, attr
+    assert len(sample) < (design.n_obs > 0).sum()
+
+
+def test_subset_design_keeps_the_clock_and_the_rows_of_its_products(prepared):
+    design = prepared.design
+    keep = np.array([0, 5, 7, 12])
+    sub = subset_design(design, keep)
+    assert list(sub.products) == list(design.products[keep])
+    assert sub.dates.equals(design.dates) and sub.n_train == design.n_train
+    assert len(sub.train) == design.n_obs[keep].sum()
+    assert len(sub.future) == len(keep) * len(design.future_dates)
+    for attr in design.levels:  # the same level keys, shrunk to those used
+        np.testing.assert_array_equal(
+            sub.levels[attr][sub.level_idx[attr]], design.levels[attr][design.level_idx[attr][keep]]
+        )
+
+
+def _shared(design):
+    pool = design.levels["category"]
+    return {
+        "intercept": 0.2,
+        "sigma_product": 0.8,
+        **{f"sigma_{a}": 0.3 for a in design.levels},
+        **{
+            f"effect_{a}": pd.Series(np.linspace(-0.2, 0.2, len(lv)), index=lv)
+            for a, lv in design.levels.items()
+        },
+        **{f"{c}_mu": 0.1 for c in ("trend", "elasticity", "promo")},
+        **{f"{c}_sigma": 0.05 for c in ("trend", "elasticity", "promo", "season")},
+        "season_mu": np.zeros(len(design.fourier_names)),
+        "season": pd.DataFrame(0.05, index=pool, columns=design.fourier_names),
+        "trend": pd.Series(0.01, index=pool),
+        "elasticity": pd.Series(-1.2, index=pool),
+        "promo": pd.Series(0.3, index=pool),
+        "log_alpha": 1.0,
+    }
+
+
+def test_fixed_top_leaves_only_product_levels_free(prepared):
+    design = prepared.design
+    shared = _shared(design)
+    model = build_model(design, DEFAULT_PRIORS, fixed=shared)
+    assert {rv.name for rv in model.free_RVs} == {"alpha_product"}
+    point = pm.draw([model["intercept"], model["effect_brand"], model["elasticity"]])
+    assert point[0] == 0.2
+    np.testing.assert_allclose(point[1], shared["effect_brand"].to_numpy())
+    np.testing.assert_allclose(point[2], -1.2)
+    default = {rv.name for rv in build_model(design, DEFAULT_PRIORS).free_RVs}
+    assert {"intercept", "sigma_brand", "log_alpha", "elasticity_mu"} <= default  # default untouched
+
+
+def test_levels_stage1_never_saw_stay_free_under_the_fixed_scale(prepared):
+    design = prepared.design
+    shared = _shared(design)
+    seen = design.levels["brand"][:-2]
+    shared["effect_brand"] = shared["effect_brand"].loc[seen]
+    model = build_model(design, DEFAULT_PRIORS, fixed=shared)
+    assert {rv.name for rv in model.free_RVs} == {"alpha_product", "z_brand"}
+    assert list(model.coords["brand_free"]) == list(design.levels["brand"][-2:])
+    draws = pm.draw(model["effect_brand"], draws=200, random_seed=1)
+    np.testing.assert_allclose(draws[:, :-2], np.tile(shared["effect_brand"].to_numpy(), (200, 1)))
+    assert 0.2 < draws[:, -2:].std() < 0.4  # Normal(0, 0.3): pooled under the fixed sigma_brand
+
+
+def test_combine_puts_shards_in_order_and_refuses_a_product_twice(prepared):
+    dates = prepared.design.future_dates
+
+    def result(index, products, draws=5):
+        values = np.full((draws, len(products), len(dates)), index)
+        paths = DrawsFrame(values=values, products=np.array(products), dates=dates)
+        params = pd.DataFrame(
+            {
+                "parameter": [f"alpha_product[{p}]" for p in products] + ["z_brand[x]"],
+                "variable": ["alpha_product"] * len(products) + ["z_brand"],
+            }
+        )
+        diag = {"verdict": "converged", "problems": "", "max_rhat": 1.0 + index / 100, "divergences": index}
+        return shards.ShardResult(
+            index,
+            pd.DataFrame({"product_id": products}),
+            paths,
+            pd.DataFrame({"product_id": products}),
+            params,
+            diag,
+            1.0,
+        )
+
+    stage1_params = pd.DataFrame(
+        {"parameter": ["sigma_brand", "alpha_product[a]"], "variable": ["sigma_brand", "alpha_product"]}
+    )
+    fitted = runs.Fitted(
+        idata=None,
+        diagnostics={"verdict": "converged", "problems": "", "max_rhat": 1.002, "divergences": 0},
+        parameters=stage1_params,
+    )
+    stage1 = shards.Stage1(fitted, {}, np.array(["a"]), 1.0)
+    forecasts, paths, tables, diag = shards.combine(stage1, [result(1, ["c", "d"]), result(0, ["a", "b"])])
+    assert list(paths.products) == ["a", "b", "c", "d"]
+    assert (paths.values[:, :2] == 0).all() and (paths.values[:, 2:] == 1).all()
+    params = set(tables["fit_diagnostics"]["parameter"])
+    assert params == {
+        "sigma_brand",
+        "alpha_product[a]",
+        "alpha_product[b]",
+        "alpha_product[c]",
+        "alpha_product[d]",
+        "shard0/z_brand[x]",
+        "shard1/z_brand[x]",
+    }
+    assert diag["max_rhat"] == 1.01 and diag["divergences"] == 1 and diag["verdict"] == "converged"
+    with pytest.raises(ValueError, match="more than one shard"):
+        shards.combine(stage1, [result(0, ["a", "b"]), result(1, ["b"])])
+
+
+def test_sharding_is_part_of_the_run_config_and_its_hash():
+    config = ForecastConfig()
+    single = runs.config_record(config)
+    four = shards.run_config_record(config, shards.ShardConfig(n_shards=4))
+    by_category = shards.run_config_record(config, shards.ShardConfig(by="category"))
+    assert four["config"]["sharding"]["n_shards"] == 4
+    assert len({single["config_hash"], four["config_hash"], by_category["config_hash"]}) == 3
+    assert (
+        four["config_hash"] == shards.run_config_record(config, shards.ShardConfig(n_shards=4))["config_hash"]
+    )
