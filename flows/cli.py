@@ -18,6 +18,8 @@ os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
 # Show the library's own progress messages (compiling, sampling) among the flow's logs.
 os.environ.setdefault("PREFECT_LOGGING_EXTRA_LOGGERS", "forecast")
+# The temporary server starts slowly on a busy machine; the default 20 s is too short there.
+os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
 logging.getLogger("forecast").setLevel(logging.INFO)
 
 app = typer.Typer(
@@ -352,6 +354,77 @@ def _print_forecast(summary) -> None:
         f'  demand-forecast sql "select p.category, sum(f.mean) as units from latest_forecasts f '
         f'join products p using (product_id) group by 1 order by 2 desc"{db_flag}'
     )
+
+
+ConfigOption = Annotated[
+    Path | None,
+    typer.Option("--config", help="Pipeline settings, TOML (see pipeline.example.toml) [default: built-in]"),
+]
+
+
+@app.command()
+def pipeline(config: ConfigOption = None) -> None:
+    """Run the scheduled pipeline once now: ingest the inbox's new files, forecast, report."""
+    from rich.markup import escape
+
+    from forecast.settings import load_settings
+
+    try:
+        settings = load_settings(config)
+    except ValueError as exc:
+        _fail(escape(str(exc)))
+    from flows.forecast import DiagnosticsError  # after the settings: importing the model takes seconds
+    from flows.pipeline import pipeline_flow
+
+    try:
+        console.print(f"[bold]pipeline[/]: inbox {settings.inbox} -> {_db(settings.db)}")
+        summary = pipeline_flow(**settings.pipeline_parameters())
+    except (ValueError, DiagnosticsError) as exc:
+        _fail(escape(str(exc)))
+    console.print("ingest: " + ("unchanged inbox (cached)" if summary.ingest_cached else str(summary.ingest)))
+    if summary.forecast is None:
+        console.print(f"forecast skipped: {summary.skipped}")
+        return
+    _print_forecast(summary.forecast)
+    for row in summary.changes[:5]:
+        console.print(f"  change {row['product_id']}: {row['change']:+.1f} units over the horizon")
+
+
+@app.command()
+def serve(
+    config: ConfigOption = None,
+    cron: Annotated[
+        str | None, typer.Option(help='Cron schedule [default: config, else "0 6 * * 1"]')
+    ] = None,
+    timezone: Annotated[str | None, typer.Option(help="Time zone of the schedule [default: UTC]")] = None,
+    name: Annotated[str | None, typer.Option(help="Deployment name [default: weekly]")] = None,
+) -> None:
+    """Serve the flows as Prefect deployments: the pipeline on its cron schedule, until interrupted."""
+    import dataclasses
+
+    from prefect.settings import PREFECT_API_URL
+    from rich.markup import escape
+
+    from forecast.settings import load_settings
+
+    try:
+        settings = load_settings(config)
+    except ValueError as exc:
+        _fail(escape(str(exc)))
+    changes = {"cron": cron, "timezone": timezone, "name": name}
+    settings = dataclasses.replace(settings, **{k: v for k, v in changes.items() if v is not None})
+    if not PREFECT_API_URL.value():
+        _fail(
+            "serving needs a Prefect API: start one with `prefect server start` and set "
+            "PREFECT_API_URL=http://127.0.0.1:4200/api (or `prefect config set PREFECT_API_URL=...`)"
+        )
+    console.print(
+        f"[bold]serving[/] pipeline/{settings.name} on '{settings.cron}' ({settings.timezone}), "
+        f"forecast/{settings.name} and ingest/{settings.name} on request; API {PREFECT_API_URL.value()}"
+    )
+    from flows.serve import serve_flows
+
+    serve_flows(settings)
 
 
 if __name__ == "__main__":

@@ -1044,3 +1044,84 @@ def _update(con: duckdb.DuckDBPyConnection, table: str, key: str, value: str, fi
         f"update {table} set {sets} where {key} = ?",
         [_jsonable(v) for v in fields.values()] + [value],
     )
+
+
+# ---------------------------------------------------------------------------- scheduled runs
+
+
+def input_fingerprints(sales_path: FilesSpec, products_path: FilesSpec) -> list[tuple[str, str, str]]:
+    """``(kind, path, sha256)`` of every input file, sorted: what an ingest of these inputs would read.
+
+    The same content gives the same fingerprints (ingest skips a file it has seen by this hash), so a
+    scheduler can tell an unchanged inbox from these alone.
+    """
+    rows = [("sales", str(f), _fingerprint(f)) for f in resolve_files(sales_path)]
+    rows += [("products", str(f), _fingerprint(f)) for f in resolve_files(products_path)]
+    return sorted(rows)
+
+
+def run_record(con: duckdb.DuckDBPyConnection, run_id: str) -> dict[str, Any] | None:
+    """A run's ``forecast_runs`` row as a dict, or None."""
+    cursor = con.execute("select * from forecast_runs where run_id = ?", [run_id])
+    row = cursor.fetchone()
+    if row is None:
+        return None
+    return dict(zip([d[0] for d in cursor.description], row, strict=True))
+
+
+def runs_since(con: duckdb.DuckDBPyConnection, since: datetime) -> list[str]:
+    """Ids of the runs started at or after ``since`` (UTC, naive), oldest first."""
+    rows = con.execute(
+        "select run_id from forecast_runs where created_at >= ? order by created_at, run_id", [since]
+    ).fetchall()
+    return [r[0] for r in rows]
+
+
+def previous_published_run(con: duckdb.DuckDBPyConnection, run_id: str) -> str | None:
+    """The newest published run created before ``run_id``, or None for the first one."""
+    row = con.execute(
+        """
+        select p.run_id
+        from forecast_runs as p, forecast_runs as r
+        where r.run_id = ? and p.status = 'succeeded' and p.published and p.run_id <> r.run_id
+            and (p.created_at < r.created_at or (p.created_at = r.created_at and p.run_id < r.run_id))
+        order by p.created_at desc, p.run_id desc
+        limit 1
+        """,
+        [run_id],
+    ).fetchone()
+    return row[0] if row else None
+
+
+def forecast_changes(
+    con: duckdb.DuckDBPyConnection, run_id: str, previous: str | None, limit: int | None = None
+) -> pd.DataFrame:
+    """Per product, ``run_id``'s horizon total against ``previous``'s, largest absolute change first.
+
+    The SQL is the ``forecast_changes`` table macro (``sql/007_forecast_changes.sql``).
+    """
+    sql = "select * from forecast_changes(?, ?)" + (f" limit {int(limit)}" if limit is not None else "")
+    return con.execute(sql, [run_id, previous]).df()
+
+
+def has_new_sales_since_latest_run(con: duckdb.DuckDBPyConnection) -> bool:
+    """Did an ingest load or correct sales (or products) after the newest published run started?
+
+    True when there is no published run yet.
+    """
+    row = con.execute(
+        """
+        select
+            (select max(created_at) from forecast_runs where status = 'succeeded' and published),
+            (select max(ingested_at) from ingest_log where rows_loaded > 0 or products_read > 0)
+        """
+    ).fetchone()
+    latest_run, latest_ingest = row
+    if latest_run is None:
+        return True
+    return latest_ingest is not None and latest_ingest > latest_run
+
+
+def database_id(con: duckdb.DuckDBPyConnection) -> str:
+    """The database's identity (``database_info``): fixed for its lifetime, new for a new file."""
+    return con.execute("select database_id from database_info").fetchone()[0]
