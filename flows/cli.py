@@ -10,6 +10,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 # No telemetry from the temporary Prefect server the flows start: the network is not ours to use.
@@ -42,7 +43,7 @@ def _db(db: Path | None) -> str:
 
 
 def _fail(message: str) -> None:
-    console.print(f"[bold red]error:[/] {message}")
+    console.print(f"[bold red]error:[/] {escape(message)}")  # messages may hold [brackets]
     raise typer.Exit(code=1)
 
 
@@ -365,14 +366,12 @@ ConfigOption = Annotated[
 @app.command()
 def pipeline(config: ConfigOption = None) -> None:
     """Run the scheduled pipeline once now: ingest the inbox's new files, forecast, report."""
-    from rich.markup import escape
-
     from forecast.settings import load_settings
 
     try:
         settings = load_settings(config)
     except ValueError as exc:
-        _fail(escape(str(exc)))
+        _fail(str(exc))
     from flows.forecast import DiagnosticsError  # after the settings: importing the model takes seconds
     from flows.pipeline import pipeline_flow
 
@@ -380,7 +379,7 @@ def pipeline(config: ConfigOption = None) -> None:
         console.print(f"[bold]pipeline[/]: inbox {settings.inbox} -> {_db(settings.db)}")
         summary = pipeline_flow(**settings.pipeline_parameters())
     except (ValueError, DiagnosticsError) as exc:
-        _fail(escape(str(exc)))
+        _fail(str(exc))
     console.print("ingest: " + ("unchanged inbox (cached)" if summary.ingest_cached else str(summary.ingest)))
     if summary.forecast is None:
         console.print(f"forecast skipped: {summary.skipped}")
@@ -403,14 +402,13 @@ def serve(
     import dataclasses
 
     from prefect.settings import PREFECT_API_URL
-    from rich.markup import escape
 
     from forecast.settings import load_settings
 
     try:
         settings = load_settings(config)
     except ValueError as exc:
-        _fail(escape(str(exc)))
+        _fail(str(exc))
     changes = {"cron": cron, "timezone": timezone, "name": name}
     settings = dataclasses.replace(settings, **{k: v for k, v in changes.items() if v is not None})
     if not PREFECT_API_URL.value():

@@ -155,3 +155,15 @@ def test_too_little_history_for_the_folds_is_a_clear_error(tmp_path, tiny_files,
     with pytest.raises(ValueError, match="cannot hold 10 folds"):
         backtest_flow(db=db, folds=10, horizon=8, progressbar=False)
     assert _q(db, "select count(*) as n from backtest_runs")["n"][0] == 0
+
+
+def test_the_pipeline_backtest_step_runs_the_backtest_flow(tmp_path, tiny_files, prefect_harness):
+    from flows.ingest import ingest_flow
+    from flows.pipeline import run_backtest
+
+    sales, products = tiny_files
+    db = str(tmp_path / "demand.duckdb")
+    ingest_flow(str(sales), str(products), db=db)
+    # The pipeline's [backtest] options reach the flow: too many folds for 60 weeks is its clear error.
+    with pytest.raises(ValueError, match="cannot hold 10 folds of 8 periods"):
+        run_backtest(db, {"folds": 10, "horizon": 8})
