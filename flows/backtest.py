@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -11,11 +10,12 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
+from flows.clock import StageClock
 from flows.forecast import load_history
 from forecast import __version__, backtest, report, runs, storage
 from forecast.baselines import BASELINES
 from forecast.config import ForecastConfig
-from forecast.schema import DATE, PRODUCT, Hierarchy
+from forecast.schema import DATE, PRODUCT
 
 
 @dataclass
@@ -99,23 +99,20 @@ def backtest_flow(
     """
     logger = get_run_logger()
     db = str(db or storage.default_db_path())
-    settings = {"draws": draws, "tune": tune, "chains": chains, "sample_paths": sample_paths}
-    config = ForecastConfig(
-        hierarchy=Hierarchy.parse(nested, crossed),
+    config = ForecastConfig.from_options(
+        nested=nested,
+        crossed=crossed,
         sampler=sampler,
         likelihood=likelihood,
         seed=seed,
-        **{k: v for k, v in settings.items() if v is not None},
+        draws=draws,
+        tune=tune,
+        chains=chains,
+        sample_paths=sample_paths,
     )
     backtest_id = "bt-" + runs.new_run_id()
-    timings: dict[str, float] = {}
-    clock = time.perf_counter()
-
-    def lap(stage: str) -> None:
-        nonlocal clock
-        timings[stage] = round(time.perf_counter() - clock, 2)
-        clock = time.perf_counter()
-        logger.info("%s done in %.1f s", stage, timings[stage])
+    clock = StageClock(logger)
+    lap, timings = clock.lap, clock.timings
 
     sales, products = load_history(db)
     frequency, grid, plan = backtest.plan_folds(sales, folds, horizon, step)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -10,9 +9,9 @@ import pandas as pd
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
+from flows.clock import StageClock
 from forecast import runs, storage
 from forecast.config import ForecastConfig
-from forecast.schema import Hierarchy
 
 
 class DiagnosticsError(RuntimeError):
@@ -115,24 +114,21 @@ def forecast_flow(
     """
     logger = get_run_logger()
     db = str(db or storage.default_db_path())
-    settings = {"draws": draws, "tune": tune, "chains": chains, "sample_paths": sample_paths}
-    config = ForecastConfig(
-        hierarchy=Hierarchy.parse(nested, crossed),
+    config = ForecastConfig.from_options(
+        nested=nested,
+        crossed=crossed,
         horizon=horizon,
         sampler=sampler,
         likelihood=likelihood,
         seed=seed,
-        **{k: v for k, v in settings.items() if v is not None},
+        draws=draws,
+        tune=tune,
+        chains=chains,
+        sample_paths=sample_paths,
     )
     run_id = runs.new_run_id()
-    timings: dict[str, float] = {}
-    clock = time.perf_counter()
-
-    def lap(stage: str) -> None:
-        nonlocal clock
-        timings[stage] = round(time.perf_counter() - clock, 2)
-        clock = time.perf_counter()
-        logger.info("%s done in %.1f s", stage, timings[stage])
+    clock = StageClock(logger)
+    lap, timings = clock.lap, clock.timings
 
     start_run(db, run_id, runs.config_record(config))
     logger.info("run %s started on %s", run_id, Path(db))
@@ -165,6 +161,13 @@ def forecast_flow(
     except Exception as exc:
         mark_failed(db, run_id, f"{type(exc).__name__}: {exc}")
         raise
+    return finish_run(db, run_id, record, config, fitted.diagnostics, timings, publish)
+
+
+def finish_run(
+    db: str, run_id: str, record: dict, config: ForecastConfig, d: dict, timings: dict, publish: bool
+) -> ForecastSummary:
+    """Store the run's timings; raise if it was not published, else summarise it."""
     _store_timings(db, run_id, timings)
     if not publish:
         raise DiagnosticsError(
@@ -180,7 +183,7 @@ def forecast_flow(
         frequency=record["frequency"],
         horizon=record["horizon"],
         sampler=config.sampler,
-        diagnostics=fitted.diagnostics,
+        diagnostics=d,
         timings=timings,
     )
 

@@ -8,7 +8,6 @@ and how their results combine live there. Tasks run on a Dask cluster through pr
 from __future__ import annotations
 
 import os
-import time
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -17,10 +16,10 @@ from prefect.cache_policies import NO_CACHE
 from prefect.settings import PREFECT_API_URL, temporary_settings
 from prefect_dask import DaskTaskRunner
 
+from flows.clock import StageClock
 from flows.forecast import (
-    DiagnosticsError,
     ForecastSummary,
-    _store_timings,
+    finish_run,
     load_history,
     mark_failed,
     prepare,
@@ -29,7 +28,6 @@ from flows.forecast import (
 )
 from forecast import runs, shards, storage
 from forecast.config import ForecastConfig
-from forecast.schema import Hierarchy
 
 
 @task(name="fit-stage1", cache_policy=NO_CACHE)
@@ -77,27 +75,24 @@ def sharded_forecast_flow(
     """
     logger = get_run_logger()
     db = str(db or storage.default_db_path())
-    settings = {"draws": draws, "tune": tune, "chains": chains, "sample_paths": sample_paths}
-    config = ForecastConfig(
-        hierarchy=Hierarchy.parse(nested, crossed),
+    config = ForecastConfig.from_options(
+        nested=nested,
+        crossed=crossed,
         horizon=horizon,
         sampler=sampler,
         likelihood=likelihood,
         seed=seed,
-        **{k: v for k, v in settings.items() if v is not None},
+        draws=draws,
+        tune=tune,
+        chains=chains,
+        sample_paths=sample_paths,
     )
     if shards_n is None and shard_by is None:
         shard_by = config.hierarchy.pooling_attribute
     sharding = shards.ShardConfig(n_shards=shards_n, by=shard_by, sample_products=sample_products)
     run_id = runs.new_run_id()
-    timings: dict[str, float] = {}
-    clock = time.perf_counter()
-
-    def lap(stage: str) -> None:
-        nonlocal clock
-        timings[stage] = round(time.perf_counter() - clock, 2)
-        clock = time.perf_counter()
-        logger.info("%s done in %.1f s", stage, timings[stage])
+    clock = StageClock(logger)
+    lap, timings = clock.lap, clock.timings
 
     start_run(db, run_id, shards.run_config_record(config, sharding))
     logger.info("run %s started on %s (sharded)", run_id, Path(db))
@@ -139,24 +134,7 @@ def sharded_forecast_flow(
     except Exception as exc:
         mark_failed(db, run_id, f"{type(exc).__name__}: {exc}")
         raise
-    _store_timings(db, run_id, timings)
-    if not publish:
-        raise DiagnosticsError(
-            f"run {run_id} failed its convergence checks and was not published to latest_forecasts: "
-            f"{d['problems']}. Its forecasts are kept under that run id; rerun with "
-            "--publish-unconverged to publish it anyway."
-        )
-    return ForecastSummary(
-        run_id=run_id,
-        db=db,
-        n_products=record["n_products"],
-        n_observations=record["n_observations"],
-        frequency=record["frequency"],
-        horizon=record["horizon"],
-        sampler=config.sampler,
-        diagnostics=d,
-        timings=timings,
-    )
+    return finish_run(db, run_id, record, config, d, timings, publish)
 
 
 def task_runner(dask_address: str | None = None, workers: int | None = None) -> DaskTaskRunner:

@@ -99,6 +99,15 @@ class ForecastConfig:
     def with_(self, **changes: Any) -> ForecastConfig:
         return replace(self, **changes)
 
+    @classmethod
+    def from_options(
+        cls, nested: str | None = None, crossed: str | None = None, **options: Any
+    ) -> ForecastConfig:
+        """A configuration from command-line style options; an option left as ``None`` keeps its default."""
+        return cls(
+            hierarchy=Hierarchy.parse(nested, crossed), **{k: v for k, v in options.items() if v is not None}
+        )
+
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["hierarchy"] = {
