@@ -31,11 +31,8 @@ class BacktestSummary:
 
 @task(name="start-backtest", retries=2, retry_delay_seconds=2, cache_policy=NO_CACHE)
 def start_backtest(db: str, backtest_id: str, record: dict) -> None:
-    con = storage.connect(db)
-    try:
+    with storage.connect(db) as con:
         storage.start_backtest(con, backtest_id, record)
-    finally:
-        con.close()
 
 
 @task(name="backtest-fold", cache_policy=NO_CACHE, task_run_name="fold-{fold.number}")
@@ -58,20 +55,14 @@ def write_report(path: str, record, metrics, pit, forecasts, history, verdict) -
 
 @task(name="write-backtest", retries=2, retry_delay_seconds=2, cache_policy=NO_CACHE)
 def write_backtest(db: str, backtest_id: str, metrics, pit, forecasts, record: dict) -> None:
-    con = storage.connect(db)
-    try:
+    with storage.connect(db) as con:
         storage.write_backtest(con, backtest_id, metrics, pit, forecasts, record)
-    finally:
-        con.close()
 
 
 @task(name="mark-failed", retries=2, retry_delay_seconds=2, cache_policy=NO_CACHE)
 def mark_failed(db: str, backtest_id: str, message: str) -> None:
-    con = storage.connect(db)
-    try:
+    with storage.connect(db) as con:
         storage.fail_backtest(con, backtest_id, message)
-    finally:
-        con.close()
 
 
 @flow(name="backtest")

@@ -33,20 +33,14 @@ class ForecastSummary:
 
 @task(name="load-history", retries=2, retry_delay_seconds=2, cache_policy=NO_CACHE)
 def load_history(db: str) -> tuple[pd.DataFrame, pd.DataFrame]:
-    con = storage.connect(db)
-    try:
+    with storage.connect(db) as con:
         return storage.load_training_data(con)
-    finally:
-        con.close()
 
 
 @task(name="start-run", retries=2, retry_delay_seconds=2, cache_policy=NO_CACHE)
 def start_run(db: str, run_id: str, record: dict) -> None:
-    con = storage.connect(db)
-    try:
+    with storage.connect(db) as con:
         storage.start_run(con, run_id, record)
-    finally:
-        con.close()
 
 
 @task(name="prepare", cache_policy=NO_CACHE)
@@ -75,20 +69,14 @@ def save_posterior(fitted: runs.Fitted, folder: str, run_id: str, config: Foreca
 
 @task(name="write-results", retries=2, retry_delay_seconds=2, cache_policy=NO_CACHE)
 def write_results(db: str, run_id: str, forecasts, paths, record: dict, publish: bool, tables: dict) -> None:
-    con = storage.connect(db)
-    try:
+    with storage.connect(db) as con:
         storage.write_run(con, run_id, forecasts, paths, record, publish=publish, tables=tables)
-    finally:
-        con.close()
 
 
 @task(name="mark-failed", retries=2, retry_delay_seconds=2, cache_policy=NO_CACHE)
 def mark_failed(db: str, run_id: str, message: str) -> None:
-    con = storage.connect(db)
-    try:
+    with storage.connect(db) as con:
         storage.fail_run(con, run_id, message)
-    finally:
-        con.close()
 
 
 @flow(name="forecast")
@@ -189,8 +177,5 @@ def finish_run(
 
 
 def _store_timings(db: str, run_id: str, timings: dict[str, float]) -> None:
-    con = storage.connect(db)
-    try:
+    with storage.connect(db) as con:
         storage.update_run(con, run_id, {"timings": timings})
-    finally:
-        con.close()
