@@ -120,9 +120,15 @@ def test_diagnostics_and_effects_tables(forecast_db, tiny_data):
     assert len(eff) == len(tiny_data.products)
     no_history = eff[eff["n_obs"] == 0]
     assert len(no_history) and no_history["no_pooling_effect"].isna().all()
-    # partial pooling: products with little data are pulled further toward their groups
+    # Shrinkage is where the pooled level sits between the product's own estimate and its groups'
+    # mean. (That sparse products are shrunk further is a statistical claim, tested on a converged
+    # fit in tests/forecast/test_evidence.py; this fit's 150 draws are for plumbing.)
     sold = eff.dropna(subset=["shrinkage"])
-    assert sold[["units", "shrinkage"]].corr(method="spearman").iloc[0, 1] < -0.3
+    assert len(sold) >= len(eff) // 2
+    rebuilt = sold["no_pooling_effect"] - sold["shrinkage"] * (
+        sold["no_pooling_effect"] - sold["group_effect"]
+    )
+    np.testing.assert_allclose(rebuilt, sold["pooled_effect"], atol=1e-9)
 
 
 def test_posterior_is_saved_with_its_config_hash(forecast_db):

@@ -11,6 +11,7 @@ import pytest
 
 from forecast import runs
 from forecast.config import ForecastConfig
+from forecast.effects import product_effects
 from forecast.evaluation import crps_samples, randomized_pit
 from forecast.synthetic import generate_retail_data
 
@@ -92,6 +93,20 @@ def test_fit_converges(pooled):
     assert d["divergences"] == 0
     assert d["max_rhat"] < 1.02, d["problems"]
     assert d["min_ess_hyper"] > 200
+
+
+def test_products_with_less_data_are_shrunk_further(pooled):
+    """Partial pooling at work: the fewer units a product sold, the further its level is pulled
+    from its own estimate toward its groups' mean (``product_effects.shrinkage``)."""
+    prepared, fitted, _ = pooled
+    eff = product_effects(fitted.idata, prepared.design).dropna(subset=["shrinkage"])
+    rho = eff[["units", "shrinkage"]].corr(method="spearman").iloc[0, 1]
+    assert rho < -0.25, rho  # -0.39 measured on this fit
+    few, many = eff["units"].quantile([0.25, 0.75])
+    assert (
+        eff.loc[eff["units"] <= few, "shrinkage"].median()
+        > eff.loc[eff["units"] >= many, "shrinkage"].median()
+    )
 
 
 def test_parameter_recovery(pooled, catalog):
