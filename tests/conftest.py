@@ -17,12 +17,17 @@ def tiny_data():
     return generate_retail_data(n_products=30, n_periods=60, seed=7, new_share=0.15)
 
 
+def write_inputs(data, folder):
+    """A generated data set as the CSV files a retailer would hand over: ``(sales, products)`` paths."""
+    sales, products = folder / "sales.csv", folder / "products.csv"
+    data.sales.assign(date=data.sales["date"].dt.date).to_csv(sales, index=False)
+    data.products.to_csv(products, index=False)
+    return sales, products
+
+
 @pytest.fixture
 def tiny_files(tiny_data, tmp_path):
-    sales, products = tmp_path / "sales.csv", tmp_path / "products.csv"
-    tiny_data.sales.assign(date=tiny_data.sales["date"].dt.date).to_csv(sales, index=False)
-    tiny_data.products.to_csv(products, index=False)
-    return sales, products
+    return write_inputs(tiny_data, tmp_path)
 
 
 @pytest.fixture(scope="session")

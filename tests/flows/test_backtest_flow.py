@@ -10,6 +10,7 @@ from forecast import storage
 from forecast.backtest import FROM_ATTRIBUTES, MODEL, NO_POOLING
 from forecast.baselines import BASELINES
 from forecast.storage import BACKTEST_QUANTILES
+from tests.conftest import write_inputs
 
 FOLDS = 2
 HORIZON = 4
@@ -21,9 +22,7 @@ def backtest_db(tmp_path_factory, tiny_data, prefect_harness):
     from flows.ingest import ingest_flow
 
     folder = tmp_path_factory.mktemp("backtest")
-    sales, products = folder / "sales.csv", folder / "products.csv"
-    tiny_data.sales.assign(date=tiny_data.sales["date"].dt.date).to_csv(sales, index=False)
-    tiny_data.products.to_csv(products, index=False)
+    sales, products = write_inputs(tiny_data, folder)
     db = str(folder / "demand.duckdb")
     ingest_flow(str(sales), str(products), db=db)
     summary = backtest_flow(

@@ -5,6 +5,7 @@ import pytest
 
 from forecast import storage
 from forecast.schema import QUANTILE_COLUMNS
+from tests.conftest import write_inputs
 
 HORIZON = 5
 PATHS = 40
@@ -16,9 +17,7 @@ def forecast_db(tmp_path_factory, tiny_data, prefect_harness):
     from flows.ingest import ingest_flow
 
     folder = tmp_path_factory.mktemp("e2e")
-    sales, products = folder / "sales.csv", folder / "products.csv"
-    tiny_data.sales.assign(date=tiny_data.sales["date"].dt.date).to_csv(sales, index=False)
-    tiny_data.products.to_csv(products, index=False)
+    sales, products = write_inputs(tiny_data, folder)
     db = str(folder / "demand.duckdb")
     ingested = ingest_flow(str(sales), str(products), db=db)
     summary = forecast_flow(
