@@ -1,70 +1,199 @@
-"""Where a gradient's time goes, and what the likelihood form and BLAS threads cost.
+"""Where a gradient's time goes: the fused likelihood against the same model built from PyTensor ops.
 
-    uv run python benchmarks/gradient.py [n_products]
+    uv run python benchmarks/gradient.py [n_products ...]
 
-Times logp+gradient of the model (numba backend, as nutpie compiles it) with the histogram form of
-the negative binomial likelihood against PyMC's textbook NegativeBinomial, on the same design.
+For each catalog size, times logp + gradient (numba backend, as nutpie compiles it; the compiled
+function called directly) of
+
+- the model as built (``forecast.likelihood.RowsLogLik``: one loop over the rows, forward and
+  backward together),
+- the same model with the rows' likelihood written as PyTensor ops (five 1-D gathers, their
+  scatter-adds, the histogram form of the negative binomial), swapped in for the fused op,
+- the likelihood alone as a function of every row's log mean: PyMC's textbook ``NegativeBinomial``
+  and the histogram form,
+
+and the fused op's kernel alone on the model's rows: as built (``forecast.vecmath``: exp and log1p
+that vectorize), with the C library's ``exp`` and ``log1p`` instead, and with plain arithmetic in
+their place (what the gathers, scatter-adds and memory traffic cost by themselves); and the op in a
+compiled PyTensor function with the row data as constants (copied on every call by the numba
+backend) and as shared variables (passed by reference; what the model does).
 """
 
 from __future__ import annotations
 
+import math
 import sys
 import time
 
+import numba
 import numpy as np
 import pymc as pm
+import pytensor
 import pytensor.tensor as pt
 from _common import prepared, save
 from pymc.blocking import DictToArrayBijection
 
 from forecast.config import DEFAULT_PRIORS
-from forecast.model import build_model
+from forecast.likelihood import RowsLogLik, _rows_loglik, count_constant, negbin_loglik
 
 
-def time_grad(model: pm.Model, reps: int = 200) -> float:
+def _timed(fn, *args, reps: int = 200) -> float:
+    fn(*args)
+    start = time.perf_counter()
+    for _ in range(reps):
+        fn(*args)
+    return (time.perf_counter() - start) / reps * 1e3
+
+
+def time_model(model: pm.Model, reps: int = 300) -> float:
+    """ms per logp + gradient: the numba-compiled function, called directly as a sampler does."""
     f = model.logp_dlogp_function(mode="NUMBA", ravel_inputs=True)
     f.set_extra_values({})
     ip = model.initial_point()
     x = DictToArrayBijection.map({v.name: ip[v.name] for v in model.value_vars}).data
-    f(x)
-    start = time.perf_counter()
-    for _ in range(reps):
-        f(x)
-    return (time.perf_counter() - start) / reps * 1e3
+    fn = f._pytensor_function
+    fn.trust_input = True
+    return _timed(fn, x, reps=reps)
+
+
+def unfused(model: pm.Model) -> pm.Model:
+    """The same model with the fused op's node replaced by the PyTensor-ops likelihood."""
+    from pymc.model.fgraph import fgraph_from_model, model_from_fgraph
+
+    fg, _ = fgraph_from_model(model)
+    node = next(n for n in fg.apply_nodes if isinstance(n.op, RowsLogLik))
+    alpha, season, trend, elasticity, promo, log_alpha, _zero, *rows = node.inputs
+    prod, sidx, pool, years, lp, pr = rows[:6]  # shared, as the fused op gets them
+    y = rows[6].get_value()
+    eta = alpha[prod] + season[sidx] + trend[pool] * years + elasticity[pool] * lp + promo[pool] * pr
+    replacement = negbin_loglik(eta, log_alpha, y) - count_constant(log_alpha, y)
+    fg.replace(node.outputs[0], replacement, import_missing=True)
+    return model_from_fgraph(fg, mutate_fgraph=True)
+
+
+def _kernel(softplus_sigmoid):
+    """The fused negative binomial pass with a given softplus/sigmoid (same gathers and scatters)."""
+
+    @numba.njit(error_model="numpy", fastmath={"contract", "reassoc", "nsz", "arcp"})
+    def kernel(alpha, season, trend, elasticity, promo, la, prod, sidx, pool, years, lp, pr, y):
+        a = math.exp(la)
+        n = len(y)
+        d = np.empty(n)
+        for i in range(n):
+            g = pool[i]
+            d[i] = (
+                alpha[prod[i]]
+                + season[sidx[i]]
+                + trend[g] * years[i]
+                + elasticity[g] * lp[i]
+                + promo[g] * pr[i]
+                - la
+            )
+        total = 0.0
+        for i in range(n):
+            sp, sg = softplus_sigmoid(d[i])
+            total += y[i] * d[i] - (y[i] + a) * sp
+            d[i] = y[i] - (y[i] + a) * sg
+        grads = [np.zeros_like(x) for x in (alpha, season, trend, elasticity, promo)]
+        for i in range(n):
+            g = pool[i]
+            grads[0][prod[i]] += d[i]
+            grads[1][sidx[i]] += d[i]
+            grads[2][g] += d[i] * years[i]
+            grads[3][g] += d[i] * lp[i]
+            grads[4][g] += d[i] * pr[i]
+        return total, grads
+
+    return kernel
+
+
+@numba.njit(inline="always")
+def _libm(d):
+    e = math.exp(-abs(d))
+    return max(d, 0.0) + math.log1p(e), (1.0 if d >= 0 else e) / (1.0 + e)
+
+
+@numba.njit(inline="always")
+def _arithmetic_only(d):
+    return d * d, 0.5 * d
+
+
+def kernels(model: pm.Model) -> dict[str, float]:
+    """ms per pass over the model's rows: the fused kernel, the same with the C library's exp and
+    log1p, and with arithmetic in their place (what gathers, scatters and memory cost alone)."""
+    from pymc.model.fgraph import fgraph_from_model
+
+    fg, _ = fgraph_from_model(model)
+    node = next(n for n in fg.apply_nodes if isinstance(n.op, RowsLogLik))
+    data = [x.get_value() for x in node.inputs[7:]]
+    rng = np.random.default_rng(0)
+    n_season = int(data[1].max()) + 1
+    n_pool = int(data[2].max()) + 1
+    effects = [
+        rng.normal(0, 1, int(data[0].max()) + 1),
+        rng.normal(0, 0.2, n_season),
+        np.zeros(n_pool),
+        -np.ones(n_pool),
+        np.full(n_pool, 0.3),
+    ]
+    inputs = [pt.TensorType("float64", shape=(None,))() for _ in effects]
+    scalars = [pt.dscalar(), pt.dvector()]
+
+    def through_pytensor(rows):
+        outs = RowsLogLik("negbin")(*inputs, *scalars, *rows)
+        fn = pytensor.function([*inputs, *scalars], outs, mode="NUMBA")
+        fn.trust_input = True
+        return _timed(fn, *effects, np.array(1.0), np.zeros(n_pool), reps=500)
+
+    as_constants = through_pytensor([pt.constant(x) for x in data])
+    as_shared = through_pytensor([pytensor.shared(x, borrow=True) for x in data])
+    fused = _timed(_rows_loglik, *effects, np.array(1.0), np.zeros(n_pool), *data, False, reps=500)
+    libm = _timed(_kernel(_libm), *effects, 1.0, *data, reps=500)
+    arith = _timed(_kernel(_arithmetic_only), *effects, 1.0, *data, reps=500)
+    return {
+        "kernel_fused_ms": fused,
+        "kernel_libm_ms": libm,
+        "kernel_arithmetic_only_ms": arith,
+        "op_in_pytensor_data_as_constants_ms": as_constants,
+        "op_in_pytensor_data_as_shared_ms": as_shared,
+    }
+
+
+def likelihood_only(y: np.ndarray) -> dict[str, float]:
+    la = pt.dscalar("la")
+    eta = pt.dvector("eta")
+    ref = pm.logp(pm.NegativeBinomial.dist(mu=pt.exp(eta), alpha=pt.exp(la)), y).sum()
+    new = negbin_loglik(eta, la, y)
+    e = np.random.default_rng(0).normal(0, 1, len(y))
+    out = {}
+    for name, expr in (("textbook", ref), ("histogram", new)):
+        fn = pytensor.function([eta, la], [expr, *pytensor.grad(expr, [eta, la])], mode="NUMBA")
+        out[name] = _timed(fn, e, 1.0)
+    return out
+
+
+def measure(n: int) -> dict:
+    from forecast.model import build_model
+
+    p = prepared(n)
+    model = build_model(p.design, DEFAULT_PRIORS)
+    fused = time_model(model)
+    ops = time_model(unfused(build_model(p.design, DEFAULT_PRIORS)))
+    lik = likelihood_only(p.design.train.y)
+    k = kernels(model)
+    return {
+        "products": n,
+        "rows": len(p.design.train.y),
+        "model_fused_ms": round(fused, 3),
+        "model_pytensor_ops_ms": round(ops, 3),
+        "fused_speedup": round(ops / fused, 2),
+        "likelihood_textbook_ms": round(lik["textbook"], 3),
+        "likelihood_histogram_ms": round(lik["histogram"], 3),
+        **{name: round(v, 3) for name, v in k.items()},
+    }
 
 
 if __name__ == "__main__":
-    n = int(sys.argv[1]) if len(sys.argv) > 1 else 500
-    p = prepared(n)
-    model = build_model(p.design, DEFAULT_PRIORS)
-    fast = time_grad(model)
-    y = p.design.train.y
-    la = pt.dscalar("la")
-    rows = len(y)
-    eta = pt.dvector("eta")
-    import pytensor
-
-    from forecast.model import negbin_loglik
-
-    ref = pm.logp(pm.NegativeBinomial.dist(mu=pt.exp(eta), alpha=pt.exp(la)), y).sum()
-    new = negbin_loglik(eta, la, y)
-    timings = {}
-    for name, expr in (("likelihood_textbook", ref), ("likelihood_histogram", new)):
-        fn = pytensor.function([eta, la], [expr, *pytensor.grad(expr, [eta, la])], mode="NUMBA")
-        e = np.random.default_rng(0).normal(0, 1, rows)
-        fn(e, 1.0)
-        start = time.perf_counter()
-        for _ in range(200):
-            fn(e, 1.0)
-        timings[name] = (time.perf_counter() - start) / 200 * 1e3
-    save(
-        f"gradient_{n}",
-        {
-            "products": n,
-            "rows": rows,
-            "model_logp_and_gradient_ms": round(fast, 3),
-            "likelihood_textbook_ms": round(timings["likelihood_textbook"], 3),
-            "likelihood_histogram_ms": round(timings["likelihood_histogram"], 3),
-            "likelihood_speedup": round(timings["likelihood_textbook"] / timings["likelihood_histogram"], 2),
-        },
-    )
+    sizes = [int(a) for a in sys.argv[1:]] or [500]
+    results = [measure(n) for n in sizes]
+    save("gradient", {"sizes": results})

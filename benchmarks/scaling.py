@@ -57,6 +57,7 @@ def one(n: int) -> dict:
         "max_rhat": round(d["max_rhat"], 4),
         "min_ess_hyper": round(d["min_ess_hyper"], 0),
         "divergences": d["divergences"],
+        "problems": d.get("problems"),
         "peak_rss_gib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 2),
     }
 

@@ -118,7 +118,7 @@ def forecast(
     sampler: Annotated[str, typer.Option(help="nutpie | pymc | advi")] = "nutpie",
     seed: Annotated[int, typer.Option(help="Random seed: the same seed reproduces a run")] = 1,
     draws: Annotated[
-        int | None, typer.Option(min=1, help="Posterior draws per chain [default: 1200]")
+        int | None, typer.Option(min=1, help="Posterior draws per chain [default: 2000]")
     ] = None,
     tune: Annotated[int | None, typer.Option(min=1, help="Tuning steps per chain [default: 600]")] = None,
     chains: Annotated[int | None, typer.Option(min=1, help="Chains [default: 2]")] = None,
@@ -201,7 +201,7 @@ def backtest(
     sampler: Annotated[str, typer.Option(help="nutpie | pymc | advi")] = "nutpie",
     seed: Annotated[int, typer.Option(help="Random seed")] = 1,
     draws: Annotated[
-        int | None, typer.Option(min=1, help="Posterior draws per chain [default: 1200]")
+        int | None, typer.Option(min=1, help="Posterior draws per chain [default: 2000]")
     ] = None,
     tune: Annotated[int | None, typer.Option(min=1, help="Tuning steps per chain [default: 600]")] = None,
     likelihood: Annotated[str, typer.Option(help="negbin | zinb (zero-inflated)")] = "negbin",

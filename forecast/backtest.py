@@ -208,11 +208,13 @@ def run_fold(
     cold_start: pd.Index | None = None,
     baselines: bool = True,
     progressbar: bool = False,
+    no_pooling: bool = True,
 ) -> FoldResult:
     """Every method's forecasts for one fold, with the actuals and the history they are scored on.
 
     ``cold_start``: products whose whole history is hidden from one more fit of the model, which then
     forecasts them from their attributes alone (method ``hierarchical_from_attributes``).
+    ``baselines`` and ``no_pooling``: whether to forecast with the baselines and the no-pooling model.
     """
     sales = sales.assign(**{DATE: pd.to_datetime(sales[DATE])})
     train = sales[sales[DATE] <= fold.cutoff]
@@ -237,7 +239,8 @@ def run_fold(
     plan = fold_plan(sales, fold)
 
     forecasts, fits = [], []
-    for label, cfg in ((MODEL, config), (NO_POOLING, config.with_(pooling="none"))):
+    models = [(MODEL, config)] + ([(NO_POOLING, config.with_(pooling="none"))] if no_pooling else [])
+    for label, cfg in models:
         paths, record = fit_paths(train, products, cfg, fold, plan, label, progressbar)
         forecasts.append(path_quantiles(paths, keys, seen).assign(method=label))
         fits.append(record)

@@ -26,9 +26,11 @@ levels a Series leaves out stay free, pooled under the fixed scales. With the in
 effect needs no sum-to-zero constraint, so in this mode free levels get ``Normal(0, sigma)`` (the
 levels of a shard are a subset of the catalog's, and they need not sum to zero).
 
-Every index is a 1-D gather: PyTensor's C backend has no compiled gradient for indexing a 2-D
-parameter by product, so seasonality is computed per (period, group) and gathered through one flat
-index.
+On the history build the rows' log-likelihood is one fused op (``forecast.likelihood.RowsLogLik``):
+the effects go in as vectors (seasonality computed per (period, group) and flattened), the rows'
+indices and data as constants, and one vectorized pass gives the log-density and its gradient. The
+horizon build writes the same log mean with PyTensor gathers for ``pm.NegativeBinomial`` to draw
+from.
 """
 
 from __future__ import annotations
@@ -39,9 +41,9 @@ import numpy as np
 import pandas as pd
 import pymc as pm
 import pytensor.tensor as pt
-from scipy.special import gammaln
 
 from forecast.design import Design, Rows
+from forecast.likelihood import rows_loglik
 
 LIKELIHOODS = ("negbin", "zinb")
 POOLING = ("partial", "none")
@@ -219,7 +221,7 @@ def build_model(
     centered = CENTERED | (centered or {})
     pool_levels = design.levels[design.pool] if design.pool is not None else pd.Index(["all"])
     obs_pool = design.pool_idx[rows.product_idx]
-    # Flat index into the (period, group) seasonality matrix: a 1-D gather.
+    # Flat index into the (period, group) seasonality matrix.
     season_idx = rows.time_idx * design.n_pool + obs_pool
 
     def pooled(name: str, mu: float, component: str, dims=pool) -> pt.TensorVariable:
@@ -263,6 +265,30 @@ def build_model(
             lambda: pm.Normal("log_alpha", priors["log_alpha_mu"], priors["log_alpha_sigma"]),
         )
 
+        alpha = pt.exp(log_alpha)
+        logit_zero = pooled("logit_zero", priors["zero_mu"], "zero") if likelihood == "zinb" else None
+        if not predict:
+            # The fused one-pass likelihood and gradient (forecast.likelihood): most of a gradient.
+            effects = {
+                "alpha": alpha_p,
+                "season": season.flatten(),
+                "trend": trend,
+                "elasticity": elasticity,
+                "promo": promo,
+                "log_alpha": log_alpha,
+                "zero": logit_zero,
+            }
+            data = {
+                "product_idx": rows.product_idx,
+                "season_idx": season_idx,
+                "pool_idx": obs_pool,
+                "years": design.years[rows.time_idx],
+                "log_price": rows.log_price,
+                "promo": rows.promo,
+                "y": rows.y,
+            }
+            pm.Potential("demand_loglik", rows_loglik(likelihood, effects, data))
+            return model
         eta = (
             alpha_p[rows.product_idx]
             + season.flatten()[season_idx]
@@ -270,60 +296,11 @@ def build_model(
             + elasticity[obs_pool] * rows.log_price
             + promo[obs_pool] * rows.promo
         )
-        alpha = pt.exp(log_alpha)
         if likelihood == "zinb":
             # Probability of a structural zero (not stocked, not listed), per pooling group.
-            logit_zero = pooled("logit_zero", priors["zero_mu"], "zero")[obs_pool]
-            if predict:
-                pm.ZeroInflatedNegativeBinomial(
-                    "demand", psi=pt.sigmoid(-logit_zero), mu=pt.exp(eta), alpha=alpha, dims="obs"
-                )
-            else:
-                pm.Potential("demand_loglik", zinb_loglik(eta, log_alpha, logit_zero, rows.y))
-        elif predict:
-            pm.NegativeBinomial("demand", mu=pt.exp(eta), alpha=alpha, dims="obs")
+            pm.ZeroInflatedNegativeBinomial(
+                "demand", psi=pt.sigmoid(-logit_zero[obs_pool]), mu=pt.exp(eta), alpha=alpha, dims="obs"
+            )
         else:
-            pm.Potential("demand_loglik", negbin_loglik(eta, log_alpha, rows.y))
+            pm.NegativeBinomial("demand", mu=pt.exp(eta), alpha=alpha, dims="obs")
     return model
-
-
-def _count_constant(log_alpha: pt.TensorVariable, y: np.ndarray) -> pt.TensorVariable:
-    """Sum over rows of lgamma(y + a) - lgamma(a) - lgamma(y + 1), through the histogram of ``y``."""
-    values, counts = np.unique(y, return_counts=True)
-    alpha = pt.exp(log_alpha)
-    const = pt.sum(counts * pt.gammaln(values + alpha)) - len(y) * pt.gammaln(alpha)
-    return const - float(np.sum(counts * gammaln(values + 1.0)))
-
-
-def _negbin_rows(eta: pt.TensorVariable, log_alpha: pt.TensorVariable, y: np.ndarray):
-    """Per-row part of the log-density: a log a + y eta - (y + a) log(exp(eta) + a)."""
-    alpha = pt.exp(log_alpha)
-    return alpha * log_alpha + y * eta - (y + alpha) * pt.logaddexp(eta, log_alpha)
-
-
-def negbin_loglik(eta: pt.TensorVariable, log_alpha: pt.TensorVariable, y: np.ndarray):
-    """Summed negative binomial log-likelihood of counts ``y`` with log mean ``eta``.
-
-    The same density as ``pm.NegativeBinomial(mu=exp(eta), alpha)``, arranged for speed:
-
-        log p(y) = lgamma(y + a) - lgamma(a) - lgamma(y + 1)
-                   + a log a + y eta - (y + a) log(exp(eta) + a)
-
-    With one dispersion ``a`` for all rows, the gamma-function terms depend on ``y`` only through
-    its distinct values, so they are summed over the histogram of ``y`` (a few hundred values)
-    instead of every row, and each row costs one ``logaddexp``: the per-row ``lgamma`` and
-    ``digamma`` calls of the textbook form were most of a gradient's time.
-    """
-    return _count_constant(log_alpha, y) + pt.sum(_negbin_rows(eta, log_alpha, y))
-
-
-def zinb_loglik(eta, log_alpha, logit_zero, y: np.ndarray):
-    """Zero-inflated negative binomial: a structural zero with probability sigmoid(logit_zero).
-
-    log p(0) = log(pi + (1 - pi) NB(0)),  log p(y > 0) = log(1 - pi) + log NB(y); the gamma terms
-    of NB(0) vanish, so the histogram trick of ``negbin_loglik`` carries over unchanged.
-    """
-    nb = _negbin_rows(eta, log_alpha, y)
-    log_pi, log_1m_pi = -pt.softplus(-logit_zero), -pt.softplus(logit_zero)
-    rows = pt.switch(np.equal(y, 0), pt.logaddexp(log_pi, log_1m_pi + nb), log_1m_pi + nb)
-    return _count_constant(log_alpha, y) + pt.sum(rows)

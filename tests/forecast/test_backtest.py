@@ -115,6 +115,25 @@ def test_no_fit_and_no_baseline_sees_sales_after_the_cutoff(tiny_data, monkeypat
     assert len(sold) and (sold["actual_poisoned"] == sold["actual"] * 100 + 1000).all()
 
 
+def test_run_fold_can_leave_out_the_comparisons(tiny_data, monkeypatch):
+    """The likelihood benchmark fits the model alone: no no-pooling fit, no baselines."""
+    spy = FitSpy()
+    monkeypatch.setattr(backtest, "fit_paths", spy)
+    freq, grid, fold = _fold(tiny_data)
+    result = backtest.run_fold(
+        tiny_data.sales,
+        tiny_data.products,
+        grid,
+        freq,
+        fold,
+        ForecastConfig(),
+        baselines=False,
+        no_pooling=False,
+    )
+    assert [s[0] for s in spy.seen] == [backtest.MODEL]
+    assert set(result.forecasts["method"]) == {backtest.MODEL}
+
+
 def test_every_baseline_forecasts_every_seen_series(tiny_data, monkeypatch):
     monkeypatch.setattr(backtest, "fit_paths", FitSpy())
     freq, grid, fold = _fold(tiny_data, k=2)

@@ -5,7 +5,8 @@ import pytensor.tensor as pt
 from forecast.calendar import infer_frequency
 from forecast.config import DEFAULT_PRIORS
 from forecast.design import build_design
-from forecast.model import build_model, negbin_loglik
+from forecast.likelihood import negbin_loglik
+from forecast.model import build_model
 from forecast.schema import Hierarchy
 
 
@@ -65,7 +66,7 @@ def test_custom_hierarchy_builds(tiny_data):
 
 
 def test_zero_inflated_likelihood_equals_pymc():
-    from forecast.model import zinb_loglik
+    from forecast.likelihood import zinb_loglik
 
     rng = np.random.default_rng(1)
     y = np.where(rng.uniform(size=1500) < 0.3, 0, rng.negative_binomial(2.0, 0.3, 1500))

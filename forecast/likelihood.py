@@ -1,0 +1,243 @@
+"""The observation likelihood, fused: one op gives the rows' log-density and its gradient.
+
+Per row i (product p, period t, pooling group g):
+
+    eta_i = alpha[p] + season[t, g] + trend[g] years_t + elasticity[g] log_price_i + promo[g] promo_i
+
+and the negative binomial (or zero-inflated negative binomial) log-density of the count y_i. This
+is most of the model's gradient. Built from PyTensor ops it is five gathers, their five
+scatter-adds and an element-wise likelihood whose ``exp`` and ``log1p`` calls (the C library's,
+10-20 ns a row each) do not vectorize. ``RowsLogLik`` runs three passes in numba instead: gather each
+row's log mean; the density and its derivative in eta, vectorized (``forecast.vecmath``); scatter-add
+that derivative into every effect's gradient. The gradient is read off further outputs of the same
+node, so a sampler's logp + gradient runs the kernel once. Measured in ``benchmarks/gradient.py``.
+
+The histogram form of the count constant (``count_constant``: the ``lgamma`` terms summed over the
+distinct values of y, not every row) stays in PyTensor: it does not depend on eta.
+
+``negbin_loglik`` and ``zinb_loglik`` are the same densities as plain PyTensor expressions of eta:
+the reference the fused op is tested against.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numba
+import numpy as np
+import pytensor
+import pytensor.tensor as pt
+from pytensor.gradient import grad_undefined
+from pytensor.graph.basic import Apply
+from pytensor.graph.op import Op
+from pytensor.link.numba.dispatch.basic import register_funcify_default_op_cache_key
+from scipy.special import gammaln
+
+from forecast.vecmath import FASTMATH, softplus_sigmoid
+
+FAMILIES = ("negbin", "zinb")
+N_EFFECTS = 6  # alpha, season (flat), trend, elasticity, promo, log_alpha
+
+
+@numba.njit(cache=True, fastmath=FASTMATH, error_model="numpy", boundscheck=False)
+def _rows_loglik(
+    alpha, season, trend, elasticity, promo, log_alpha, zero, prod, sidx, pool, years, lp, pr, y, zinb
+):
+    """Sum of per-row log-densities (without the count constant) and the gradient of every input.
+
+    Three passes: gather each row's log mean (less log a) into a buffer; the element-wise density
+    and its derivative in eta, which vectorizes (``forecast.vecmath``); scatter-add the derivative
+    into each effect's gradient.
+    """
+    n = len(y)
+    la = log_alpha[()]
+    a = math.exp(la)
+    d = np.empty(n)
+    for i in range(n):
+        g = pool[i]
+        d[i] = (
+            alpha[prod[i]]
+            + season[sidx[i]]
+            + trend[g] * years[i]
+            + elasticity[g] * lp[i]
+            + promo[g] * pr[i]
+            - la
+        )
+    total = 0.0
+    g_la = 0.0
+    g_zero = np.zeros_like(zero)
+    if zinb:
+        # Per row: log pi, log(1 - pi) and pi, with pi = P(structural zero) of the row's group.
+        log_pi = np.empty(n)
+        log_1m = np.empty(n)
+        pi = np.empty(n)
+        for i in range(n):
+            z = zero[pool[i]]
+            sp_z, pi[i] = softplus_sigmoid(z)
+            log_pi[i] = z - sp_z
+            log_1m[i] = -sp_z
+        for i in range(n):
+            yi = y[i]
+            sp, sg = softplus_sigmoid(d[i])
+            nb = yi * d[i] - (yi + a) * sp
+            de = yi - (yi + a) * sg
+            # y = 0: log(pi + (1 - pi) NB(0)); w = the share of that probability from the NB part.
+            sp_t, w = softplus_sigmoid(log_1m[i] + nb - log_pi[i])
+            zero_count = yi == 0.0
+            w = w if zero_count else 1.0
+            total += (log_pi[i] + sp_t) if zero_count else (log_1m[i] + nb)
+            g_la += w * (-de - a * sp)
+            pi[i] = 1.0 - w - pi[i]  # d log p / d logit pi
+            d[i] = w * de
+        for i in range(n):
+            g_zero[pool[i]] += pi[i]
+    else:
+        for i in range(n):
+            yi = y[i]
+            sp, sg = softplus_sigmoid(d[i])
+            # a log a + y eta - (y + a) log(exp(eta) + a) = y d - (y + a) softplus(d), d = eta - log a
+            total += yi * d[i] - (yi + a) * sp
+            de = yi - (yi + a) * sg
+            g_la += -de - a * sp
+            d[i] = de
+    g_alpha = np.zeros_like(alpha)
+    g_season = np.zeros_like(season)
+    g_trend = np.zeros_like(trend)
+    g_elasticity = np.zeros_like(elasticity)
+    g_promo = np.zeros_like(promo)
+    for i in range(n):
+        de = d[i]
+        g = pool[i]
+        g_alpha[prod[i]] += de
+        g_season[sidx[i]] += de
+        g_trend[g] += de * years[i]
+        g_elasticity[g] += de * lp[i]
+        g_promo[g] += de * pr[i]
+    out = np.empty((), dtype=np.float64)
+    out[()] = total
+    g_log_alpha = np.empty((), dtype=np.float64)
+    g_log_alpha[()] = g_la
+    return out, g_alpha, g_season, g_trend, g_elasticity, g_promo, g_log_alpha, g_zero
+
+
+class RowsLogLik(Op):
+    """Summed log-density over rows, and as further outputs its gradient with respect to each effect.
+
+    Inputs: alpha (products), season (periods x groups, flattened), trend, elasticity, promo
+    (groups), log_alpha (scalar), zero (groups; the logit of a structural zero, ignored by
+    ``negbin``), then the row data: product, season-cell and group indices, years, log price,
+    promotion and count per row.
+    """
+
+    __props__ = ("family",)
+
+    def __init__(self, family: str):
+        if family not in FAMILIES:
+            raise ValueError(f"unknown family '{family}'")
+        self.family = family
+
+    def make_node(self, *inputs):
+        effects = [pt.as_tensor_variable(x).astype("float64") for x in inputs[: N_EFFECTS + 1]]
+        data = [pt.as_tensor_variable(x) for x in inputs[N_EFFECTS + 1 :]]
+        outputs = [pt.dscalar()] + [x.type() for x in effects]
+        return Apply(self, effects + data, outputs)
+
+    def perform(self, node, inputs, output_storage):
+        results = _rows_loglik(*[np.asarray(x) for x in inputs], self.family == "zinb")
+        for storage, value in zip(output_storage, results, strict=True):
+            storage[0] = value
+
+    def L_op(self, inputs, outputs, output_grads):
+        from pytensor.gradient import DisconnectedType
+
+        if any(not isinstance(g.type, DisconnectedType) for g in output_grads[1:]):
+            raise NotImplementedError("RowsLogLik has no second derivatives")
+        g = output_grads[0]
+        effects = [g * outputs[1 + k] for k in range(N_EFFECTS + 1)]
+        return effects + [grad_undefined(self, k, x) for k, x in enumerate(inputs) if k > N_EFFECTS]
+
+
+@register_funcify_default_op_cache_key(RowsLogLik)
+def _numba_rows_loglik(op, node=None, **kwargs):
+    zinb = op.family == "zinb"
+
+    @numba.njit
+    def rows_loglik(
+        alpha, season, trend, elasticity, promo, log_alpha, zero, prod, sidx, pool, years, lp, pr, y
+    ):
+        return _rows_loglik(
+            alpha, season, trend, elasticity, promo, log_alpha, zero, prod, sidx, pool, years, lp, pr, y, zinb
+        )
+
+    return rows_loglik
+
+
+def count_constant(log_alpha: pt.TensorVariable, y: np.ndarray) -> pt.TensorVariable:
+    """Sum over rows of lgamma(y + a) - lgamma(a) - lgamma(y + 1), through the histogram of ``y``.
+
+    With one dispersion ``a`` for all rows these terms depend on ``y`` only through its distinct
+    values (a few hundred), so they are summed over those instead of every row.
+    """
+    values, counts = np.unique(y, return_counts=True)
+    alpha = pt.exp(log_alpha)
+    const = pt.sum(counts * pt.gammaln(values + alpha)) - len(y) * pt.gammaln(alpha)
+    return const - float(np.sum(counts * gammaln(values + 1.0)))
+
+
+def rows_loglik(family: str, effects: dict[str, pt.TensorVariable], data: dict[str, np.ndarray]):
+    """The fused log-likelihood of the rows (count constant included), a scalar.
+
+    The row data go in as shared variables (``rows_<name>``), not constants: PyTensor's numba
+    backend copies every constant array on each call, which doubled the time of a gradient
+    (``benchmarks/gradient.py``); shared arrays are passed by reference, to nutpie as well.
+    """
+    zero = effects.get("zero")
+    if zero is None:
+        zero = pt.zeros_like(effects["trend"])
+    y = np.asarray(data["y"], dtype=np.float64)
+    dtypes = {"product_idx": np.int64, "season_idx": np.int64, "pool_idx": np.int64}
+    rows = [
+        pytensor.shared(
+            np.ascontiguousarray(data[k], dtype=dtypes.get(k, np.float64)), name=f"rows_{k}", borrow=True
+        )
+        for k in ("product_idx", "season_idx", "pool_idx", "years", "log_price", "promo", "y")
+    ]
+    node_out = RowsLogLik(family)(
+        effects["alpha"],
+        effects["season"],
+        effects["trend"],
+        effects["elasticity"],
+        effects["promo"],
+        effects["log_alpha"],
+        zero,
+        *rows,
+    )
+    return node_out[0] + count_constant(effects["log_alpha"], y)
+
+
+def _negbin_rows(eta, log_alpha, y: np.ndarray):
+    """Per-row part of the log-density: a log a + y eta - (y + a) log(exp(eta) + a)."""
+    alpha = pt.exp(log_alpha)
+    return alpha * log_alpha + y * eta - (y + alpha) * pt.logaddexp(eta, log_alpha)
+
+
+def negbin_loglik(eta, log_alpha, y: np.ndarray):
+    """Summed negative binomial log-likelihood of counts ``y`` with log mean ``eta`` (PyTensor form).
+
+    The same density as ``pm.NegativeBinomial(mu=exp(eta), alpha)``:
+
+        log p(y) = lgamma(y + a) - lgamma(a) - lgamma(y + 1) + a log a + y eta - (y + a) log(exp(eta) + a)
+    """
+    return count_constant(log_alpha, y) + pt.sum(_negbin_rows(eta, log_alpha, y))
+
+
+def zinb_loglik(eta, log_alpha, logit_zero, y: np.ndarray):
+    """Zero-inflated negative binomial: a structural zero with probability sigmoid(logit_zero).
+
+    log p(0) = log(pi + (1 - pi) NB(0)),  log p(y > 0) = log(1 - pi) + log NB(y); the gamma terms
+    of NB(0) vanish, so the histogram form of the count constant carries over unchanged.
+    """
+    nb = _negbin_rows(eta, log_alpha, y)
+    log_pi, log_1m_pi = -pt.softplus(-logit_zero), -pt.softplus(logit_zero)
+    rows = pt.switch(np.equal(y, 0), pt.logaddexp(log_pi, log_1m_pi + nb), log_1m_pi + nb)
+    return count_constant(log_alpha, y) + pt.sum(rows)

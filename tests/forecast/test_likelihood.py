@@ -1,0 +1,180 @@
+"""The fused likelihood: the same log-density and gradient as the model written in PyTensor ops."""
+
+import numba
+import numpy as np
+import pymc as pm
+import pytensor
+import pytensor.tensor as pt
+import pytest
+from pytensor.compile.mode import Mode
+from scipy.special import expit
+
+from forecast.config import DEFAULT_PRIORS
+from forecast.likelihood import RowsLogLik, count_constant, negbin_loglik, rows_loglik, zinb_loglik
+from forecast.model import build_model
+from forecast.vecmath import exp_nonpos, log1p_unit, softplus_sigmoid
+
+
+@numba.njit
+def _apply(f, xs):
+    out = np.empty_like(xs)
+    for i in range(len(xs)):
+        out[i] = f(xs[i])
+    return out
+
+
+@numba.njit
+def _apply2(xs):
+    a, b = np.empty_like(xs), np.empty_like(xs)
+    for i in range(len(xs)):
+        a[i], b[i] = softplus_sigmoid(xs[i])
+    return a, b
+
+
+def test_vector_exp_and_log1p_are_accurate_to_the_last_bits():
+    rng = np.random.default_rng(0)
+    x = np.concatenate(
+        [-np.abs(rng.normal(0, 30, 200_000)), [0.0, -1e-300, -0.5 * np.log(2), -700.0, -708.0]]
+    )
+    np.testing.assert_allclose(_apply(exp_nonpos, x), np.exp(x), rtol=1e-15)
+    e = np.concatenate([rng.uniform(0, 1, 200_000), np.exp(-rng.uniform(0, 700, 1000)), [0.0, 1.0, 1e-300]])
+    np.testing.assert_allclose(_apply(log1p_unit, e), np.log1p(e), rtol=2e-15, atol=0)
+    # below exp's range the result is exp(-708), about 3e-308: zero for every use here
+    assert _apply(exp_nonpos, np.array([-1000.0, -np.inf]))[0] < 1e-307
+    d = np.concatenate([rng.normal(0, 20, 100_000), [0.0, -800.0, 800.0]])
+    softplus, sigmoid = _apply2(d)
+    np.testing.assert_allclose(softplus, np.logaddexp(0.0, d), rtol=2e-15, atol=1e-300)
+    np.testing.assert_allclose(sigmoid, expit(d), rtol=2e-15, atol=1e-300)
+
+
+def _rows(n=3000, products=60, periods=40, groups=4, seed=0):
+    rng = np.random.default_rng(seed)
+    prod = np.sort(rng.integers(0, products, n))
+    t = rng.integers(0, periods, n)
+    pool = rng.integers(0, groups, products)[prod]
+    y = rng.negative_binomial(2, 0.4, n).astype(float)
+    y[rng.uniform(size=n) < 0.3] = 0.0
+    data = {
+        "product_idx": prod,
+        "season_idx": t * groups + pool,
+        "pool_idx": pool,
+        "years": (t - periods) / 52.0,
+        "log_price": rng.normal(0, 0.1, n),
+        "promo": rng.binomial(1, 0.2, n).astype(float),
+        "y": y,
+    }
+    values = {
+        "alpha": rng.normal(0, 1.5, products),
+        "season": rng.normal(0, 0.3, periods * groups),
+        "trend": rng.normal(0, 0.1, groups),
+        "elasticity": rng.normal(-1, 0.3, groups),
+        "promo": rng.normal(0.3, 0.1, groups),
+        "log_alpha": np.array(0.7),
+        "zero": rng.normal(-1, 0.8, groups),
+    }
+    return data, values
+
+
+@pytest.mark.parametrize("family", ["negbin", "zinb"])
+@pytest.mark.parametrize("mode", ["NUMBA", "FAST_RUN"])
+def test_fused_rows_loglik_matches_the_pytensor_graph(family, mode):
+    """Log-density and every gradient equal the same model written with gathers and PyTensor ops."""
+    data, values = _rows()
+    names = [k for k in values if family == "zinb" or k != "zero"]
+    xs = {k: pt.dvector(k) if np.ndim(values[k]) else pt.dscalar(k) for k in names}
+    fused = rows_loglik(family, xs, data)
+    eta = (
+        xs["alpha"][data["product_idx"]]
+        + xs["season"][data["season_idx"]]
+        + xs["trend"][data["pool_idx"]] * data["years"]
+        + xs["elasticity"][data["pool_idx"]] * data["log_price"]
+        + xs["promo"][data["pool_idx"]] * data["promo"]
+    )
+    if family == "negbin":
+        ref = negbin_loglik(eta, xs["log_alpha"], data["y"])
+    else:
+        ref = zinb_loglik(eta, xs["log_alpha"], xs["zero"][data["pool_idx"]], data["y"])
+    inputs = [xs[k] for k in names]
+    f = pytensor.function(inputs, [fused, *pytensor.grad(fused, inputs)], mode=mode)
+    r = pytensor.function(inputs, [ref, *pytensor.grad(ref, inputs)], mode=mode)
+    for scale in (1.0, 4.0):  # also far from the data: large |eta| on both sides
+        args = [values[k] * (scale if k == "alpha" else 1.0) for k in names]
+        got, want = f(*args), r(*args)
+        for g, w in zip(got, want, strict=True):
+            np.testing.assert_allclose(g, w, rtol=1e-10, atol=1e-9)
+
+
+def test_negbin_loglik_equals_pymc_and_gradient_is_finite_at_extremes():
+    data, values = _rows(n=500)
+    x = pt.dvector("alpha")
+    la = pt.dscalar("la")
+    effects = {**{k: pt.as_tensor(v) for k, v in values.items()}, "alpha": x, "log_alpha": la}
+    del effects["zero"]
+    logp = rows_loglik("negbin", effects, data)
+    f = pytensor.function([x, la], [logp, pytensor.grad(logp, x)], mode="NUMBA")
+    alpha = values["alpha"]
+    eta = (
+        alpha[data["product_idx"]]
+        + values["season"][data["season_idx"]]
+        + values["trend"][data["pool_idx"]] * data["years"]
+        + values["elasticity"][data["pool_idx"]] * data["log_price"]
+        + values["promo"][data["pool_idx"]] * data["promo"]
+    )
+    ref = pm.logp(pm.NegativeBinomial.dist(mu=np.exp(eta), alpha=np.exp(0.7)), data["y"]).sum().eval()
+    np.testing.assert_allclose(f(alpha, 0.7)[0], ref, rtol=1e-12)
+    for extreme in (-300.0, 300.0):
+        lp, grad = f(alpha + extreme, 0.7)
+        assert np.isfinite(grad).all() and not np.isnan(lp)
+
+
+def test_model_uses_the_fused_likelihood_and_its_gradient_matches(tiny_data):
+    """The built model's logp and gradient equal those of the same model with the rows' log mean
+    written from the design and the model's named effects: the fused op gets the right data."""
+    from pymc.model.fgraph import fgraph_from_model, model_from_fgraph
+
+    from forecast.calendar import infer_frequency
+    from forecast.design import build_design
+    from forecast.schema import Hierarchy
+
+    design = build_design(
+        tiny_data.sales, tiny_data.products, Hierarchy(), infer_frequency(tiny_data.sales["date"]), 6
+    )
+    rows, pool = design.train, design.pool_idx[design.train.product_idx]
+    for family in ("negbin", "zinb"):
+        model = build_model(design, DEFAULT_PRIORS, likelihood=family)
+        fg, memo = fgraph_from_model(model)
+        v = {name: memo[model[name]] for name in ("alpha_product", "season", "trend", "elasticity", "promo")}
+        log_alpha = memo[model["log_alpha"]]
+        season = pt.dot(pt.as_tensor(design.fourier), v["season"].T)  # periods x groups
+        eta = (
+            v["alpha_product"][rows.product_idx]
+            + season[rows.time_idx, pool]
+            + v["trend"][pool] * design.years[rows.time_idx]
+            + v["elasticity"][pool] * rows.log_price
+            + v["promo"][pool] * rows.promo
+        )
+        if family == "negbin":
+            ref = negbin_loglik(eta, log_alpha, rows.y)
+        else:
+            ref = zinb_loglik(eta, log_alpha, memo[model["logit_zero"]][pool], rows.y)
+        node = next(n for n in fg.apply_nodes if isinstance(n.op, RowsLogLik))
+        fg.replace(node.outputs[0], ref - count_constant(log_alpha, rows.y), import_missing=True)
+        plain = model_from_fgraph(fg, mutate_fgraph=True)
+        rng = np.random.default_rng(3)
+        point = {k: x + rng.normal(0, 0.3, np.shape(x)) for k, x in model.initial_point().items()}
+        got, want = _logp_and_grads(model, point), _logp_and_grads(plain, point)
+        assert got.keys() == want.keys()
+        for name in got:
+            np.testing.assert_allclose(got[name], want[name], rtol=1e-9, atol=1e-8, err_msg=name)
+
+
+def _logp_and_grads(model, point):
+    """The model's log-density and its gradient per value variable, by name, at ``point``."""
+    values = model.value_vars
+    logp = model.logp()
+    # Python linker, graph as built: quick to compile (the numba path is checked row by row above)
+    fn = pytensor.function(
+        values, [logp, *pytensor.grad(logp, values)], mode=Mode(linker="py", optimizer=None)
+    )
+    out = fn(*[point[v.name] for v in values])
+    return {"logp": out[0], **{v.name: g for v, g in zip(values, out[1:], strict=True)}}
