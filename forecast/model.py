@@ -265,7 +265,6 @@ def build_model(
             lambda: pm.Normal("log_alpha", priors["log_alpha_mu"], priors["log_alpha_sigma"]),
         )
 
-        alpha = pt.exp(log_alpha)
         logit_zero = pooled("logit_zero", priors["zero_mu"], "zero") if likelihood == "zinb" else None
         if not predict:
             # The fused one-pass likelihood and gradient (forecast.likelihood): most of a gradient.
@@ -296,6 +295,7 @@ def build_model(
             + elasticity[obs_pool] * rows.log_price
             + promo[obs_pool] * rows.promo
         )
+        alpha = pt.exp(log_alpha)
         if likelihood == "zinb":
             # Probability of a structural zero (not stocked, not listed), per pooling group.
             pm.ZeroInflatedNegativeBinomial(
