@@ -5,10 +5,11 @@
 For each catalog size, times logp + gradient (numba backend, as nutpie compiles it; the compiled
 function called directly) of
 
-- the model as built (``forecast.likelihood.RowsLogLik``: one loop over the rows, forward and
+- the model as built (``forecast.likelihood.RowsLogLik``: the rows grouped by product, forward and
   backward together),
-- the same model with the rows' likelihood written as PyTensor ops (five 1-D gathers, their
-  scatter-adds, the histogram form of the negative binomial), swapped in for the fused op,
+- the same model with the rows' likelihood written as PyTensor ops (five 1-D gathers by per-row
+  indices, their scatter-adds, the histogram form of the negative binomial), swapped in for the
+  fused op,
 - the likelihood alone as a function of every row's log mean: PyMC's textbook ``NegativeBinomial``
   and the histogram form,
 
@@ -63,9 +64,14 @@ def unfused(model: pm.Model) -> pm.Model:
     fg, _ = fgraph_from_model(model)
     node = next(n for n in fg.apply_nodes if isinstance(n.op, RowsLogLik))
     alpha, season, trend, elasticity, promo, log_alpha, _zero, *rows = node.inputs
-    prod, sidx, pool, years, lp, pr = rows[:6]  # shared, as the fused op gets them
-    y = rows[6].get_value()
-    eta = alpha[prod] + season[sidx] + trend[pool] * years + elasticity[pool] * lp + promo[pool] * pr
+    starts, pool_of, t, years, lp, pr, y = (x.get_value() for x in rows)
+    prod = np.repeat(np.arange(len(starts) - 1), np.diff(starts))
+    pool = pool_of[prod]
+    # per-row indices and data as shared arrays: the layout of a gather-based likelihood
+    prod, sidx, pool, row_years, lp, pr = (
+        pytensor.shared(x, borrow=True) for x in (prod, pool * len(years) + t, pool, years[t], lp, pr)
+    )
+    eta = alpha[prod] + season[sidx] + trend[pool] * row_years + elasticity[pool] * lp + promo[pool] * pr
     replacement = negbin_loglik(eta, log_alpha, y) - count_constant(log_alpha, y)
     fg.replace(node.outputs[0], replacement, import_missing=True)
     return model_from_fgraph(fg, mutate_fgraph=True)
@@ -103,11 +109,10 @@ def kernels(model: pm.Model) -> dict[str, float]:
     node = next(n for n in fg.apply_nodes if isinstance(n.op, RowsLogLik))
     data = [x.get_value() for x in node.inputs[7:]]
     rng = np.random.default_rng(0)
-    n_season = int(data[1].max()) + 1
-    n_pool = int(data[2].max()) + 1
+    n_pool = int(data[1].max()) + 1
     effects = [
-        rng.normal(0, 1, int(data[0].max()) + 1),
-        rng.normal(0, 0.2, n_season),
+        rng.normal(0, 1, len(data[0]) - 1),
+        rng.normal(0, 0.2, n_pool * len(data[3])),
         np.zeros(n_pool),
         -np.ones(n_pool),
         np.full(n_pool, 0.3),

@@ -3,7 +3,7 @@
     uv run python benchmarks/scaling.py 200 1000 5000
 
 Each size runs in its own process (peak memory is per size): a demo-like catalog of two years of
-weekly sales, the default configuration (nutpie, 2 chains, 500 tuning + 1000 draws), forecasts
+weekly sales, the default configuration (nutpie, 2 chains, `ForecastConfig`'s tuning and draws), forecasts
 written to a temporary DuckDB file.
 """
 

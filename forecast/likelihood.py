@@ -1,16 +1,19 @@
 """The observation likelihood, fused: one op gives the rows' log-density and its gradient.
 
-Per row i (product p, period t, pooling group g):
+Per row i (product p, period t, pooling group g = pool[p]):
 
-    eta_i = alpha[p] + season[t, g] + trend[g] years_t + elasticity[g] log_price_i + promo[g] promo_i
+    eta_i = alpha[p] + season[g, t] + trend[g] years_t + elasticity[g] log_price_i + promo[g] promo_i
 
 and the negative binomial (or zero-inflated negative binomial) log-density of the count y_i. This
 is most of the model's gradient. Built from PyTensor ops it is five gathers, their five
 scatter-adds and an element-wise likelihood whose ``exp`` and ``log1p`` calls (the C library's,
-10-20 ns a row each) do not vectorize. ``RowsLogLik`` runs three passes in numba instead: gather each
-row's log mean; the density and its derivative in eta, vectorized (``forecast.vecmath``); scatter-add
-that derivative into every effect's gradient. The gradient is read off further outputs of the same
-node, so a sampler's logp + gradient runs the kernel once. Measured in ``benchmarks/gradient.py``.
+10-20 ns a row each) do not vectorize. ``RowsLogLik`` runs in numba instead, over the rows grouped by
+product (``rows_data``): per product, its group's coefficients are read once, the rows' log means
+go into a buffer that stays in L1 cache, the density and its derivative in eta are computed
+vectorized (``forecast.vecmath``), and the derivative's sums go into the product's and its group's
+gradients once per product. A row carries only its period, log price, promotion and count. The
+gradient is read off further outputs of the same node, so a sampler's logp + gradient runs the
+kernel once. Measured in ``benchmarks/gradient.py``.
 
 The histogram form of the count constant (``count_constant``: the ``lgamma`` terms summed over the
 distinct values of y, not every row) stays in PyTensor: it does not depend on eta.
@@ -41,78 +44,85 @@ N_EFFECTS = 6  # alpha, season (flat), trend, elasticity, promo, log_alpha
 
 @numba.njit(cache=True, fastmath=FASTMATH, error_model="numpy", boundscheck=False)
 def _rows_loglik(
-    alpha, season, trend, elasticity, promo, log_alpha, zero, prod, sidx, pool, years, lp, pr, y, zinb
+    alpha, season, trend, elasticity, promo, log_alpha, zero, starts, pool, t_idx, years, lp, pr, y, zinb
 ):
     """Sum of per-row log-densities (without the count constant) and the gradient of every input.
 
-    Three passes: gather each row's log mean (less log a) into a buffer; the element-wise density
-    and its derivative in eta, which vectorizes (``forecast.vecmath``); scatter-add the derivative
-    into each effect's gradient.
+    Rows come sorted by product: product p's rows are ``starts[p]:starts[p + 1]``, its pooling
+    group ``pool[p]``, its seasonality ``season[pool[p] * periods:][:periods]``. Per product, three
+    passes over its rows, all in L1 cache: the log mean (less log a) into a buffer; the density
+    and its derivative in eta, vectorized (``forecast.vecmath``); the derivative's sums into the
+    product's and its group's gradients, the seasonal cells' one by one.
     """
-    n = len(y)
+    n_periods = len(years)
     la = log_alpha[()]
     a = math.exp(la)
-    d = np.empty(n)
-    for i in range(n):
-        g = pool[i]
-        d[i] = (
-            alpha[prod[i]]
-            + season[sidx[i]]
-            + trend[g] * years[i]
-            + elasticity[g] * lp[i]
-            + promo[g] * pr[i]
-            - la
-        )
+    longest = 0
+    for p in range(len(starts) - 1):
+        longest = max(longest, starts[p + 1] - starts[p])
+    d = np.empty(longest)
     total = 0.0
     g_la = 0.0
-    g_zero = np.zeros_like(zero)
-    if zinb:
-        # Per row: log pi, log(1 - pi) and pi, with pi = P(structural zero) of the row's group.
-        log_pi = np.empty(n)
-        log_1m = np.empty(n)
-        pi = np.empty(n)
-        for i in range(n):
-            z = zero[pool[i]]
-            sp_z, pi[i] = softplus_sigmoid(z)
-            log_pi[i] = z - sp_z
-            log_1m[i] = -sp_z
-        for i in range(n):
-            yi = y[i]
-            sp, sg = softplus_sigmoid(d[i])
-            nb = yi * d[i] - (yi + a) * sp
-            de = yi - (yi + a) * sg
-            # y = 0: log(pi + (1 - pi) NB(0)); w = the share of that probability from the NB part.
-            sp_t, w = softplus_sigmoid(log_1m[i] + nb - log_pi[i])
-            zero_count = yi == 0.0
-            w = w if zero_count else 1.0
-            total += (log_pi[i] + sp_t) if zero_count else (log_1m[i] + nb)
-            g_la += w * (-de - a * sp)
-            pi[i] = 1.0 - w - pi[i]  # d log p / d logit pi
-            d[i] = w * de
-        for i in range(n):
-            g_zero[pool[i]] += pi[i]
-    else:
-        for i in range(n):
-            yi = y[i]
-            sp, sg = softplus_sigmoid(d[i])
-            # a log a + y eta - (y + a) log(exp(eta) + a) = y d - (y + a) softplus(d), d = eta - log a
-            total += yi * d[i] - (yi + a) * sp
-            de = yi - (yi + a) * sg
-            g_la += -de - a * sp
-            d[i] = de
     g_alpha = np.zeros_like(alpha)
     g_season = np.zeros_like(season)
     g_trend = np.zeros_like(trend)
     g_elasticity = np.zeros_like(elasticity)
     g_promo = np.zeros_like(promo)
-    for i in range(n):
-        de = d[i]
-        g = pool[i]
-        g_alpha[prod[i]] += de
-        g_season[sidx[i]] += de
-        g_trend[g] += de * years[i]
-        g_elasticity[g] += de * lp[i]
-        g_promo[g] += de * pr[i]
+    g_zero = np.zeros_like(zero)
+    for p in range(len(starts) - 1):
+        s, m = starts[p], starts[p + 1] - starts[p]
+        if m == 0:
+            continue
+        g = pool[p]
+        base = alpha[p] - la
+        b, e, c = trend[g], elasticity[g], promo[g]
+        s0 = g * n_periods
+        ts, lps, prs, ys = t_idx[s : s + m], lp[s : s + m], pr[s : s + m], y[s : s + m]
+        for j in range(m):
+            t = ts[j]
+            d[j] = base + season[s0 + t] + b * years[t] + e * lps[j] + c * prs[j]
+        if zinb:
+            # log pi, log(1 - pi) and pi, with pi = P(structural zero) of the product's group.
+            z = zero[g]
+            sp_z, pi = softplus_sigmoid(z)
+            log_pi, log_1m = z - sp_z, -sp_z
+            gz = 0.0
+            for j in range(m):
+                yi = ys[j]
+                sp, sg = softplus_sigmoid(d[j])
+                nb = yi * d[j] - (yi + a) * sp
+                de = yi - (yi + a) * sg
+                # y = 0: log(pi + (1 - pi) NB(0)); w = the share of that probability from the NB part.
+                sp_t, w = softplus_sigmoid(log_1m + nb - log_pi)
+                zero_count = yi == 0.0
+                w = w if zero_count else 1.0
+                total += (log_pi + sp_t) if zero_count else (log_1m + nb)
+                g_la += w * (-de - a * sp)
+                gz += 1.0 - w - pi  # d log p / d logit pi
+                d[j] = w * de
+            g_zero[g] += gz
+        else:
+            for j in range(m):
+                yi = ys[j]
+                sp, sg = softplus_sigmoid(d[j])
+                # a log a + y eta - (y + a) log(exp(eta) + a) = y d - (y + a) softplus(d), d = eta - log a
+                total += yi * d[j] - (yi + a) * sp
+                de = yi - (yi + a) * sg
+                g_la += -de - a * sp
+                d[j] = de
+        sa = st = se = sc = 0.0
+        for j in range(m):
+            de = d[j]
+            sa += de
+            st += de * years[ts[j]]
+            se += de * lps[j]
+            sc += de * prs[j]
+        for j in range(m):
+            g_season[s0 + ts[j]] += d[j]
+        g_alpha[p] += sa
+        g_trend[g] += st
+        g_elasticity[g] += se
+        g_promo[g] += sc
     out = np.empty((), dtype=np.float64)
     out[()] = total
     g_log_alpha = np.empty((), dtype=np.float64)
@@ -123,10 +133,10 @@ def _rows_loglik(
 class RowsLogLik(Op):
     """Summed log-density over rows, and as further outputs its gradient with respect to each effect.
 
-    Inputs: alpha (products), season (periods x groups, flattened), trend, elasticity, promo
+    Inputs: alpha (products), season (groups x periods, flattened), trend, elasticity, promo
     (groups), log_alpha (scalar), zero (groups; the logit of a structural zero, ignored by
-    ``negbin``), then the row data: product, season-cell and group indices, years, log price,
-    promotion and count per row.
+    ``negbin``), then the data (``rows_data``): the rows' offsets per product and each product's
+    group, each row's period, the years per period, and each row's log price, promotion and count.
     """
 
     __props__ = ("family",)
@@ -163,10 +173,24 @@ def _numba_rows_loglik(op, node=None, **kwargs):
 
     @numba.njit
     def rows_loglik(
-        alpha, season, trend, elasticity, promo, log_alpha, zero, prod, sidx, pool, years, lp, pr, y
+        alpha, season, trend, elasticity, promo, log_alpha, zero, starts, pool, t_idx, years, lp, pr, y
     ):
         return _rows_loglik(
-            alpha, season, trend, elasticity, promo, log_alpha, zero, prod, sidx, pool, years, lp, pr, y, zinb
+            alpha,
+            season,
+            trend,
+            elasticity,
+            promo,
+            log_alpha,
+            zero,
+            starts,
+            pool,
+            t_idx,
+            years,
+            lp,
+            pr,
+            y,
+            zinb,
         )
 
     return rows_loglik
@@ -184,23 +208,42 @@ def count_constant(log_alpha: pt.TensorVariable, y: np.ndarray) -> pt.TensorVari
     return const - float(np.sum(counts * gammaln(values + 1.0)))
 
 
+def rows_data(product_idx, time_idx, log_price, promo, y, product_pool, years) -> dict[str, np.ndarray]:
+    """The rows as the fused op reads them: sorted by product then period, with each product's rows
+    at ``starts[p]:starts[p + 1]`` (empty for a product without history).
+
+    ``product_pool`` (per product) is each product's pooling group, ``years`` (per period) the
+    trend's time; per row only the period index, log price, promotion and count remain: 28 bytes a
+    row, against 56 with a product, seasonal-cell and group index and the years on every row.
+    """
+    product_idx = np.asarray(product_idx)
+    order = np.lexsort((time_idx, product_idx))
+    n_products = len(product_pool)
+    return {
+        "starts": np.searchsorted(product_idx[order], np.arange(n_products + 1)).astype(np.int64),
+        "pool": np.ascontiguousarray(product_pool, dtype=np.int64),
+        "time_idx": np.ascontiguousarray(np.asarray(time_idx)[order], dtype=np.int32),
+        "years": np.ascontiguousarray(years, dtype=np.float64),
+        "log_price": np.ascontiguousarray(np.asarray(log_price)[order], dtype=np.float64),
+        "promo": np.ascontiguousarray(np.asarray(promo)[order], dtype=np.float64),
+        "y": np.ascontiguousarray(np.asarray(y)[order], dtype=np.float64),
+    }
+
+
 def rows_loglik(family: str, effects: dict[str, pt.TensorVariable], data: dict[str, np.ndarray]):
     """The fused log-likelihood of the rows (count constant included), a scalar.
 
-    The row data go in as shared variables (``rows_<name>``), not constants: PyTensor's numba
-    backend copies every constant array on each call, which doubled the time of a gradient
-    (``benchmarks/gradient.py``); shared arrays are passed by reference, to nutpie as well.
+    ``data``: from ``rows_data``. ``effects["season"]``: groups x periods, flattened. The data go
+    in as shared variables (``rows_<name>``), not constants: PyTensor's numba backend copies every
+    constant array on each call, which doubled the time of a gradient (``benchmarks/gradient.py``);
+    shared arrays are passed by reference, to nutpie as well.
     """
     zero = effects.get("zero")
     if zero is None:
         zero = pt.zeros_like(effects["trend"])
-    y = np.asarray(data["y"], dtype=np.float64)
-    dtypes = {"product_idx": np.int64, "season_idx": np.int64, "pool_idx": np.int64}
     rows = [
-        pytensor.shared(
-            np.ascontiguousarray(data[k], dtype=dtypes.get(k, np.float64)), name=f"rows_{k}", borrow=True
-        )
-        for k in ("product_idx", "season_idx", "pool_idx", "years", "log_price", "promo", "y")
+        pytensor.shared(data[k], name=f"rows_{k}", borrow=True)
+        for k in ("starts", "pool", "time_idx", "years", "log_price", "promo", "y")
     ]
     node_out = RowsLogLik(family)(
         effects["alpha"],
@@ -212,7 +255,7 @@ def rows_loglik(family: str, effects: dict[str, pt.TensorVariable], data: dict[s
         zero,
         *rows,
     )
-    return node_out[0] + count_constant(effects["log_alpha"], y)
+    return node_out[0] + count_constant(effects["log_alpha"], data["y"])
 
 
 def _negbin_rows(eta, log_alpha, y: np.ndarray):

@@ -27,8 +27,9 @@ effect needs no sum-to-zero constraint, so in this mode free levels get ``Normal
 levels of a shard are a subset of the catalog's, and they need not sum to zero).
 
 On the history build the rows' log-likelihood is one fused op (``forecast.likelihood.RowsLogLik``):
-the effects go in as vectors (seasonality computed per (period, group) and flattened), the rows'
-indices and data as constants, and one vectorized pass gives the log-density and its gradient. The
+the effects go in as vectors (seasonality computed per (group, period) and flattened), the rows
+sorted by product (``forecast.likelihood.rows_data``), and one pass gives the log-density and its
+gradient. The
 horizon build writes the same log mean with PyTensor gathers for ``pm.NegativeBinomial`` to draw
 from.
 """
@@ -43,7 +44,7 @@ import pymc as pm
 import pytensor.tensor as pt
 
 from forecast.design import Design, Rows
-from forecast.likelihood import rows_loglik
+from forecast.likelihood import rows_data, rows_loglik
 
 LIKELIHOODS = ("negbin", "zinb")
 POOLING = ("partial", "none")
@@ -270,22 +271,22 @@ def build_model(
             # The fused one-pass likelihood and gradient (forecast.likelihood): most of a gradient.
             effects = {
                 "alpha": alpha_p,
-                "season": season.flatten(),
+                "season": season.T.flatten(),  # groups x periods: each product's periods contiguous
                 "trend": trend,
                 "elasticity": elasticity,
                 "promo": promo,
                 "log_alpha": log_alpha,
                 "zero": logit_zero,
             }
-            data = {
-                "product_idx": rows.product_idx,
-                "season_idx": season_idx,
-                "pool_idx": obs_pool,
-                "years": design.years[rows.time_idx],
-                "log_price": rows.log_price,
-                "promo": rows.promo,
-                "y": rows.y,
-            }
+            data = rows_data(
+                rows.product_idx,
+                rows.time_idx,
+                rows.log_price,
+                rows.promo,
+                rows.y,
+                design.pool_idx,
+                design.years,
+            )
             pm.Potential("demand_loglik", rows_loglik(likelihood, effects, data))
             return model
         eta = (

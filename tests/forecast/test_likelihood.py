@@ -10,7 +10,14 @@ from pytensor.compile.mode import Mode
 from scipy.special import expit
 
 from forecast.config import DEFAULT_PRIORS
-from forecast.likelihood import RowsLogLik, count_constant, negbin_loglik, rows_loglik, zinb_loglik
+from forecast.likelihood import (
+    RowsLogLik,
+    count_constant,
+    negbin_loglik,
+    rows_data,
+    rows_loglik,
+    zinb_loglik,
+)
 from forecast.model import build_model
 from forecast.vecmath import exp_nonpos, log1p_unit, softplus_sigmoid
 
@@ -48,19 +55,25 @@ def test_vector_exp_and_log1p_are_accurate_to_the_last_bits():
 
 
 def _rows(n=3000, products=60, periods=40, groups=4, seed=0):
+    """Rows in no particular order, some (product, period) pairs twice, two products without rows;
+    ``flat`` holds each row's indices for the reference written with gathers."""
     rng = np.random.default_rng(seed)
-    prod = np.sort(rng.integers(0, products, n))
+    prod = rng.choice(np.arange(2, products), n)
     t = rng.integers(0, periods, n)
-    pool = rng.integers(0, groups, products)[prod]
+    product_pool = rng.integers(0, groups, products)
+    years = (np.arange(periods) - periods) / 52.0
     y = rng.negative_binomial(2, 0.4, n).astype(float)
     y[rng.uniform(size=n) < 0.3] = 0.0
-    data = {
+    lp, pr = rng.normal(0, 0.1, n), rng.binomial(1, 0.2, n).astype(float)
+    data = rows_data(prod, t, lp, pr, y, product_pool, years)
+    pool = product_pool[prod]
+    flat = {
         "product_idx": prod,
-        "season_idx": t * groups + pool,
+        "season_idx": pool * periods + t,
         "pool_idx": pool,
-        "years": (t - periods) / 52.0,
-        "log_price": rng.normal(0, 0.1, n),
-        "promo": rng.binomial(1, 0.2, n).astype(float),
+        "years": years[t],
+        "log_price": lp,
+        "promo": pr,
         "y": y,
     }
     values = {
@@ -72,28 +85,47 @@ def _rows(n=3000, products=60, periods=40, groups=4, seed=0):
         "log_alpha": np.array(0.7),
         "zero": rng.normal(-1, 0.8, groups),
     }
-    return data, values
+    return data, flat, values
+
+
+def test_rows_data_keeps_every_row_once_grouped_by_product():
+    data, flat, _ = _rows()
+    starts = data["starts"]
+    assert starts[0] == 0 and starts[-1] == len(flat["y"]) and (np.diff(starts) >= 0).all()
+    assert starts[1] == starts[2] == 0  # products 0 and 1 have no rows
+    prod = np.repeat(np.arange(len(starts) - 1), np.diff(starts))
+    got = sorted(zip(prod, data["time_idx"], data["log_price"], data["y"], strict=True))
+    want = sorted(
+        zip(
+            flat["product_idx"],
+            np.searchsorted(np.unique(flat["years"]), flat["years"]),
+            flat["log_price"],
+            flat["y"],
+            strict=True,
+        )
+    )
+    assert got == want
 
 
 @pytest.mark.parametrize("family", ["negbin", "zinb"])
 @pytest.mark.parametrize("mode", ["NUMBA", "FAST_RUN"])
 def test_fused_rows_loglik_matches_the_pytensor_graph(family, mode):
     """Log-density and every gradient equal the same model written with gathers and PyTensor ops."""
-    data, values = _rows()
+    data, flat, values = _rows()
     names = [k for k in values if family == "zinb" or k != "zero"]
     xs = {k: pt.dvector(k) if np.ndim(values[k]) else pt.dscalar(k) for k in names}
     fused = rows_loglik(family, xs, data)
     eta = (
-        xs["alpha"][data["product_idx"]]
-        + xs["season"][data["season_idx"]]
-        + xs["trend"][data["pool_idx"]] * data["years"]
-        + xs["elasticity"][data["pool_idx"]] * data["log_price"]
-        + xs["promo"][data["pool_idx"]] * data["promo"]
+        xs["alpha"][flat["product_idx"]]
+        + xs["season"][flat["season_idx"]]
+        + xs["trend"][flat["pool_idx"]] * flat["years"]
+        + xs["elasticity"][flat["pool_idx"]] * flat["log_price"]
+        + xs["promo"][flat["pool_idx"]] * flat["promo"]
     )
     if family == "negbin":
-        ref = negbin_loglik(eta, xs["log_alpha"], data["y"])
+        ref = negbin_loglik(eta, xs["log_alpha"], flat["y"])
     else:
-        ref = zinb_loglik(eta, xs["log_alpha"], xs["zero"][data["pool_idx"]], data["y"])
+        ref = zinb_loglik(eta, xs["log_alpha"], xs["zero"][flat["pool_idx"]], flat["y"])
     inputs = [xs[k] for k in names]
     f = pytensor.function(inputs, [fused, *pytensor.grad(fused, inputs)], mode=mode)
     r = pytensor.function(inputs, [ref, *pytensor.grad(ref, inputs)], mode=mode)
@@ -105,7 +137,7 @@ def test_fused_rows_loglik_matches_the_pytensor_graph(family, mode):
 
 
 def test_negbin_loglik_equals_pymc_and_gradient_is_finite_at_extremes():
-    data, values = _rows(n=500)
+    data, flat, values = _rows(n=500)
     x = pt.dvector("alpha")
     la = pt.dscalar("la")
     effects = {**{k: pt.as_tensor(v) for k, v in values.items()}, "alpha": x, "log_alpha": la}
@@ -114,13 +146,13 @@ def test_negbin_loglik_equals_pymc_and_gradient_is_finite_at_extremes():
     f = pytensor.function([x, la], [logp, pytensor.grad(logp, x)], mode="NUMBA")
     alpha = values["alpha"]
     eta = (
-        alpha[data["product_idx"]]
-        + values["season"][data["season_idx"]]
-        + values["trend"][data["pool_idx"]] * data["years"]
-        + values["elasticity"][data["pool_idx"]] * data["log_price"]
-        + values["promo"][data["pool_idx"]] * data["promo"]
+        alpha[flat["product_idx"]]
+        + values["season"][flat["season_idx"]]
+        + values["trend"][flat["pool_idx"]] * flat["years"]
+        + values["elasticity"][flat["pool_idx"]] * flat["log_price"]
+        + values["promo"][flat["pool_idx"]] * flat["promo"]
     )
-    ref = pm.logp(pm.NegativeBinomial.dist(mu=np.exp(eta), alpha=np.exp(0.7)), data["y"]).sum().eval()
+    ref = pm.logp(pm.NegativeBinomial.dist(mu=np.exp(eta), alpha=np.exp(0.7)), flat["y"]).sum().eval()
     np.testing.assert_allclose(f(alpha, 0.7)[0], ref, rtol=1e-12)
     for extreme in (-300.0, 300.0):
         lp, grad = f(alpha + extreme, 0.7)
