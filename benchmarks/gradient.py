@@ -68,8 +68,16 @@ def unfused(model: pm.Model) -> pm.Model:
     prod = np.repeat(np.arange(len(starts) - 1), np.diff(starts))
     pool = pool_of[prod]
     # per-row indices and data as shared arrays: the layout of a gather-based likelihood
+    arrays = {
+        "prod": prod,
+        "sidx": pool * len(years) + t,
+        "pool": pool,
+        "years": years[t],
+        "lp": lp,
+        "pr": pr,
+    }
     prod, sidx, pool, row_years, lp, pr = (
-        pytensor.shared(x, borrow=True) for x in (prod, pool * len(years) + t, pool, years[t], lp, pr)
+        pytensor.shared(x, name=f"unfused_{k}", borrow=True) for k, x in arrays.items()
     )
     eta = alpha[prod] + season[sidx] + trend[pool] * row_years + elasticity[pool] * lp + promo[pool] * pr
     replacement = negbin_loglik(eta, log_alpha, y) - count_constant(log_alpha, y)
