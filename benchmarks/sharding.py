@@ -10,7 +10,7 @@ of 200 products) is fitted once and its time is added to every shard count, sinc
 depend on the count; stage 2 runs the shards on a fresh ``distributed.LocalCluster`` of single-
 threaded worker processes (one per shard unless ``--workers``) and its wall time runs from the
 first submit to the last result, worker start-up and model compilation included. Every fit uses
-the default sampler settings (nutpie, 2 chains, 600 tuning + 1,200 draws). Scores: mean CRPS and
+the default sampler settings (nutpie, 2 chains, `ForecastConfig`'s tuning and draws). Scores: mean CRPS and
 80% randomized-PIT coverage over every (product, week) of the held-out weeks.
 """
 
