@@ -40,6 +40,8 @@ from forecast.vecmath import FASTMATH, softplus_sigmoid
 
 FAMILIES = ("negbin", "zinb")
 N_EFFECTS = 6  # alpha, season (flat), trend, elasticity, promo, log_alpha
+# The data inputs of the op, in its order (``rows_data``'s keys).
+ROW_FIELDS = ("starts", "pool", "time_idx", "years", "log_price", "promo", "y")
 
 
 @numba.njit(cache=True, fastmath=FASTMATH, error_model="numpy", boundscheck=False)
@@ -216,18 +218,28 @@ def rows_data(product_idx, time_idx, log_price, promo, y, product_pool, years) -
     trend's time; per row only the period index, log price, promotion and count remain: 28 bytes a
     row, against 56 with a product, seasonal-cell and group index and the years on every row.
     """
-    product_idx = np.asarray(product_idx)
+    product_idx, time_idx = np.asarray(product_idx), np.asarray(time_idx)
+    n_products, n_periods = len(product_pool), len(years)
+    # the kernel runs without bounds checks: an index out of range must stop here
+    if len(product_idx) and not (
+        product_idx.min() >= 0
+        and product_idx.max() < n_products
+        and time_idx.min() >= 0
+        and time_idx.max() < n_periods
+    ):
+        raise ValueError("row product or period index out of range of the products or periods given")
     order = np.lexsort((time_idx, product_idx))
-    n_products = len(product_pool)
-    return {
-        "starts": np.searchsorted(product_idx[order], np.arange(n_products + 1)).astype(np.int64),
-        "pool": np.ascontiguousarray(product_pool, dtype=np.int64),
-        "time_idx": np.ascontiguousarray(np.asarray(time_idx)[order], dtype=np.int32),
-        "years": np.ascontiguousarray(years, dtype=np.float64),
-        "log_price": np.ascontiguousarray(np.asarray(log_price)[order], dtype=np.float64),
-        "promo": np.ascontiguousarray(np.asarray(promo)[order], dtype=np.float64),
-        "y": np.ascontiguousarray(np.asarray(y)[order], dtype=np.float64),
+    fields = {
+        "starts": np.searchsorted(product_idx[order], np.arange(n_products + 1)),
+        "pool": product_pool,
+        "time_idx": time_idx[order],
+        "years": years,
+        "log_price": np.asarray(log_price)[order],
+        "promo": np.asarray(promo)[order],
+        "y": np.asarray(y)[order],
     }
+    dtypes = {"starts": np.int64, "pool": np.int64, "time_idx": np.int32}
+    return {k: np.ascontiguousarray(fields[k], dtype=dtypes.get(k, np.float64)) for k in ROW_FIELDS}
 
 
 def rows_loglik(family: str, effects: dict[str, pt.TensorVariable], data: dict[str, np.ndarray]):
@@ -241,10 +253,7 @@ def rows_loglik(family: str, effects: dict[str, pt.TensorVariable], data: dict[s
     zero = effects.get("zero")
     if zero is None:
         zero = pt.zeros_like(effects["trend"])
-    rows = [
-        pytensor.shared(data[k], name=f"rows_{k}", borrow=True)
-        for k in ("starts", "pool", "time_idx", "years", "log_price", "promo", "y")
-    ]
+    rows = [pytensor.shared(data[k], name=f"rows_{k}", borrow=True) for k in ROW_FIELDS]
     node_out = RowsLogLik(family)(
         effects["alpha"],
         effects["season"],

@@ -29,9 +29,8 @@ levels of a shard are a subset of the catalog's, and they need not sum to zero).
 On the history build the rows' log-likelihood is one fused op (``forecast.likelihood.RowsLogLik``):
 the effects go in as vectors (seasonality computed per (group, period) and flattened), the rows
 sorted by product (``forecast.likelihood.rows_data``), and one pass gives the log-density and its
-gradient. The
-horizon build writes the same log mean with PyTensor gathers for ``pm.NegativeBinomial`` to draw
-from.
+gradient. The horizon build writes the same log mean with PyTensor gathers for
+``pm.NegativeBinomial`` to draw from.
 """
 
 from __future__ import annotations
@@ -221,9 +220,6 @@ def build_model(
         coords["pool"] = ["all"]
     centered = CENTERED | (centered or {})
     pool_levels = design.levels[design.pool] if design.pool is not None else pd.Index(["all"])
-    obs_pool = design.pool_idx[rows.product_idx]
-    # Flat index into the (period, group) seasonality matrix.
-    season_idx = rows.time_idx * design.n_pool + obs_pool
 
     def pooled(name: str, mu: float, component: str, dims=pool) -> pt.TensorVariable:
         return _pooled(
@@ -289,9 +285,11 @@ def build_model(
             )
             pm.Potential("demand_loglik", rows_loglik(likelihood, effects, data))
             return model
+        # The horizon: the same log mean, gathered per row (drawn from, never differentiated).
+        obs_pool = design.pool_idx[rows.product_idx]
         eta = (
             alpha_p[rows.product_idx]
-            + season.flatten()[season_idx]
+            + season[rows.time_idx, obs_pool]
             + trend[obs_pool] * design.years[rows.time_idx]
             + elasticity[obs_pool] * rows.log_price
             + promo[obs_pool] * rows.promo

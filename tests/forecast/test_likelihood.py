@@ -107,6 +107,15 @@ def test_rows_data_keeps_every_row_once_grouped_by_product():
     assert got == want
 
 
+def test_rows_data_refuses_an_index_out_of_range():
+    """The kernel runs without bounds checks, so a bad index must stop before it."""
+    args = dict(log_price=np.zeros(2), promo=np.zeros(2), y=np.ones(2), product_pool=np.zeros(3, int))
+    with pytest.raises(ValueError, match="out of range"):
+        rows_data([0, 3], [0, 1], years=np.zeros(4), **args)
+    with pytest.raises(ValueError, match="out of range"):
+        rows_data([0, 1], [0, 4], years=np.zeros(4), **args)
+
+
 @pytest.mark.parametrize("family", ["negbin", "zinb"])
 @pytest.mark.parametrize("mode", ["NUMBA", "FAST_RUN"])
 def test_fused_rows_loglik_matches_the_pytensor_graph(family, mode):
