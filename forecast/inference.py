@@ -37,7 +37,10 @@ def fit(model: pm.Model, config: ForecastConfig, progressbar: bool = True) -> az
         config.chains,
         config.tune,
         config.draws,
-        "; compiling the model first (numba, about half a minute)" if config.sampler == "nutpie" else "",
+        "; compiling the model first (numba: about half a minute, up to two minutes on a machine's "
+        "first run; kept for later runs on the same catalog)"
+        if config.sampler == "nutpie"
+        else "",
     )
     kwargs: dict = {}
     if config.sampler == "pymc":

@@ -15,8 +15,10 @@ gradients once per product. A row carries only its period, log price, promotion 
 gradient is read off further outputs of the same node, so a sampler's logp + gradient runs the
 kernel once. Measured in ``benchmarks/gradient.py``.
 
-The histogram form of the count constant (``count_constant``: the ``lgamma`` terms summed over the
-distinct values of y, not every row) stays in PyTensor: it does not depend on eta.
+The count constant (the ``lgamma`` terms, which do not depend on eta) is summed over the distinct
+values of y, not every row, by a second small op, ``CountConstant``, with its own digamma: PyTensor's
+calls SciPy through a function pointer, and one such call keeps numba from caching the compiled
+model, so every process would compile it again (``benchmarks/compile.py``).
 
 ``negbin_loglik`` and ``zinb_loglik`` are the same densities as plain PyTensor expressions of eta:
 the reference the fused op is tested against.
@@ -202,12 +204,91 @@ def count_constant(log_alpha: pt.TensorVariable, y: np.ndarray) -> pt.TensorVari
     """Sum over rows of lgamma(y + a) - lgamma(a) - lgamma(y + 1), through the histogram of ``y``.
 
     With one dispersion ``a`` for all rows these terms depend on ``y`` only through its distinct
-    values (a few hundred), so they are summed over those instead of every row.
+    values (a few hundred), so they are summed over those instead of every row. PyTensor form: the
+    reference ``CountConstant`` is tested against.
     """
     values, counts = np.unique(y, return_counts=True)
     alpha = pt.exp(log_alpha)
     const = pt.sum(counts * pt.gammaln(values + alpha)) - len(y) * pt.gammaln(alpha)
     return const - float(np.sum(counts * gammaln(values + 1.0)))
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _digamma(x):
+    """psi(x) for x > 0: the recurrence psi(x) = psi(x + 1) - 1 / x up to x >= 10, then the
+    asymptotic series to x**-14 (truncation error below 1e-17)."""
+    r = 0.0
+    while x < 10.0:
+        r -= 1.0 / x
+        x += 1.0
+    f = 1.0 / (x * x)
+    series = f * (
+        -1.0 / 12.0
+        + f
+        * (
+            1.0 / 120.0
+            + f * (-1.0 / 252.0 + f * (1.0 / 240.0 + f * (-1.0 / 132.0 + f * (691.0 / 32760.0 - f / 12.0))))
+        )
+    )
+    return r + math.log(x) - 0.5 / x + series
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _count_constant(log_alpha, values, counts):
+    """``count_constant`` and its derivative in log a, from the histogram of the counts."""
+    a = math.exp(log_alpha[()])
+    total = 0.0
+    d_sum = 0.0
+    n = 0.0
+    for i in range(len(values)):
+        v, c = values[i], counts[i]
+        total += c * (math.lgamma(v + a) - math.lgamma(v + 1.0))
+        d_sum += c * _digamma(v + a)
+        n += c
+    out = np.empty((), dtype=np.float64)
+    out[()] = total - n * math.lgamma(a)
+    grad = np.empty((), dtype=np.float64)
+    grad[()] = a * (d_sum - n * _digamma(a))
+    return out, grad
+
+
+class CountConstant(Op):
+    """``count_constant`` as one op: inputs log a, the distinct counts and how often each occurs;
+    outputs the sum and, read by the gradient, its derivative in log a.
+
+    In numba, with its own digamma: PyTensor's goes through a SciPy function pointer, which keeps
+    numba from caching the compiled model (``benchmarks/compile.py``).
+    """
+
+    __props__ = ()
+
+    def make_node(self, log_alpha, values, counts):
+        inputs = [pt.as_tensor_variable(log_alpha).astype("float64"), pt.as_tensor_variable(values)]
+        inputs.append(pt.as_tensor_variable(counts))
+        return Apply(self, inputs, [pt.dscalar(), pt.dscalar()])
+
+    def perform(self, node, inputs, output_storage):
+        for storage, value in zip(output_storage, _count_constant(*inputs), strict=True):
+            storage[0] = value
+
+    def L_op(self, inputs, outputs, output_grads):
+        from pytensor.gradient import DisconnectedType
+
+        if not isinstance(output_grads[1].type, DisconnectedType):
+            raise NotImplementedError("CountConstant has no second derivative")
+        return [
+            output_grads[0] * outputs[1],
+            *(grad_undefined(self, k, x) for k, x in enumerate(inputs) if k),
+        ]
+
+
+@register_funcify_default_op_cache_key(CountConstant)
+def _numba_count_constant(op, node=None, **kwargs):
+    @numba.njit
+    def count_constant_op(log_alpha, values, counts):
+        return _count_constant(log_alpha, values, counts)
+
+    return count_constant_op
 
 
 def rows_data(product_idx, time_idx, log_price, promo, y, product_pool, years) -> dict[str, np.ndarray]:
@@ -264,7 +345,12 @@ def rows_loglik(family: str, effects: dict[str, pt.TensorVariable], data: dict[s
         zero,
         *rows,
     )
-    return node_out[0] + count_constant(effects["log_alpha"], data["y"])
+    values, counts = np.unique(data["y"], return_counts=True)
+    histogram = [
+        pytensor.shared(x.astype(np.float64), name=f"rows_y_{k}", borrow=True)
+        for k, x in (("values", values), ("counts", counts))
+    ]
+    return node_out[0] + CountConstant()(effects["log_alpha"], *histogram)[0]
 
 
 def _negbin_rows(eta, log_alpha, y: np.ndarray):

@@ -40,6 +40,7 @@ from collections.abc import Callable, Mapping
 import numpy as np
 import pandas as pd
 import pymc as pm
+import pytensor
 import pytensor.tensor as pt
 
 from forecast.design import Design, Rows
@@ -62,6 +63,14 @@ CENTERED = {
 
 
 Fixed = Mapping[str, "float | np.ndarray | pd.Series | pd.DataFrame"]
+
+
+def _data(name: str, values: np.ndarray) -> pt.TensorVariable:
+    """Data the graph reads, as a shared variable rather than a constant: a constant's values go
+    into numba's cache key, so a model on new data of the same shape would compile again."""
+    values = np.asarray(values)
+    dtype = np.int64 if values.dtype.kind in "iu" else np.float64
+    return pytensor.shared(np.ascontiguousarray(values, dtype=dtype), name=name, borrow=True)
 
 
 def _known(name: str, fixed: Fixed, make: Callable[[], pt.TensorVariable], dims=None) -> pt.TensorVariable:
@@ -112,7 +121,12 @@ def _group_effects(
     total = pt.zeros(len(design.products))
     for attr in design.levels:
         if fixed:
-            total = total + _fixed_mode_effect(design, attr, priors, fixed)[design.level_idx[attr]]
+            total = (
+                total
+                + _fixed_mode_effect(design, attr, priors, fixed)[
+                    _data(f"level_idx_{attr}", design.level_idx[attr])
+                ]
+            )
             continue
         sigma = pm.HalfNormal(f"sigma_{attr}", priors["group_sigma"])
         if centered:
@@ -120,7 +134,7 @@ def _group_effects(
         else:
             z = pm.ZeroSumNormal(f"z_{attr}", sigma=1.0, dims=attr)
             effect = pm.Deterministic(f"effect_{attr}", sigma * z, dims=attr)
-        total = total + effect[design.level_idx[attr]]
+        total = total + effect[_data(f"level_idx_{attr}", design.level_idx[attr])]
     return total
 
 
@@ -252,7 +266,7 @@ def build_model(
             )
 
         season_coef = pooled("season", 0.0, "season", (pool, "fourier"))
-        season = pt.dot(pt.as_tensor(design.fourier), season_coef.T)  # (periods, groups)
+        season = pt.dot(_data("fourier", design.fourier), season_coef.T)  # (periods, groups)
         trend = pooled("trend", 0.0, "trend")
         elasticity = pooled("elasticity", priors["elasticity_mu"], "elasticity")
         promo = pooled("promo", priors["promo_mu"], "promo")

@@ -91,3 +91,26 @@ def test_no_pooling_model_has_no_hyperpriors(tiny_data):
     assert "alpha_product" in names and "intercept" not in names
     zinb = build_model(design, DEFAULT_PRIORS, likelihood="zinb")
     assert "logit_zero_mu" in {rv.name for rv in zinb.free_RVs}
+
+
+def _numba_cache_key(model):
+    """The key numba's cache stores the model's compiled logp and gradient under (None: uncacheable)."""
+    from pytensor.link.numba.dispatch.basic import numba_funcify_ensure_cache
+
+    fn = model.logp_dlogp_function(mode="NUMBA", ravel_inputs=True)._pytensor_function
+    return numba_funcify_ensure_cache(fn.maker.fgraph)[1]
+
+
+def test_compiled_model_is_reused_for_next_weeks_data(tiny_data):
+    """The scheduled weekly run compiles nothing new: the model on one more week of the same
+    catalog's sales has the same numba cache key as the week before's, and it has one at all (no
+    uncacheable op, no data baked into the graph as constants)."""
+    sales = tiny_data.sales
+    earlier = sales[sales["date"] < sales["date"].max()]
+    keys = []
+    for s in (earlier, sales):
+        freq = infer_frequency(s["date"])
+        design = build_design(s, tiny_data.products, Hierarchy(), freq, 6)
+        keys.append(_numba_cache_key(build_model(design, DEFAULT_PRIORS)))
+    assert keys[0] is not None
+    assert keys[0] == keys[1]
