@@ -65,10 +65,15 @@ CENTERED = {
 Fixed = Mapping[str, "float | np.ndarray | pd.Series | pd.DataFrame"]
 
 
-def _data(name: str, values: np.ndarray) -> pt.TensorVariable:
-    """Data the graph reads, as a shared variable rather than a constant: a constant's values go
-    into numba's cache key, so a model on new data of the same shape would compile again."""
+def _data(name: str, values: np.ndarray, shared: bool) -> pt.TensorVariable:
+    """Data the graph reads: on the history build a shared variable rather than a constant (a
+    constant's values go into numba's cache key, so a model on new data of the same shape would
+    compile again); on the horizon build a constant, since ``pm.sample_posterior_predictive``
+    takes a shared variable it has no record of as changed data and would draw everything that
+    depends on it (the product levels) afresh from the priors."""
     values = np.asarray(values)
+    if not shared:
+        return pt.as_tensor(values)
     dtype = np.int64 if values.dtype.kind in "iu" else np.float64
     return pytensor.shared(np.ascontiguousarray(values, dtype=dtype), name=name, borrow=True)
 
@@ -110,9 +115,9 @@ def _free_coords(model: pm.Model, dim: str, levels: pd.Index, free_idx: np.ndarr
 
 
 def _group_effects(
-    design: Design, priors: dict[str, float], centered: bool, fixed: Fixed | None = None
+    design: Design, priors: dict[str, float], centered: bool, fixed: Fixed | None = None, shared: bool = True
 ) -> pt.TensorVariable:
-    """Sum over attributes of each product's group effects, per product.
+    """Sum over attributes of each product's group effects, per product (``shared``: see ``_data``).
 
     Effects sum to zero over an attribute's levels, so the intercept is the grand mean and not
     traded off against the average of every attribute's effects. With ``fixed`` (the intercept
@@ -124,7 +129,7 @@ def _group_effects(
             total = (
                 total
                 + _fixed_mode_effect(design, attr, priors, fixed)[
-                    _data(f"level_idx_{attr}", design.level_idx[attr])
+                    _data(f"level_idx_{attr}", design.level_idx[attr], shared)
                 ]
             )
             continue
@@ -134,7 +139,7 @@ def _group_effects(
         else:
             z = pm.ZeroSumNormal(f"z_{attr}", sigma=1.0, dims=attr)
             effect = pm.Deterministic(f"effect_{attr}", sigma * z, dims=attr)
-        total = total + effect[_data(f"level_idx_{attr}", design.level_idx[attr])]
+        total = total + effect[_data(f"level_idx_{attr}", design.level_idx[attr], shared)]
     return total
 
 
@@ -258,7 +263,7 @@ def build_model(
             sigma_product = _known(
                 "sigma_product", fixed, lambda: pm.HalfNormal("sigma_product", priors["product_sigma"])
             )
-            group_mean = intercept + _group_effects(design, priors, centered["groups"], fixed)
+            group_mean = intercept + _group_effects(design, priors, centered["groups"], fixed, not predict)
             alpha_p = pm.Normal("alpha_product", group_mean, sigma_product, dims="product")
         else:
             alpha_p = pm.Normal(
@@ -266,7 +271,7 @@ def build_model(
             )
 
         season_coef = pooled("season", 0.0, "season", (pool, "fourier"))
-        season = pt.dot(_data("fourier", design.fourier), season_coef.T)  # (periods, groups)
+        season = pt.dot(_data("fourier", design.fourier, not predict), season_coef.T)  # (periods, groups)
         trend = pooled("trend", 0.0, "trend")
         elasticity = pooled("elasticity", priors["elasticity_mu"], "elasticity")
         promo = pooled("promo", priors["promo_mu"], "promo")
