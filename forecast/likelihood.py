@@ -263,8 +263,8 @@ class CountConstant(Op):
     __props__ = ()
 
     def make_node(self, log_alpha, values, counts):
-        inputs = [pt.as_tensor_variable(log_alpha).astype("float64"), pt.as_tensor_variable(values)]
-        inputs.append(pt.as_tensor_variable(counts))
+        log_alpha = pt.as_tensor_variable(log_alpha).astype("float64")
+        inputs = [log_alpha, pt.as_tensor_variable(values), pt.as_tensor_variable(counts)]
         return Apply(self, inputs, [pt.dscalar(), pt.dscalar()])
 
     def perform(self, node, inputs, output_storage):
