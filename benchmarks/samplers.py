@@ -27,7 +27,7 @@ from _common import prepared, save
 from threadpoolctl import threadpool_limits
 
 from forecast.config import DEFAULT_PRIORS
-from forecast.diagnostics import is_hyperparameter
+from forecast.diagnostics import checked_parameters, is_hyperparameter
 from forecast.model import build_model
 
 DRAWS, CHAINS, TARGET = 1000, 2, 0.8
@@ -35,7 +35,7 @@ TUNE = {"same": {"nutpie": 500, "pymc": 500}, "defaults": {"nutpie": 300, "pymc"
 
 
 def min_ess(idata, model) -> float:
-    names = [rv.name for rv in model.free_RVs if is_hyperparameter(rv.name)]
+    names = [name for name in checked_parameters(model) if is_hyperparameter(name)]
     return float(az.ess(idata, var_names=names).to_array().min())
 
 

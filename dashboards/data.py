@@ -419,10 +419,11 @@ def _split_parameter(frame: pd.DataFrame, prefix: str) -> pd.DataFrame:
 def group_effects(db: str, stamp: tuple, run_id: str, posterior_path: str | None) -> Effects:
     """Posterior of the category, brand and color effects (log scale), for the forest plot.
 
-    The fit records its free parameters in ``fit_diagnostics``: ``effect_<attr>[level]`` when the group
-    effects are sampled directly, ``z_<attr>[level]`` (standardized, effect = sigma * z) when they are
-    non-centered, the default. In that case the effects are read from the run's saved posterior
-    (mean and 90% HDI, as in ``fit_diagnostics``); without the file the standardized effects are shown.
+    The fit records ``effect_<attr>[level]`` in ``fit_diagnostics``, sampled directly or derived from
+    the standardized ``z_<attr>`` (``forecast.diagnostics.checked_parameters``). Runs recorded before
+    the derived effects were kept hold only ``z``: their effects are read from the run's saved
+    posterior (mean and 90% HDI, as in ``fit_diagnostics``); without the file the standardized
+    effects are shown.
     """
     params = fit_parameters(db, stamp, run_id)
     direct = _split_parameter(params[params["variable"].str.startswith("effect_")], "effect_")

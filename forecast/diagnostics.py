@@ -5,6 +5,8 @@ from __future__ import annotations
 import arviz as az
 import numpy as np
 import pandas as pd
+import pymc as pm
+from pytensor.graph.traversal import ancestors
 
 # Thresholds after Vehtari et al. (2021), "Rank-normalization, folding, and localization: an
 # improved R-hat", and Betancourt (2016) for the energy BFMI.
@@ -16,6 +18,21 @@ MIN_BFMI = 0.3
 def is_hyperparameter(name: str) -> bool:
     """Shared parameters: scales, shared means, the intercept and the dispersion."""
     return name.startswith("sigma_") or name.endswith(("_sigma", "_mu")) or name in ("intercept", "log_alpha")
+
+
+def checked_parameters(model: pm.Model) -> list[str]:
+    """The parameters a fit is checked and reported on: every free parameter, and the quantities
+    a parameterisation derives from them that an analyst reads as parameters (a hyperparameter
+    such as ``elasticity_mu``, the group effects ``effect_<attribute>``). Constants (a sharded
+    fit's fixed values) are left out: they have no chains to check."""
+    free = set(model.free_RVs)
+    derived = [
+        d.name
+        for d in model.deterministics
+        if (is_hyperparameter(d.name) or d.name.startswith("effect_"))
+        and any(v in free for v in ancestors([d]))
+    ]
+    return [rv.name for rv in model.free_RVs] + derived
 
 
 def parameter_table(idata: az.InferenceData, var_names: list[str]) -> pd.DataFrame:

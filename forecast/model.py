@@ -9,10 +9,15 @@ log E[demand] for product p in period t:
         + l_g * promo                               promotion lift, pooled by group
 
     alpha_p ~ Normal(mu + sum_a u_a[level_a(p)], sigma_product)       (centered)
-    u_a     = sigma_a * z_a,  z_a ~ ZeroSumNormal(1)                   (non-centered, per attribute)
-    c_g     ~ Normal(c_mu, c_sigma)  for c in s, b, e, l               (per component, see CENTERED)
+    u_a     ~ ZeroSumNormal(sigma_a)                                   (centered where every level
+              or u_a = sigma_a * z_a, z_a ~ ZeroSumNormal(1)            holds 30+ products, else not)
+    c_g     ~ Normal(c_mu, c_sigma)  for c in s, b, e, l               (per component, see FORMS)
     demand  ~ NegativeBinomial(exp(eta), alpha)                       ("negbin")
             or ZeroInflatedNegativeBinomial(1 - pi_g, exp(eta), alpha)  ("zinb": structural zeros)
+
+A non-centered pooled component is written through its groups' average ``c_avg`` (see
+``_pooled_by_average``): an exact reparameterisation of the same model in which ``c_mu`` is derived, so the
+data pin ``c_avg`` and the sampler is not asked to move the mean against every group's offset.
 
 ``pooling="none"`` builds the same likelihood with independent wide priors and no hyperpriors: the
 no-pooling model the hierarchical one is compared with.
@@ -49,17 +54,25 @@ from forecast.likelihood import rows_data, rows_loglik
 LIKELIHOODS = ("negbin", "zinb")
 POOLING = ("partial", "none")
 
-# Per pooled component: centered where each group's coefficient is pinned by thousands of rows
-# (seasonality), non-centered where the groups barely differ or the data say little next to the
-# prior (elasticity, promotion lift, trend): the funnel. Measured: benchmarks/README.md.
-CENTERED = {
-    "groups": False,
-    "season": True,
-    "elasticity": False,
-    "promo": False,
-    "trend": False,
-    "zero": False,
+# How each part is written (the same model, a different geometry for the sampler). Pooled
+# components: "centered" where each group's coefficient is pinned by thousands of rows
+# (seasonality); non-centered, written through the groups' "average", where the groups barely
+# differ or the data say little next to the prior (elasticity, promotion lift, trend: the funnel);
+# "noncentered" is the textbook form, kept for comparison. Group effects: "auto" centers an
+# attribute where its smallest level holds CENTER_MIN_PRODUCTS products. Measured:
+# benchmarks/README.md ("Model: parameterisation").
+FORMS: dict[str, str] = {
+    "groups": "auto",
+    "season": "centered",
+    "elasticity": "average",
+    "promo": "average",
+    "trend": "average",
+    "zero": "average",
 }
+# A group effect is centered where each level is pinned by this many products' levels (a
+# non-centered effect with well-informed levels leaves its scale on a ridge), non-centered where a
+# level holds fewer (a funnel): measured at 200, 500 and 1,000 products, benchmarks/README.md.
+CENTER_MIN_PRODUCTS = 30
 
 
 Fixed = Mapping[str, "float | np.ndarray | pd.Series | pd.DataFrame"]
@@ -115,13 +128,19 @@ def _free_coords(model: pm.Model, dim: str, levels: pd.Index, free_idx: np.ndarr
 
 
 def _group_effects(
-    design: Design, priors: dict[str, float], centered: bool, fixed: Fixed | None = None, shared: bool = True
+    design: Design,
+    priors: dict[str, float],
+    form: str,
+    fixed: Fixed | None = None,
+    shared: bool = True,
 ) -> pt.TensorVariable:
     """Sum over attributes of each product's group effects, per product (``shared``: see ``_data``).
 
     Effects sum to zero over an attribute's levels, so the intercept is the grand mean and not
-    traded off against the average of every attribute's effects. With ``fixed`` (the intercept
-    and the scales known), fixed levels are constants and free ones ``Normal(0, sigma)``.
+    traded off against the average of every attribute's effects. ``form``: "centered",
+    "noncentered", or "auto" (per attribute: centered where its smallest level holds
+    ``CENTER_MIN_PRODUCTS`` products). With ``fixed`` (the
+    intercept and the scales known), fixed levels are constants and free ones ``Normal(0, sigma)``.
     """
     total = pt.zeros(len(design.products))
     for attr in design.levels:
@@ -134,7 +153,8 @@ def _group_effects(
             )
             continue
         sigma = pm.HalfNormal(f"sigma_{attr}", priors["group_sigma"])
-        if centered:
+        per_level = np.bincount(design.level_idx[attr], minlength=len(design.levels[attr]))
+        if form == "centered" or (form == "auto" and per_level.min() >= CENTER_MIN_PRODUCTS):
             effect = pm.ZeroSumNormal(f"effect_{attr}", sigma=sigma, dims=attr)
         else:
             z = pm.ZeroSumNormal(f"z_{attr}", sigma=1.0, dims=attr)
@@ -155,13 +175,20 @@ def _fixed_mode_effect(design: Design, attr: str, priors: dict[str, float], fixe
     return _partly_fixed(f"effect_{attr}", free, free_idx, values, attr)
 
 
+def _group_scale(name: str, group_sigma: float) -> pt.TensorVariable:
+    """A boundary-avoiding Gamma(2, 2 / s) prior (mean s, zero density at 0) on the scale across a
+    handful of groups: Chung et al. (2013). A half-normal's mass at zero let the sampler fall into
+    the funnel's neck where the groups barely differ (measured: benchmarks/README.md)."""
+    return pm.Gamma(f"{name}_sigma", alpha=2.0, beta=2.0 / group_sigma)
+
+
 def _pooled(
     name: str,
     mu: float,
     sigma: float,
     group_sigma: float,
     dims: str | tuple[str, ...],
-    centered: bool,
+    form: str,
     pooling: str = "partial",
     fixed: Fixed | None = None,
     levels: pd.Index | None = None,
@@ -172,19 +199,23 @@ def _pooled(
     independent ``Normal(mu, sigma)``: nothing is learned across groups. ``fixed`` may hold the
     mean (``<name>_mu``), the scale (``<name>_sigma``) and some groups' values (``<name>``, by the
     group keys in ``levels``); the other groups stay free around the (fixed) mean and scale.
+    ``form``: "centered", "noncentered", or "average" (``_pooled_by_average``; the textbook
+    non-centered form where part of the component is fixed or there is a single group).
     """
     dims = (dims,) if isinstance(dims, str) else dims
     if pooling == "none":
         return pm.Normal(name, mu, sigma, dims=dims)
     fixed = fixed or {}
+    own = (name, f"{name}_mu", f"{name}_sigma")
+    if (
+        form == "average"
+        and not any(k in fixed for k in own)
+        and len(pm.modelcontext(None).coords[dims[0]]) > 1
+    ):
+        return _pooled_by_average(name, mu, sigma, group_sigma, dims)
     mean_dims = dims[1:] or None
     mean = _known(f"{name}_mu", fixed, lambda: pm.Normal(f"{name}_mu", mu, sigma, dims=mean_dims), mean_dims)
-    # A boundary-avoiding Gamma(2, 2 / s) prior (mean s, zero density at 0) on the scale across a
-    # handful of groups: Chung et al. (2013). A half-normal's mass at zero let the sampler fall into
-    # the funnel's neck where the groups barely differ (measured: benchmarks/README.md).
-    scale = _known(
-        f"{name}_sigma", fixed, lambda: pm.Gamma(f"{name}_sigma", alpha=2.0, beta=2.0 / group_sigma)
-    )
+    scale = _known(f"{name}_sigma", fixed, lambda: _group_scale(name, group_sigma))
     if fixed.get(name) is not None:
         given, width = fixed[name], None
         if len(dims) > 1:  # a level x term frame, its columns in the model's term order
@@ -194,15 +225,41 @@ def _pooled(
         free = None
         if len(free_idx):
             free_dims = (_free_coords(pm.modelcontext(None), dims[0], levels, free_idx), *dims[1:])
-            if centered:
+            if form == "centered":
                 free = pm.Normal(f"{name}_free", mean, scale, dims=free_dims)
             else:
                 free = mean + scale * pm.Normal(f"{name}_z", 0.0, 1.0, dims=free_dims)
         return _partly_fixed(name, free, free_idx, values, dims)
-    if centered:
+    if form == "centered":
         return pm.Normal(name, mean, scale, dims=dims)
     z = pm.Normal(f"{name}_z", 0.0, 1.0, dims=dims)
     return pm.Deterministic(name, mean + scale * z, dims=dims)
+
+
+def _pooled_by_average(name: str, mu: float, sigma: float, group_sigma: float, dims: tuple[str, ...]):
+    """Non-centered pooled groups written through their average: the same model, better geometry.
+
+    ``c_g = c_mu + scale * z_g`` with ``z_g ~ Normal(0, 1)`` splits exactly into the groups' average
+    ``c_avg = c_mu + scale * mean(z)``, pinned by the data, and offsets ``scale * w_g`` with
+    ``w = z - mean(z) ~ ZeroSumNormal(1)``. Given ``scale``, ``c_avg ~ Normal(mu, sqrt(sigma^2 +
+    tau^2))`` with ``tau^2 = scale^2 / G`` (``G`` groups), and ``c_mu`` given ``c_avg`` is normal
+    (the conjugate update), drawn here non-centered from ``c_mu_z ~ Normal(0, 1)``. The written
+    form left ``c_mu`` able to move only with all of the groups' ``z`` at once (lowest ESS of
+    the model, and divergences); this one gives it 2-5x the ESS (benchmarks/README.md).
+    """
+    groups = len(pm.modelcontext(None).coords[dims[0]])
+    mean_dims = dims[1:] or None
+    scale = _group_scale(name, group_sigma)
+    tau2 = scale**2 / groups
+    var = sigma**2 + tau2
+    avg = pm.Normal(f"{name}_avg", mu, pt.sqrt(var), dims=mean_dims)
+    mu_z = pm.Normal(f"{name}_mu_z", 0.0, 1.0, dims=mean_dims)
+    pm.Deterministic(
+        f"{name}_mu", mu + sigma**2 / var * (avg - mu) + pt.sqrt(sigma**2 * tau2 / var) * mu_z, dims=mean_dims
+    )
+    # ZeroSumNormal sums over its last axis: the groups go last, then back in front.
+    w = pm.ZeroSumNormal(f"{name}_z", sigma=1.0, dims=(*dims[1:], dims[0]))
+    return pm.Deterministic(name, avg + scale * (w.T if len(dims) > 1 else w), dims=dims)
 
 
 def build_model(
@@ -211,14 +268,15 @@ def build_model(
     predict: bool = False,
     likelihood: str = "negbin",
     pooling: str = "partial",
-    centered: dict[str, bool] | None = None,
+    forms: dict[str, str] | None = None,
     fixed: Fixed | None = None,
 ) -> pm.Model:
     """Build the model on the history rows, or on the horizon rows when ``predict`` is true.
 
     Both builds share every parameter name and shape, so a posterior fitted on the history is used
     directly with ``pm.sample_posterior_predictive`` on the horizon build (pass the same ``fixed``
-    to both). ``fixed``: known quantities, see the module docstring.
+    to both). ``fixed``: known quantities, see the module docstring. ``forms``: overrides of
+    ``FORMS``, how each part is written (benchmarks compare them).
     """
     if likelihood not in LIKELIHOODS:
         raise ValueError(f"unknown likelihood '{likelihood}': choose one of {', '.join(LIKELIHOODS)}")
@@ -237,7 +295,12 @@ def build_model(
     }
     if design.pool is None:
         coords["pool"] = ["all"]
-    centered = CENTERED | (centered or {})
+    forms = FORMS | (forms or {})
+    allowed = {"groups": ("auto", "centered", "noncentered")}
+    for part, form in forms.items():
+        choices = allowed.get(part, ("centered", "noncentered", "average"))
+        if part not in FORMS or form not in choices:
+            raise ValueError(f"unknown form {part}={form!r}: parts {sorted(FORMS)}, forms {choices}")
     pool_levels = design.levels[design.pool] if design.pool is not None else pd.Index(["all"])
 
     def pooled(name: str, mu: float, component: str, dims=pool) -> pt.TensorVariable:
@@ -247,7 +310,7 @@ def build_model(
             priors[f"{component}_sigma"],
             priors[f"{component}_group_sigma"],
             dims,
-            centered[component],
+            forms[component],
             pooling,
             fixed,
             pool_levels,
@@ -263,7 +326,7 @@ def build_model(
             sigma_product = _known(
                 "sigma_product", fixed, lambda: pm.HalfNormal("sigma_product", priors["product_sigma"])
             )
-            group_mean = intercept + _group_effects(design, priors, centered["groups"], fixed, not predict)
+            group_mean = intercept + _group_effects(design, priors, forms["groups"], fixed, not predict)
             alpha_p = pm.Normal("alpha_product", group_mean, sigma_product, dims="product")
         else:
             alpha_p = pm.Normal(

@@ -14,7 +14,7 @@ from forecast import __version__
 from forecast.calendar import Frequency, infer_frequency
 from forecast.config import DEFAULT_HORIZON, ForecastConfig
 from forecast.design import Design, build_design
-from forecast.diagnostics import parameter_table, verdict
+from forecast.diagnostics import checked_parameters, parameter_table, verdict
 from forecast.effects import product_effects
 from forecast.inference import fit
 from forecast.model import build_model
@@ -77,8 +77,7 @@ def fit_model(
 ) -> Fitted:
     model = model_for(prepared.design, config, fixed=fixed)
     idata = fit(model, config, progressbar=progressbar)
-    free = [rv.name for rv in model.free_RVs]
-    table = parameter_table(idata, free)
+    table = parameter_table(idata, checked_parameters(model))
     return Fitted(idata=idata, diagnostics=verdict(idata, table), parameters=table)
 
 

@@ -1,7 +1,7 @@
 import arviz as az
 import numpy as np
 
-from forecast.diagnostics import is_hyperparameter, parameter_table, verdict
+from forecast.diagnostics import checked_parameters, is_hyperparameter, parameter_table, verdict
 
 
 def _idata(shift: float = 0.0, draws: int = 1000, diverging: int = 0, seed: int = 0):
@@ -43,3 +43,23 @@ def test_low_ess_on_a_hyperparameter_and_divergences_fail():
     assert v["verdict"] == "not converged"
     assert "ESS" in v["problems"] and "3 divergent transitions" in v["problems"]
     assert v["divergences"] == 3
+
+
+def test_checked_parameters_add_derived_hyperparameters_and_effects_not_constants(tiny_data):
+    from forecast.calendar import infer_frequency
+    from forecast.config import DEFAULT_PRIORS
+    from forecast.design import build_design
+    from forecast.model import build_model
+    from forecast.schema import Hierarchy
+
+    design = build_design(
+        tiny_data.sales, tiny_data.products, Hierarchy(), infer_frequency(tiny_data.sales["date"]), 6
+    )
+    model = build_model(design, DEFAULT_PRIORS)
+    names = checked_parameters(model)
+    assert {rv.name for rv in model.free_RVs} <= set(names)
+    assert {"elasticity_mu", "promo_mu", "trend_mu", "effect_brand"} <= set(names)
+    assert "demand_loglik" not in names and "elasticity" not in names  # derived, not read as parameters
+    fixed = build_model(design, DEFAULT_PRIORS, fixed={"elasticity_mu": -1.5, "sigma_brand": 0.3})
+    names = checked_parameters(fixed)
+    assert "elasticity_mu" not in names and "sigma_brand" not in names  # constants: no chains to check

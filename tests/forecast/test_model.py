@@ -2,9 +2,11 @@ import numpy as np
 import pymc as pm
 import pytensor.tensor as pt
 
+from forecast import model as model_module
 from forecast.calendar import infer_frequency
 from forecast.config import DEFAULT_PRIORS
 from forecast.design import build_design
+from forecast.diagnostics import checked_parameters
 from forecast.likelihood import negbin_loglik
 from forecast.model import build_model
 from forecast.schema import Hierarchy
@@ -90,7 +92,40 @@ def test_no_pooling_model_has_no_hyperpriors(tiny_data):
     assert not any(n.startswith("sigma_") or n.endswith(("_sigma", "_mu")) for n in names)
     assert "alpha_product" in names and "intercept" not in names
     zinb = build_model(design, DEFAULT_PRIORS, likelihood="zinb")
-    assert "logit_zero_mu" in {rv.name for rv in zinb.free_RVs}
+    assert "logit_zero_sigma" in {rv.name for rv in zinb.free_RVs}
+    assert "logit_zero_mu" in checked_parameters(zinb)
+
+
+def test_group_effects_are_centered_where_every_level_holds_enough_products(tiny_data, monkeypatch):
+    design = _design(tiny_data)  # 30 products: a few per level
+    names = {rv.name for rv in build_model(design, DEFAULT_PRIORS).free_RVs}
+    assert {"z_category", "z_brand", "z_color"} <= names and "effect_category" not in names
+    fewest = min(np.bincount(idx).min() for idx in design.level_idx.values())
+    monkeypatch.setattr(model_module, "CENTER_MIN_PRODUCTS", fewest)
+    names = {rv.name for rv in build_model(design, DEFAULT_PRIORS).free_RVs}
+    assert {"effect_category", "effect_brand", "effect_color"} <= names and "z_brand" not in names
+
+
+def test_pooled_components_written_through_their_average_keep_the_model(tiny_data):
+    """The average form is a reparameterisation: the prior of the shared mean, the scale and the
+    groups' coefficients is that of ``c_g = c_mu + scale * z_g`` with independent ``z_g``."""
+    design = _design(tiny_data)
+    model = build_model(design, DEFAULT_PRIORS)
+    assert {"elasticity_avg", "elasticity_mu_z"} <= {rv.name for rv in model.free_RVs}
+    with model:
+        prior = pm.sample_prior_predictive(
+            draws=20_000, random_seed=3, var_names=["elasticity_mu", "elasticity_sigma", "elasticity"]
+        ).prior
+    mu = prior["elasticity_mu"].values.ravel()
+    scale = prior["elasticity_sigma"].values.ravel()
+    coef = prior["elasticity"].values.reshape(len(mu), -1)
+    z = (coef - mu[:, None]) / scale[:, None]  # independent standard normals in the written model
+    mu0, s0 = DEFAULT_PRIORS["elasticity_mu"], DEFAULT_PRIORS["elasticity_sigma"]
+    assert abs(mu.mean() - mu0) < 0.03 and abs(mu.std() / s0 - 1) < 0.03
+    assert abs(scale.mean() / DEFAULT_PRIORS["elasticity_group_sigma"] - 1) < 0.03
+    assert np.all(np.abs(z.mean(axis=0)) < 0.03) and np.all(np.abs(z.std(axis=0) - 1) < 0.03)
+    corr = np.corrcoef(np.column_stack([z, mu, np.log(scale)]), rowvar=False)
+    assert np.abs(corr[np.triu_indices_from(corr, 1)]).max() < 0.03
 
 
 def _numba_cache_key(model):

@@ -105,7 +105,7 @@ def test_fixed_top_leaves_only_product_levels_free(prepared):
     np.testing.assert_allclose(point[1], shared["effect_brand"].to_numpy())
     np.testing.assert_allclose(point[2], -1.2)
     default = {rv.name for rv in build_model(design, DEFAULT_PRIORS).free_RVs}
-    assert {"intercept", "sigma_brand", "log_alpha", "elasticity_mu"} <= default  # default untouched
+    assert {"intercept", "sigma_brand", "log_alpha", "elasticity_sigma"} <= default  # default untouched
 
 
 def test_levels_stage1_never_saw_stay_free_under_the_fixed_scale(prepared):
