@@ -65,6 +65,7 @@ def measure(n: int, seeds: list[int]) -> list[dict]:
                     "divergences": int(idata.sample_stats["diverging"].sum()),
                     "min_ess_hyper": round(min(worst.values())),
                     "worst_hyper": min(worst, key=worst.get),
+                    "ess_group_scales": {v: round(e) for v, e in worst.items() if v.startswith("sigma_")},
                     "ess_per_s": round(min(worst.values()) / elapsed, 2),
                     "max_rhat": round(float(rhat.max()), 3),
                 }
