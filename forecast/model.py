@@ -16,8 +16,9 @@ log E[demand] for product p in period t:
             or ZeroInflatedNegativeBinomial(1 - pi_g, exp(eta), alpha)  ("zinb": structural zeros)
 
 A non-centered pooled component is written through its groups' average ``c_avg`` (see
-``_pooled_by_average``): an exact reparameterisation of the same model in which ``c_mu`` is derived, so the
-data pin ``c_avg`` and the sampler is not asked to move the mean against every group's offset.
+``_pooled_by_average``): an exact reparameterisation of the same model in which ``c_mu`` is
+derived, so the data pin ``c_avg`` and the sampler is not asked to move the mean against every
+group's offset.
 
 ``pooling="none"`` builds the same likelihood with independent wide priors and no hyperpriors: the
 no-pooling model the hierarchical one is compared with.
@@ -139,8 +140,8 @@ def _group_effects(
     Effects sum to zero over an attribute's levels, so the intercept is the grand mean and not
     traded off against the average of every attribute's effects. ``form``: "centered",
     "noncentered", or "auto" (per attribute: centered where its smallest level holds
-    ``CENTER_MIN_PRODUCTS`` products). With ``fixed`` (the
-    intercept and the scales known), fixed levels are constants and free ones ``Normal(0, sigma)``.
+    ``CENTER_MIN_PRODUCTS`` products). With ``fixed`` (the intercept and the scales known), fixed
+    levels are constants and free ones ``Normal(0, sigma)``.
     """
     total = pt.zeros(len(design.products))
     for attr in design.levels:
