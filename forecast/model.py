@@ -246,7 +246,7 @@ def _pooled_by_average(name: str, mu: float, sigma: float, group_sigma: float, d
     tau^2))`` with ``tau^2 = scale^2 / G`` (``G`` groups), and ``c_mu`` given ``c_avg`` is normal
     (the conjugate update), drawn here non-centered from ``c_mu_z ~ Normal(0, 1)``. The written
     form left ``c_mu`` able to move only with all of the groups' ``z`` at once (lowest ESS of
-    the model); this one gives it 2 to 6 times the ESS at 1,000 products (benchmarks/README.md).
+    the model); this one gives it 1.5 to 6 times the ESS at 1,000 products (benchmarks/README.md).
     """
     groups = len(pm.modelcontext(None).coords[dims[0]])
     mean_dims = dims[1:] or None
