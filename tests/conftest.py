@@ -17,6 +17,17 @@ def tiny_data():
     return generate_retail_data(n_products=30, n_periods=60, seed=7, new_share=0.15)
 
 
+@pytest.fixture(scope="session")
+def tiny_design(tiny_data):
+    """``tiny_data`` prepared for the model: the default hierarchy, a 6-period horizon."""
+    from forecast.calendar import infer_frequency
+    from forecast.design import build_design
+    from forecast.schema import Hierarchy
+
+    freq = infer_frequency(tiny_data.sales["date"])
+    return build_design(tiny_data.sales, tiny_data.products, Hierarchy(), freq, 6)
+
+
 def write_inputs(data, folder):
     """A generated data set as the CSV files a retailer would hand over: ``(sales, products)`` paths."""
     sales, products = folder / "sales.csv", folder / "products.csv"

@@ -45,16 +45,11 @@ def test_low_ess_on_a_hyperparameter_and_divergences_fail():
     assert v["divergences"] == 3
 
 
-def test_checked_parameters_add_derived_hyperparameters_and_effects_not_constants(tiny_data):
-    from forecast.calendar import infer_frequency
+def test_checked_parameters_add_derived_hyperparameters_and_effects_not_constants(tiny_design):
     from forecast.config import DEFAULT_PRIORS
-    from forecast.design import build_design
     from forecast.model import build_model
-    from forecast.schema import Hierarchy
 
-    design = build_design(
-        tiny_data.sales, tiny_data.products, Hierarchy(), infer_frequency(tiny_data.sales["date"]), 6
-    )
+    design = tiny_design
     model = build_model(design, DEFAULT_PRIORS)
     names = checked_parameters(model)
     assert {rv.name for rv in model.free_RVs} <= set(names)

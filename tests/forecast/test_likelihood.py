@@ -192,18 +192,12 @@ def test_negbin_loglik_equals_pymc_and_gradient_is_finite_at_extremes():
         assert np.isfinite(grad).all() and not np.isnan(lp)
 
 
-def test_model_uses_the_fused_likelihood_and_its_gradient_matches(tiny_data):
+def test_model_uses_the_fused_likelihood_and_its_gradient_matches(tiny_design):
     """The built model's logp and gradient equal those of the same model with the rows' log mean
     written from the design and the model's named effects: the fused op gets the right data."""
     from pymc.model.fgraph import fgraph_from_model, model_from_fgraph
 
-    from forecast.calendar import infer_frequency
-    from forecast.design import build_design
-    from forecast.schema import Hierarchy
-
-    design = build_design(
-        tiny_data.sales, tiny_data.products, Hierarchy(), infer_frequency(tiny_data.sales["date"]), 6
-    )
+    design = tiny_design
     rows, pool = design.train, design.pool_idx[design.train.product_idx]
     for family in ("negbin", "zinb"):
         model = build_model(design, DEFAULT_PRIORS, likelihood=family)

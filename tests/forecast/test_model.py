@@ -96,8 +96,8 @@ def test_no_pooling_model_has_no_hyperpriors(tiny_data):
     assert "logit_zero_mu" in checked_parameters(zinb)
 
 
-def test_group_effects_are_centered_where_every_level_holds_enough_products(tiny_data, monkeypatch):
-    design = _design(tiny_data)  # 30 products: a few per level
+def test_group_effects_are_centered_where_every_level_holds_enough_products(tiny_design, monkeypatch):
+    design = tiny_design  # 30 products: a few per level
     names = {rv.name for rv in build_model(design, DEFAULT_PRIORS).free_RVs}
     assert {"z_category", "z_brand", "z_color"} <= names and "effect_category" not in names
     fewest = min(np.bincount(idx).min() for idx in design.level_idx.values())
@@ -106,10 +106,10 @@ def test_group_effects_are_centered_where_every_level_holds_enough_products(tiny
     assert {"effect_category", "effect_brand", "effect_color"} <= names and "z_brand" not in names
 
 
-def test_pooled_components_written_through_their_average_keep_the_model(tiny_data):
+def test_pooled_components_written_through_their_average_keep_the_model(tiny_design):
     """The average form is a reparameterisation: the prior of the shared mean, the scale and the
     groups' coefficients is that of ``c_g = c_mu + scale * z_g`` with independent ``z_g``."""
-    design = _design(tiny_data)
+    design = tiny_design
     model = build_model(design, DEFAULT_PRIORS)
     assert {"elasticity_avg", "elasticity_mu_z"} <= {rv.name for rv in model.free_RVs}
     with model:
