@@ -24,15 +24,18 @@ from forecast.diagnostics import checked_parameters, is_hyperparameter
 from forecast.model import build_model
 
 TEXTBOOK = {c: "noncentered" for c in ("elasticity", "promo", "trend", "zero")}
+AVERAGE = {c: "average" for c in ("elasticity", "promo", "trend")}
 VARIANTS = {
     "textbook non-centered: group effects and elasticity, promotion, trend": {
         "groups": "noncentered",
         **TEXTBOOK,
     },
     "elasticity, promotion, trend through their average; group effects non-centered": {
-        "groups": "noncentered"
+        "groups": "noncentered",
+        **AVERAGE,
     },
-    "the same, group effects centered where every level holds 30+ products (default)": {},
+    "the same, group effects centered where every level holds 30+ products": AVERAGE,
+    "the same, elasticity, promotion, trend offsets half-centered (default)": {},
     "the same, every group effect centered": {"groups": "centered"},
 }
 

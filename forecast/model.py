@@ -15,10 +15,10 @@ log E[demand] for product p in period t:
     demand  ~ NegativeBinomial(exp(eta), alpha)                       ("negbin")
             or ZeroInflatedNegativeBinomial(1 - pi_g, exp(eta), alpha)  ("zinb": structural zeros)
 
-A non-centered pooled component is written through its groups' average ``c_avg`` (see
-``_pooled_by_average``): an exact reparameterisation of the same model in which ``c_mu`` is
-derived, so the data pin ``c_avg`` and the sampler is not asked to move the mean against every
-group's offset.
+Elasticity, promotion lift and trend are written through their groups' average ``c_avg`` with
+half-centered offsets (see ``_pooled_by_average``): an exact reparameterisation of the same model
+in which ``c_mu`` is derived, so the data pin ``c_avg`` and the sampler is not asked to move the
+mean against every group's offset, nor the scale against every offset.
 
 ``pooling="none"`` builds the same likelihood with independent wide priors and no hyperpriors: the
 no-pooling model the hierarchical one is compared with.
@@ -57,19 +57,23 @@ POOLING = ("partial", "none")
 
 # How each part is written (the same model, a different geometry for the sampler). Pooled
 # components: "centered" where each group's coefficient is pinned by thousands of rows
-# (seasonality); non-centered, written through the groups' "average", where the groups barely
-# differ or the data say little next to the prior (elasticity, promotion lift, trend: the funnel);
-# "noncentered" is the textbook form, kept for comparison. Group effects: "auto" centers an
+# (seasonality); written through the groups' average with offsets "partial"ly centered
+# (PARTIAL_CENTERING) where the data pin the groups' average but their differences only partly
+# (elasticity, promotion lift, trend); "average" is the same with non-centered offsets, and
+# "noncentered" the textbook form, both kept for comparison. Group effects: "auto" centers an
 # attribute where its smallest level holds CENTER_MIN_PRODUCTS products. Measured:
 # benchmarks/README.md ("Model: parameterisation").
 FORMS: dict[str, str] = {
     "groups": "auto",
     "season": "centered",
-    "elasticity": "average",
-    "promo": "average",
-    "trend": "average",
-    "zero": "average",
+    "elasticity": "partial",
+    "promo": "partial",
+    "trend": "partial",
+    "zero": "average",  # the zero-inflated model's form as its backtest measured it
 }
+# The "partial" form's offsets: scale^(1 - a) * w with w ~ ZeroSumNormal(scale^a), a this exponent
+# (0: non-centered, 1: centered). Measured at 200 and 1,000 products against 0, 0.3, 0.7 and 1.
+PARTIAL_CENTERING = 0.5
 # A group effect is centered where each level is pinned by this many products' levels (a
 # non-centered effect with well-informed levels leaves its scale on a ridge), non-centered where a
 # level holds fewer (a funnel): measured at 200, 500 and 1,000 products, benchmarks/README.md.
@@ -200,7 +204,7 @@ def _pooled(
     independent ``Normal(mu, sigma)``: nothing is learned across groups. ``fixed`` may hold the
     mean (``<name>_mu``), the scale (``<name>_sigma``) and some groups' values (``<name>``, by the
     group keys in ``levels``); the other groups stay free around the (fixed) mean and scale.
-    ``form``: "centered", "noncentered", or "average" (``_pooled_by_average``; the textbook
+    ``form``: "centered", "noncentered", "average" or "partial" (``_pooled_by_average``; the textbook
     non-centered form where part of the component is fixed or there is a single group).
     """
     dims = (dims,) if isinstance(dims, str) else dims
@@ -209,11 +213,13 @@ def _pooled(
     fixed = fixed or {}
     own = (name, f"{name}_mu", f"{name}_sigma")
     if (
-        form == "average"
+        form in ("average", "partial")
         and not any(k in fixed for k in own)
         and len(pm.modelcontext(None).coords[dims[0]]) > 1
     ):
-        return _pooled_by_average(name, mu, sigma, group_sigma, dims)
+        return _pooled_by_average(
+            name, mu, sigma, group_sigma, dims, PARTIAL_CENTERING if form == "partial" else 0.0
+        )
     mean_dims = dims[1:] or None
     mean = _known(f"{name}_mu", fixed, lambda: pm.Normal(f"{name}_mu", mu, sigma, dims=mean_dims), mean_dims)
     scale = _known(f"{name}_sigma", fixed, lambda: _group_scale(name, group_sigma))
@@ -237,8 +243,10 @@ def _pooled(
     return pm.Deterministic(name, mean + scale * z, dims=dims)
 
 
-def _pooled_by_average(name: str, mu: float, sigma: float, group_sigma: float, dims: tuple[str, ...]):
-    """Non-centered pooled groups written through their average: the same model, better geometry.
+def _pooled_by_average(
+    name: str, mu: float, sigma: float, group_sigma: float, dims: tuple[str, ...], centering: float = 0.0
+):
+    """Pooled groups written through their average: the same model, better geometry.
 
     ``c_g = c_mu + scale * z_g`` with ``z_g ~ Normal(0, 1)`` splits exactly into the groups' average
     ``c_avg = c_mu + scale * mean(z)``, pinned by the data, and offsets ``scale * w_g`` with
@@ -247,6 +255,12 @@ def _pooled_by_average(name: str, mu: float, sigma: float, group_sigma: float, d
     (the conjugate update), drawn here non-centered from ``c_mu_z ~ Normal(0, 1)``. The written
     form left ``c_mu`` able to move only with all of the groups' ``z`` at once (lowest ESS of
     the model); this one gives it 1.5 to 6 times the ESS at 1,000 products (benchmarks/README.md).
+
+    ``centering`` ``a`` writes the offsets as ``scale^(1 - a) * w`` with ``w ~ ZeroSumNormal(scale^a)``,
+    the same offsets for every ``a``. Non-centered (0), the data pin ``scale * w`` and leave the
+    scale on a curved ridge against every ``w``; centered (1), a scale near zero pulls the offsets
+    into a funnel. Half-way (``PARTIAL_CENTERING``) the scales over the six categories mixed two to
+    three times better at 1,000 products than either end (benchmarks/README.md).
     """
     groups = len(pm.modelcontext(None).coords[dims[0]])
     mean_dims = dims[1:] or None
@@ -259,8 +273,14 @@ def _pooled_by_average(name: str, mu: float, sigma: float, group_sigma: float, d
         f"{name}_mu", mu + sigma**2 / var * (avg - mu) + pt.sqrt(sigma**2 * tau2 / var) * mu_z, dims=mean_dims
     )
     # ZeroSumNormal sums over its last axis: the groups go last, then back in front.
-    w = pm.ZeroSumNormal(f"{name}_z", sigma=1.0, dims=(*dims[1:], dims[0]))
-    return pm.Deterministic(name, avg + scale * (w.T if len(dims) > 1 else w), dims=dims)
+    last = (*dims[1:], dims[0])
+    if centering == 0.0:
+        offsets = scale * pm.ZeroSumNormal(f"{name}_z", sigma=1.0, dims=last)
+    else:
+        offsets = scale ** (1.0 - centering) * pm.ZeroSumNormal(
+            f"{name}_w", sigma=scale**centering, dims=last
+        )
+    return pm.Deterministic(name, avg + (offsets.T if len(dims) > 1 else offsets), dims=dims)
 
 
 def build_model(
@@ -299,7 +319,7 @@ def build_model(
     forms = FORMS | (forms or {})
     allowed = {"groups": ("auto", "centered", "noncentered")}
     for part, form in forms.items():
-        choices = allowed.get(part, ("centered", "noncentered", "average"))
+        choices = allowed.get(part, ("centered", "noncentered", "average", "partial"))
         if part not in FORMS or form not in choices:
             raise ValueError(f"unknown form {part}={form!r}: parts {sorted(FORMS)}, forms {choices}")
     pool_levels = design.levels[design.pool] if design.pool is not None else pd.Index(["all"])

@@ -1,6 +1,7 @@
 import numpy as np
 import pymc as pm
 import pytensor.tensor as pt
+import pytest
 
 from forecast import model as model_module
 from forecast.calendar import infer_frequency
@@ -106,12 +107,14 @@ def test_group_effects_are_centered_where_every_level_holds_enough_products(tiny
     assert {"effect_category", "effect_brand", "effect_color"} <= names and "z_brand" not in names
 
 
-def test_pooled_components_written_through_their_average_keep_the_model(tiny_design):
-    """The average form is a reparameterisation: the prior of the shared mean, the scale and the
-    groups' coefficients is that of ``c_g = c_mu + scale * z_g`` with independent ``z_g``."""
+@pytest.mark.parametrize(("form", "offsets"), [("average", "elasticity_z"), ("partial", "elasticity_w")])
+def test_pooled_components_written_through_their_average_keep_the_model(tiny_design, form, offsets):
+    """The average form, its offsets non-centered or half-centered, is a reparameterisation: the
+    prior of the shared mean, the scale and the groups' coefficients is that of
+    ``c_g = c_mu + scale * z_g`` with independent ``z_g``."""
     design = tiny_design
-    model = build_model(design, DEFAULT_PRIORS)
-    assert {"elasticity_avg", "elasticity_mu_z"} <= {rv.name for rv in model.free_RVs}
+    model = build_model(design, DEFAULT_PRIORS, forms={"elasticity": form})
+    assert {"elasticity_avg", "elasticity_mu_z", offsets} <= {rv.name for rv in model.free_RVs}
     with model:
         prior = pm.sample_prior_predictive(
             draws=20_000, random_seed=3, var_names=["elasticity_mu", "elasticity_sigma", "elasticity"]
