@@ -1,6 +1,10 @@
 """How each part of the model is written, measured on the same data and sampler.
 
     uv run python benchmarks/parameterisation.py [n_products ...] [--seeds 1 2]
+    uv run python benchmarks/parameterisation.py 1000 --centering 0.3 0.7 1
+
+With ``--centering``, the default form only, its offsets' centering exponent
+(``forecast.model.PARTIAL_CENTERING``) set to each value in turn (results/parameterisation_centering.json).
 
 Each variant (``build_model(..., forms=...)``, the same model written differently): nutpie, 2
 chains, 500 tuning + 1,000 draws per seed. Reported: sampling time, mean leapfrog steps per draw,
@@ -19,6 +23,7 @@ import nutpie
 from _common import prepared, save
 from threadpoolctl import threadpool_limits
 
+from forecast import model as model_module
 from forecast.config import DEFAULT_PRIORS
 from forecast.diagnostics import checked_parameters, is_hyperparameter
 from forecast.model import build_model
@@ -40,11 +45,17 @@ VARIANTS = {
 }
 
 
-def measure(n: int, seeds: list[int]) -> list[dict]:
+def measure(n: int, seeds: list[int], centering: list[float] | None = None) -> list[dict]:
     p = prepared(n)
     results = []
-    for name, forms in VARIANTS.items():
+    variants = {name: (forms, None) for name, forms in VARIANTS.items()}
+    if centering:
+        variants = {f"the default, offsets' centering exponent {a}": ({}, a) for a in centering}
+    default = model_module.PARTIAL_CENTERING
+    for name, (forms, exponent) in variants.items():
+        model_module.PARTIAL_CENTERING = default if exponent is None else exponent
         model = build_model(p.design, DEFAULT_PRIORS, forms=forms)
+        model_module.PARTIAL_CENTERING = default
         checked = checked_parameters(model)
         hyper = [v for v in checked if is_hyperparameter(v)]
         free = {rv.name for rv in model.free_RVs}
@@ -82,6 +93,8 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser()
     parser.add_argument("products", type=int, nargs="*", default=[200, 1000])
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--centering", type=float, nargs="+", help="exponents for the default form's offsets")
     args = parser.parse_args()
-    rows = [r for n in args.products for r in measure(n, args.seeds)]
-    save("parameterisation", {"tune": 500, "draws": 1000, "chains": 2, "results": rows})
+    rows = [r for n in args.products for r in measure(n, args.seeds, args.centering)]
+    name = "parameterisation_centering" if args.centering else "parameterisation"
+    save(name, {"tune": 500, "draws": 1000, "chains": 2, "results": rows})

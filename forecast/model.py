@@ -259,8 +259,8 @@ def _pooled_by_average(
     ``centering`` ``a`` writes the offsets as ``scale^(1 - a) * w`` with ``w ~ ZeroSumNormal(scale^a)``,
     the same offsets for every ``a``. Non-centered (0), the data pin ``scale * w`` and leave the
     scale on a curved ridge against every ``w``; centered (1), a scale near zero pulls the offsets
-    into a funnel. Half-way (``PARTIAL_CENTERING``) the scales over the six categories mixed two to
-    three times better at 1,000 products than either end (benchmarks/README.md).
+    into a funnel. Half-way (``PARTIAL_CENTERING``) the scales over the six categories mixed best of
+    the exponents measured (0, 0.3, 0.5, 0.7, 1 at 1,000 products: benchmarks/README.md).
     """
     groups = len(pm.modelcontext(None).coords[dims[0]])
     mean_dims = dims[1:] or None
