@@ -72,7 +72,7 @@ FORMS: dict[str, str] = {
     "zero": "average",  # the zero-inflated model's form as its backtest measured it
 }
 # The "partial" form's offsets: scale^(1 - a) * w with w ~ ZeroSumNormal(scale^a), a this exponent
-# (0: non-centered, 1: centered). Measured at 200 and 1,000 products against 0, 0.3, 0.7 and 1.
+# (0: non-centered, 1: centered). Measured: 0, 0.3, 0.5, 0.7 and 1 at 1,000 products, 0 and 0.5 at 200.
 PARTIAL_CENTERING = 0.5
 # A group effect is centered where each level is pinned by this many products' levels (a
 # non-centered effect with well-informed levels leaves its scale on a ridge), non-centered where a
