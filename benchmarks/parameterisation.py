@@ -54,8 +54,10 @@ def measure(n: int, seeds: list[int], centering: list[float] | None = None) -> l
     default = model_module.PARTIAL_CENTERING
     for name, (forms, exponent) in variants.items():
         model_module.PARTIAL_CENTERING = default if exponent is None else exponent
-        model = build_model(p.design, DEFAULT_PRIORS, forms=forms)
-        model_module.PARTIAL_CENTERING = default
+        try:
+            model = build_model(p.design, DEFAULT_PRIORS, forms=forms)
+        finally:
+            model_module.PARTIAL_CENTERING = default
         checked = checked_parameters(model)
         hyper = [v for v in checked if is_hyperparameter(v)]
         free = {rv.name for rv in model.free_RVs}
