@@ -28,8 +28,8 @@ def _design(data, hierarchy=None):
     return build_design(data.sales, data.products, hierarchy or Hierarchy(), freq, 6)
 
 
-def test_model_has_a_pooled_effect_per_group_level_and_product(tiny_data):
-    design = _design(tiny_data)
+def test_model_has_a_pooled_effect_per_group_level_and_product(tiny_data, tiny_design):
+    design = tiny_design
     model = build_model(design, DEFAULT_PRIORS)
     names = {rv.name for rv in model.free_RVs}
     assert {"z_category", "z_brand", "z_color", "sigma_category", "sigma_brand", "sigma_color"} <= names
@@ -38,9 +38,9 @@ def test_model_has_a_pooled_effect_per_group_level_and_product(tiny_data):
     assert len(model.coords["brand"]) == len(design.levels["brand"])
 
 
-def test_prior_predictive_demand_stays_plausible(tiny_data):
+def test_prior_predictive_demand_stays_plausible(tiny_design):
     """Simulated weekly demand from the priors alone: mostly single digits, rarely absurd."""
-    design = _design(tiny_data)
+    design = tiny_design
     model = build_model(design, DEFAULT_PRIORS, predict=False)
     with model:
         prior = pm.sample_prior_predictive(draws=300, random_seed=1, var_names=["alpha_product", "log_alpha"])
@@ -86,8 +86,8 @@ def test_zero_inflated_likelihood_equals_pymc():
     np.testing.assert_allclose(fast, ref, rtol=1e-9)
 
 
-def test_no_pooling_model_has_no_hyperpriors(tiny_data):
-    design = _design(tiny_data)
+def test_no_pooling_model_has_no_hyperpriors(tiny_design):
+    design = tiny_design
     model = build_model(design, DEFAULT_PRIORS, pooling="none")
     names = {rv.name for rv in model.free_RVs}
     assert not any(n.startswith("sigma_") or n.endswith(("_sigma", "_mu")) for n in names)
