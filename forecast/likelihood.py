@@ -27,6 +27,8 @@ the reference the fused op is tested against.
 from __future__ import annotations
 
 import math
+import zlib
+from pathlib import Path
 
 import numba
 import numpy as np
@@ -38,12 +40,18 @@ from pytensor.graph.op import Op
 from pytensor.link.numba.dispatch.basic import register_funcify_default_op_cache_key
 from scipy.special import gammaln
 
+import forecast.vecmath
 from forecast.vecmath import FASTMATH, softplus_sigmoid
 
 FAMILIES = ("negbin", "zinb")
 N_EFFECTS = 6  # alpha, season (flat), trend, elasticity, promo, log_alpha
 # The data inputs of the op, in its order (``rows_data``'s keys).
 ROW_FIELDS = ("starts", "pool", "time_idx", "years", "log_price", "promo", "y")
+# PyTensor's numba cache keys an op's compiled code by the op's class and props alone, so a kernel
+# changed by an upgrade or an edit would load the old code: the kernels' source goes into the key.
+KERNEL_VERSION = zlib.crc32(
+    Path(forecast.vecmath.__file__).read_bytes(), zlib.crc32(Path(__file__).read_bytes())
+)
 
 
 @numba.njit(cache=True, fastmath=FASTMATH, error_model="numpy", boundscheck=False)
@@ -197,7 +205,7 @@ def _numba_rows_loglik(op, node=None, **kwargs):
             zinb,
         )
 
-    return rows_loglik
+    return rows_loglik, KERNEL_VERSION
 
 
 def count_constant(log_alpha: pt.TensorVariable, y: np.ndarray) -> pt.TensorVariable:
@@ -288,7 +296,7 @@ def _numba_count_constant(op, node=None, **kwargs):
     def count_constant_op(log_alpha, values, counts):
         return _count_constant(log_alpha, values, counts)
 
-    return count_constant_op
+    return count_constant_op, KERNEL_VERSION
 
 
 def rows_data(product_idx, time_idx, log_price, promo, y, product_pool, years) -> dict[str, np.ndarray]:

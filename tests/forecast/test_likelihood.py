@@ -237,3 +237,18 @@ def _logp_and_grads(model, point):
     )
     out = fn(*[point[v.name] for v in values])
     return {"logp": out[0], **{v.name: g for v, g in zip(values, out[1:], strict=True)}}
+
+
+def test_numba_cache_key_of_the_fused_ops_follows_the_kernel_source(monkeypatch):
+    """PyTensor keys an op's cached numba code by its class and props: without the kernels' source
+    in the key, an edited or upgraded kernel would run the old compiled code."""
+    from pytensor.link.numba.dispatch.basic import numba_funcify_and_cache_key
+
+    import forecast.likelihood as likelihood
+
+    for op in (RowsLogLik("negbin"), CountConstant()):
+        _, before = numba_funcify_and_cache_key(op)
+        monkeypatch.setattr(likelihood, "KERNEL_VERSION", likelihood.KERNEL_VERSION + 1)
+        _, after = numba_funcify_and_cache_key(op)
+        monkeypatch.undo()
+        assert before is not None and after is not None and before != after
