@@ -61,10 +61,14 @@ def _rows_loglik(
     """Sum of per-row log-densities (without the count constant) and the gradient of every input.
 
     Rows come sorted by product: product p's rows are ``starts[p]:starts[p + 1]``, its pooling
-    group ``pool[p]``, its seasonality ``season[pool[p] * periods:][:periods]``. Per product, three
-    passes over its rows, all in L1 cache: the log mean (less log a) into a buffer; the density
-    and its derivative in eta, vectorized (``forecast.vecmath``); the derivative's sums into the
-    product's and its group's gradients, the seasonal cells' one by one.
+    group ``pool[p]``, its seasonality ``season[pool[p] * periods:][:periods]``. A product's rows
+    usually cover consecutive periods (the design's panel runs from its first sale to the end of
+    the history): then its seasonal cells and years are read as slices and its seasonal gradient
+    added as one, with no gather or scatter-add per row; otherwise they are gathered into buffers
+    first and scattered back after. Per product, two passes over its rows, all in L1 cache: the
+    log mean (less log a); then the density and its derivative in eta, vectorized
+    (``forecast.vecmath``), with the derivative's sums into the product's and its group's
+    gradients.
     """
     n_periods = len(years)
     la = log_alpha[()]
@@ -73,6 +77,8 @@ def _rows_loglik(
     for p in range(len(starts) - 1):
         longest = max(longest, starts[p + 1] - starts[p])
     d = np.empty(longest)
+    seas_buf = np.empty(longest)
+    years_buf = np.empty(longest)
     total = 0.0
     g_la = 0.0
     g_alpha = np.zeros_like(alpha)
@@ -90,9 +96,19 @@ def _rows_loglik(
         b, e, c = trend[g], elasticity[g], promo[g]
         s0 = g * n_periods
         ts, lps, prs, ys = t_idx[s : s + m], lp[s : s + m], pr[s : s + m], y[s : s + m]
+        t0 = ts[0]
+        consecutive = ts[m - 1] - t0 == m - 1  # sorted and distinct: then t0, t0 + 1, ...
+        if consecutive:
+            seas = season[s0 + t0 : s0 + t0 + m]
+            yrs = years[t0 : t0 + m]
+        else:
+            seas, yrs = seas_buf[:m], years_buf[:m]
+            for j in range(m):
+                seas[j] = season[s0 + ts[j]]
+                yrs[j] = years[ts[j]]
         for j in range(m):
-            t = ts[j]
-            d[j] = base + season[s0 + t] + b * years[t] + e * lps[j] + c * prs[j]
+            d[j] = base + seas[j] + b * yrs[j] + e * lps[j] + c * prs[j]
+        sa = st = se = sc = 0.0
         if zinb:
             # log pi, log(1 - pi) and pi, with pi = P(structural zero) of the product's group.
             z = zero[g]
@@ -111,7 +127,12 @@ def _rows_loglik(
                 total += (log_pi + sp_t) if zero_count else (log_1m + nb)
                 g_la += w * (-de - a * sp)
                 gz += 1.0 - w - pi  # d log p / d logit pi
-                d[j] = w * de
+                de *= w
+                d[j] = de
+                sa += de
+                st += de * yrs[j]
+                se += de * lps[j]
+                sc += de * prs[j]
             g_zero[g] += gz
         else:
             for j in range(m):
@@ -122,15 +143,17 @@ def _rows_loglik(
                 de = yi - (yi + a) * sg
                 g_la += -de - a * sp
                 d[j] = de
-        sa = st = se = sc = 0.0
-        for j in range(m):
-            de = d[j]
-            sa += de
-            st += de * years[ts[j]]
-            se += de * lps[j]
-            sc += de * prs[j]
-        for j in range(m):
-            g_season[s0 + ts[j]] += d[j]
+                sa += de
+                st += de * yrs[j]
+                se += de * lps[j]
+                sc += de * prs[j]
+        if consecutive:
+            g_seas = g_season[s0 + t0 : s0 + t0 + m]
+            for j in range(m):
+                g_seas[j] += d[j]
+        else:
+            for j in range(m):
+                g_season[s0 + ts[j]] += d[j]
         g_alpha[p] += sa
         g_trend[g] += st
         g_elasticity[g] += se
@@ -318,10 +341,14 @@ def rows_data(product_idx, time_idx, log_price, promo, y, product_pool, years) -
     ):
         raise ValueError("row product or period index out of range of the products or periods given")
     order = np.lexsort((time_idx, product_idx))
+    sorted_p, sorted_t = product_idx[order], time_idx[order]
+    # the kernel reads a product's consecutive periods as one slice: each (product, period) once
+    if np.any((sorted_p[1:] == sorted_p[:-1]) & (sorted_t[1:] == sorted_t[:-1])):
+        raise ValueError("more than one row for the same product and period")
     fields = {
-        "starts": np.searchsorted(product_idx[order], np.arange(n_products + 1)),
+        "starts": np.searchsorted(sorted_p, np.arange(n_products + 1)),
         "pool": product_pool,
-        "time_idx": time_idx[order],
+        "time_idx": sorted_t,
         "years": years,
         "log_price": np.asarray(log_price)[order],
         "promo": np.asarray(promo)[order],

@@ -78,12 +78,22 @@ def test_count_constant_op_matches_the_pytensor_form(mode):
         np.testing.assert_allclose(f(log_alpha), r(log_alpha), rtol=1e-10)
 
 
-def _rows(n=3000, products=60, periods=40, groups=4, seed=0):
-    """Rows in no particular order, some (product, period) pairs twice, two products without rows;
-    ``flat`` holds each row's indices for the reference written with gathers."""
+def _rows(products=60, periods=40, groups=4, seed=0):
+    """Rows in no particular order, two products without rows; half the others sold in consecutive
+    periods up to the end (the design's panels), half in scattered periods (slices and gathers are
+    both exercised). ``flat`` holds each row's indices for the reference written with gathers."""
     rng = np.random.default_rng(seed)
-    prod = rng.choice(np.arange(2, products), n)
-    t = rng.integers(0, periods, n)
+    prod_list, t_list = [], []
+    for p in range(2, products):
+        if p % 2:
+            ts = np.arange(rng.integers(0, periods - 1), periods)
+        else:
+            ts = np.sort(rng.choice(periods, rng.integers(1, periods // 2), replace=False))
+        prod_list.append(np.full(len(ts), p))
+        t_list.append(ts)
+    shuffle = rng.permutation(sum(len(ts) for ts in t_list))
+    prod, t = np.concatenate(prod_list)[shuffle], np.concatenate(t_list)[shuffle]
+    n = len(prod)
     product_pool = rng.integers(0, groups, products)
     years = (np.arange(periods) - periods) / 52.0
     y = rng.negative_binomial(2, 0.4, n).astype(float)
@@ -140,6 +150,14 @@ def test_rows_data_refuses_an_index_out_of_range():
         rows_data([0, 1], [0, 4], years=np.zeros(4), **args)
 
 
+def test_rows_data_refuses_two_rows_for_one_product_and_period():
+    """The kernel reads a product's consecutive periods as one slice: a repeated period would
+    shift every later row's seasonality."""
+    args = dict(log_price=np.zeros(3), promo=np.zeros(3), y=np.ones(3), product_pool=np.zeros(2, int))
+    with pytest.raises(ValueError, match="same product and period"):
+        rows_data([0, 1, 0], [1, 2, 1], years=np.zeros(4), **args)
+
+
 @pytest.mark.parametrize("family", ["negbin", "zinb"])
 @pytest.mark.parametrize("mode", ["NUMBA", "FAST_RUN"])
 def test_fused_rows_loglik_matches_the_pytensor_graph(family, mode):
@@ -170,7 +188,7 @@ def test_fused_rows_loglik_matches_the_pytensor_graph(family, mode):
 
 
 def test_negbin_loglik_equals_pymc_and_gradient_is_finite_at_extremes():
-    data, flat, values = _rows(n=500)
+    data, flat, values = _rows(products=20)
     x = pt.dvector("alpha")
     la = pt.dscalar("la")
     effects = {**{k: pt.as_tensor(v) for k, v in values.items()}, "alpha": x, "log_alpha": la}
