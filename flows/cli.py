@@ -121,6 +121,12 @@ def forecast(
         int | None, typer.Option(min=1, help="Posterior draws per chain [default: 2000]")
     ] = None,
     tune: Annotated[int | None, typer.Option(min=1, help="Tuning steps per chain [default: 600]")] = None,
+    target_accept: Annotated[
+        float | None,
+        typer.Option(
+            min=0.5, max=0.99, help="NUTS step-size target [default: 0.95 under 500 products, else 0.9]"
+        ),
+    ] = None,
     chains: Annotated[int | None, typer.Option(min=1, help="Chains [default: 2]")] = None,
     sample_paths: Annotated[
         int | None, typer.Option(min=1, help="Sample paths written per product [default: 500]")
@@ -176,6 +182,7 @@ def forecast(
             seed=seed,
             draws=draws,
             tune=tune,
+            target_accept=target_accept,
             chains=chains,
             sample_paths=sample_paths,
             likelihood=likelihood,
@@ -204,6 +211,12 @@ def backtest(
         int | None, typer.Option(min=1, help="Posterior draws per chain [default: 2000]")
     ] = None,
     tune: Annotated[int | None, typer.Option(min=1, help="Tuning steps per chain [default: 600]")] = None,
+    target_accept: Annotated[
+        float | None,
+        typer.Option(
+            min=0.5, max=0.99, help="NUTS step-size target [default: 0.95 under 500 products, else 0.9]"
+        ),
+    ] = None,
     likelihood: Annotated[str, typer.Option(help="negbin | zinb (zero-inflated)")] = "negbin",
     cold_start_share: Annotated[
         float,
@@ -227,6 +240,7 @@ def backtest(
             seed=seed,
             draws=draws,
             tune=tune,
+            target_accept=target_accept,
             likelihood=likelihood,
             cold_start_share=cold_start_share,
         )

@@ -89,6 +89,7 @@ def forecast_flow(
     seed: int = 1,
     draws: int | None = None,
     tune: int | None = None,
+    target_accept: float | None = None,
     chains: int | None = None,
     sample_paths: int | None = None,
     likelihood: str = "negbin",
@@ -111,6 +112,7 @@ def forecast_flow(
         seed=seed,
         draws=draws,
         tune=tune,
+        target_accept=target_accept,
         chains=chains,
         sample_paths=sample_paths,
     )

@@ -62,6 +62,7 @@ def sharded_forecast_flow(
     seed: int = 1,
     draws: int | None = None,
     tune: int | None = None,
+    target_accept: float | None = None,
     chains: int | None = None,
     sample_paths: int | None = None,
     likelihood: str = "negbin",
@@ -84,6 +85,7 @@ def sharded_forecast_flow(
         seed=seed,
         draws=draws,
         tune=tune,
+        target_accept=target_accept,
         chains=chains,
         sample_paths=sample_paths,
     )

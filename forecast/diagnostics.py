@@ -83,11 +83,13 @@ def verdict(idata: az.InferenceData, table: pd.DataFrame) -> dict:
         )
     if len(hyper) and ess_hyper < MIN_ESS:
         worst = hyper.loc[hyper[["ess_bulk", "ess_tail"]].min(axis=1).idxmin(), "parameter"]
-        problems.append(f"ESS {ess_hyper:.0f} < {MIN_ESS} on hyperparameter {worst}: increase --draws")
+        problems.append(
+            f"ESS {ess_hyper:.0f} < {MIN_ESS} on hyperparameter {worst}: increase --draws, or --target-accept 0.95"
+        )
     if divergences:
         problems.append(
             f"{divergences} divergent transitions: the posterior has regions the sampler cannot "
-            "follow; try more --tune, or check the data of sparse groups"
+            "follow; try --target-accept 0.95, more --tune, or check the data of sparse groups"
         )
     if np.isfinite(bfmi) and bfmi < MIN_BFMI:
         problems.append(f"energy BFMI {bfmi:.2f} < {MIN_BFMI}: poor exploration of the scales")

@@ -31,12 +31,14 @@ def fit(model: pm.Model, config: ForecastConfig, progressbar: bool = True) -> az
                 callbacks=[pm.callbacks.CheckParametersConvergence(tolerance=1e-3)],
             )
             return approx.sample(config.draws * config.chains, random_seed=config.seed)
+    target_accept = config.target_accept_for(len(model.coords["product"]))
     log.info(
-        "sampling with %s: %d chains x (%d tuning + %d draws)%s",
+        "sampling with %s: %d chains x (%d tuning + %d draws), target acceptance %.2f%s",
         config.sampler,
         config.chains,
         config.tune,
         config.draws,
+        target_accept,
         "; compiling the model first (numba: about half a minute, up to two minutes on a machine's "
         "first run; kept for later runs on the same catalog)"
         if config.sampler == "nutpie"
@@ -57,7 +59,7 @@ def fit(model: pm.Model, config: ForecastConfig, progressbar: bool = True) -> az
             chains=config.chains,
             random_seed=config.seed,
             nuts_sampler=config.sampler,
-            target_accept=config.target_accept,
+            target_accept=target_accept,
             progressbar=progressbar,
             **kwargs,
         )

@@ -116,7 +116,8 @@ def run_record(prepared: Prepared, config: ForecastConfig) -> dict:
         "n_observations": len(d.train),
         "first_date": d.dates[0].date(),
         "last_date": d.dates[d.n_train - 1].date(),
-        "message": f"future prices and promotions: {d.future_price_source}",
+        "message": f"future prices and promotions: {d.future_price_source}; "
+        f"NUTS target acceptance {config.target_accept_for(len(d.products)):.2f}",
     }
 
 

@@ -34,7 +34,7 @@ def test_commands_are_the_documented_ones():
     for command in ("demo", "ingest", "forecast", "sql"):
         assert command in result.output
     result = runner.invoke(app, ["forecast", "--help"])
-    for option in ("--db", "--horizon", "--nested", "--crossed", "--sampler", "--seed"):
+    for option in ("--db", "--horizon", "--nested", "--crossed", "--sampler", "--seed", "--target-accept"):
         assert option in result.output
 
 

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from forecast import runs
+from forecast import inference, runs
 from forecast.config import ForecastConfig
 
 
@@ -36,3 +36,23 @@ def test_pymc_nuts_samples_the_same_model(prepared):
     assert fitted.idata.posterior.sizes["chain"] == 2
     assert fitted.diagnostics["verdict"] in ("converged", "not converged")
     assert fitted.parameters["r_hat"].notna().all()
+
+
+def test_the_sampler_gets_the_catalog_sized_target_acceptance(prepared, monkeypatch):
+    """The run record states the target acceptance the sampler was given."""
+    given = []
+
+    def sample(**kwargs):
+        given.append(kwargs["target_accept"])
+        raise RuntimeError("stop before sampling")
+
+    monkeypatch.setattr(inference.pm, "sample", sample)
+    n = len(prepared.design.products)
+    for config in (ForecastConfig(horizon=3), ForecastConfig(horizon=3, target_accept=0.85)):
+        with pytest.raises(RuntimeError, match="stop before sampling"):
+            runs.fit_model(prepared, config, progressbar=False)
+        assert (
+            f"NUTS target acceptance {config.target_accept_for(n):.2f}"
+            in runs.run_record(prepared, config)["message"]
+        )
+    assert given == [0.95, 0.85]  # the tiny catalog is a small one

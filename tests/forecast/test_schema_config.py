@@ -1,6 +1,6 @@
 import pytest
 
-from forecast.config import DEFAULT_PRIORS, ForecastConfig
+from forecast.config import DEFAULT_PRIORS, SMALL_CATALOG, ForecastConfig
 from forecast.schema import Hierarchy
 
 
@@ -36,3 +36,16 @@ def test_config_rejects_bad_values():
         ForecastConfig(priors={"not_a_prior": 1.0})
     with pytest.raises(ValueError, match="horizon"):
         ForecastConfig(horizon=0)
+    with pytest.raises(ValueError, match="target_accept"):
+        ForecastConfig(target_accept=1.0)
+
+
+def test_target_acceptance_follows_catalog_size_unless_set():
+    """Small catalogs sample with smaller steps (their brand scales missed the ESS bar at 0.9)."""
+    default = ForecastConfig()
+    assert default.target_accept_for(200) == 0.95
+    assert default.target_accept_for(SMALL_CATALOG - 1) == 0.95
+    assert default.target_accept_for(SMALL_CATALOG) == 0.9
+    assert default.target_accept_for(5000) == 0.9
+    assert ForecastConfig(target_accept=0.85).target_accept_for(200) == 0.85
+    assert default.hash() != default.with_(target_accept=0.95).hash()
