@@ -2,7 +2,10 @@
 
 One synthetic catalog of 200 products over 104 weeks plus 13 held-out weeks. The model is fitted
 with its defaults (nutpie, 2 chains) on the 104 weeks; the held-out weeks are forecast with the
-retailer's planned prices and promotions (the generator's own), then scored.
+retailer's planned prices and promotions (the generator's own), then scored. A second data set,
+the same weeks "thinned" (20 products' history hidden, 20 others' cut to their last weeks), is
+fitted by the hierarchical model and by the no-pooling model of the same form: cold start, and
+what pooling adds where history is short.
 """
 
 import numpy as np
@@ -20,8 +23,10 @@ pytestmark = pytest.mark.slow
 N_TRAIN, HORIZON = 104, 13
 CONFIG = ForecastConfig(horizon=HORIZON, sample_paths=600, seed=3)
 # Cold-start CRPS stays within this factor of the same products forecast with their history
-# (measured about 2.4: attributes explain the groups' share of a product's level, not its own).
+# (measured 1.35: attributes explain the groups' share of a product's level, not its own).
 COLD_FACTOR = 3.0
+# Products cut to their last weeks of history, as if just launched (the no-pooling comparison).
+SHORT_WEEKS = 4
 
 
 @pytest.fixture(scope="module")
@@ -82,9 +87,29 @@ def pooled(catalog):
 
 
 @pytest.fixture(scope="module")
-def unpooled(catalog):
-    data, train, future, plan = catalog
-    return _fit(train, data.products, plan, CONFIG.with_(pooling="none"))
+def thinned(catalog):
+    """The training weeks with 20 established products' whole history hidden (cold start) and 20
+    others' cut to their last SHORT_WEEKS weeks (as if just launched)."""
+    data, train, _, _ = catalog
+    seg = _segments(train, data.products)
+    rng = np.random.default_rng(5)
+    picked = rng.choice(seg[seg.isin(["regular", "sparse", "well-sold"])].index, 40, replace=False)
+    hidden, short = picked[:20], picked[20:]
+    cut = train["date"].max() - pd.Timedelta(weeks=SHORT_WEEKS)
+    drop = train["product_id"].isin(hidden) | (train["product_id"].isin(short) & (train["date"] <= cut))
+    return train[~drop], hidden, short
+
+
+@pytest.fixture(scope="module")
+def pooled_thin(catalog, thinned):
+    data, _, _, plan = catalog
+    return _fit(thinned[0], data.products, plan)
+
+
+@pytest.fixture(scope="module")
+def unpooled_thin(catalog, thinned):
+    data, _, _, plan = catalog
+    return _fit(thinned[0], data.products, plan, CONFIG.with_(pooling="none"))
 
 
 def test_fit_converges(pooled):
@@ -138,25 +163,41 @@ def test_calibration_on_held_out_weeks(pooled, catalog):
     assert 0.75 <= coverage <= 0.90, f"80% intervals cover {coverage:.1%} of held-out outcomes"
 
 
-def test_pooling_beats_baselines_and_is_never_worse_than_no_pooling(pooled, unpooled, catalog):
+def test_pooling_beats_baselines_on_sparse_and_new_products(pooled, catalog):
     data, train, future, _ = catalog
     seg = _segments(train, data.products)
     hier = _score(pooled[2], future).assign(segment=lambda f: f["product_id"].map(seg))
-    nopool = _score(unpooled[2], future).assign(segment=lambda f: f["product_id"].map(seg))
     base = _score(_empirical_baseline(train, data.products, future, pooled[2]), future).assign(
         segment=lambda f: f["product_id"].map(seg)
     )
-    by = {
-        name: frame.groupby("segment")["crps"].mean()
-        for name, frame in (("hier", hier), ("nopool", nopool), ("base", base))
-    }
+    by_hier, by_base = (frame.groupby("segment")["crps"].mean() for frame in (hier, base))
     for segment in ("sparse", "new"):
-        assert by["hier"][segment] < by["base"][segment], (segment, by)
-    # Against no pooling, with two years of weekly history (12 weeks for new products) the two
-    # models tie: measured within 1% on every segment, because even a slow seller's own rows pin
-    # its level. The claim tested there is "no worse".
-    for segment in ("sparse", "new", "regular", "well-sold"):
-        assert by["hier"][segment] <= 1.01 * by["nopool"][segment], (segment, by)
+        assert by_hier[segment] < by_base[segment], (segment, by_hier, by_base)
+
+
+def test_pooling_beats_no_pooling_on_new_products_and_is_no_worse_elsewhere(
+    pooled_thin, unpooled_thin, catalog, thinned
+):
+    """The hierarchical model against the same model with independent wide priors, both fitted on
+    the thinned weeks: products with SHORT_WEEKS weeks of history borrow their level from their
+    groups; products with two years of history (sparse ones too) have rows enough to pin their own,
+    so there the claim is "no worse" (within 3%)."""
+    data, train, future, _ = catalog
+    _, hidden, short = thinned
+    seg = _segments(train, data.products)
+    seg[short] = "short"
+    scored = {
+        name: _score(fit[2], future[~future["product_id"].isin(hidden)]).assign(
+            segment=lambda f: f["product_id"].map(seg)
+        )
+        for name, fit in (("hier", pooled_thin), ("nopool", unpooled_thin))
+    }
+    by = {name: frame.groupby("segment")["crps"].mean() for name, frame in scored.items()}
+    # measured: short 6.0% better; new (12 weeks or less) 0.4%, sparse 0.4%, regular 0.2% and
+    # well-sold 0.8% better
+    assert by["hier"]["short"] < 0.97 * by["nopool"]["short"], by
+    for segment in ("new", "sparse", "regular", "well-sold"):
+        assert by["hier"][segment] <= 1.03 * by["nopool"][segment], (segment, by)
     # Where a product has no history at all, pooling is what makes a forecast possible: see
     # test_cold_start_products_get_useful_forecasts.
 
@@ -182,17 +223,13 @@ def _empirical_baseline(train, products, future, like):
     return DrawsFrame(values=values, products=like.products, dates=like.dates)
 
 
-def test_cold_start_products_get_useful_forecasts(pooled, catalog):
+def test_cold_start_products_get_useful_forecasts(pooled, pooled_thin, catalog, thinned):
     """Hide the whole history of 20 established products: forecasts from attributes alone stay
     within COLD_FACTOR of the CRPS the same products get with their history."""
-    data, train, future, plan = catalog
-    seg = _segments(train, data.products)
-    rng = np.random.default_rng(5)
-    hidden = rng.choice(seg[seg.isin(["regular", "sparse", "well-sold"])].index, 20, replace=False)
-    cold = _fit(train[~train["product_id"].isin(hidden)], data.products, plan)
+    future, hidden = catalog[2], thinned[1]
     held = future[future["product_id"].isin(hidden)]
     with_history = _score(pooled[2], held)["crps"].mean()
-    from_attributes = _score(cold[2], held)["crps"].mean()
+    from_attributes = _score(pooled_thin[2], held)["crps"].mean()
     assert from_attributes <= COLD_FACTOR * with_history, (from_attributes, with_history)
     # and far better than knowing nothing: the prior-only (no-pooling) level would be useless
     assert np.isfinite(from_attributes)
