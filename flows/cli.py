@@ -35,6 +35,14 @@ DbOption = Annotated[
     typer.Option("--db", help="DuckDB file [default: $DEMAND_DB or data/demand.duckdb]"),
 ]
 
+# Default as in forecast.config.ForecastConfig.target_accept_for (not imported: the CLI starts light).
+TargetAcceptOption = Annotated[
+    float | None,
+    typer.Option(
+        min=0.5, max=0.99, help="NUTS step-size target [default: 0.95 under 500 products, else 0.9]"
+    ),
+]
+
 
 def _db(db: Path | None) -> str:
     from forecast.storage import default_db_path
@@ -121,12 +129,7 @@ def forecast(
         int | None, typer.Option(min=1, help="Posterior draws per chain [default: 2000]")
     ] = None,
     tune: Annotated[int | None, typer.Option(min=1, help="Tuning steps per chain [default: 600]")] = None,
-    target_accept: Annotated[
-        float | None,
-        typer.Option(
-            min=0.5, max=0.99, help="NUTS step-size target [default: 0.95 under 500 products, else 0.9]"
-        ),
-    ] = None,
+    target_accept: TargetAcceptOption = None,
     chains: Annotated[int | None, typer.Option(min=1, help="Chains [default: 2]")] = None,
     sample_paths: Annotated[
         int | None, typer.Option(min=1, help="Sample paths written per product [default: 500]")
@@ -211,12 +214,7 @@ def backtest(
         int | None, typer.Option(min=1, help="Posterior draws per chain [default: 2000]")
     ] = None,
     tune: Annotated[int | None, typer.Option(min=1, help="Tuning steps per chain [default: 600]")] = None,
-    target_accept: Annotated[
-        float | None,
-        typer.Option(
-            min=0.5, max=0.99, help="NUTS step-size target [default: 0.95 under 500 products, else 0.9]"
-        ),
-    ] = None,
+    target_accept: TargetAcceptOption = None,
     likelihood: Annotated[str, typer.Option(help="negbin | zinb (zero-inflated)")] = "negbin",
     cold_start_share: Annotated[
         float,
