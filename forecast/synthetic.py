@@ -33,6 +33,15 @@ BASE_PRICE = {
 }
 
 
+# Date spacing and periods per year of each frequency the generator writes (weekly: the demo's).
+FREQUENCIES: dict[str, tuple[str, float]] = {
+    "D": ("D", 365.25),
+    "W": ("7D", 52.0),
+    "M": ("MS", 12.0),
+    "Q": ("QS", 4.0),
+}
+
+
 @dataclass
 class Truth:
     """Parameters the data were drawn from (log scale, per period)."""
@@ -67,40 +76,61 @@ def generate_retail_data(
     horizon: int = 0,
     alpha: float = 2.5,
     product_trend_sd: float = 0.08,
+    frequency: str = "W",
+    season_amplitude: tuple[float, float] = (0.1, 0.6),
+    weekday_amplitude: float = 0.3,
+    promo_rate: float = 0.07,
+    price_changes: bool = True,
+    level_shift: float = 0.0,
+    catalog: dict[str, list[str]] | None = None,
+    colors: list[str] | None = None,
 ) -> RetailData:
-    """Generate weekly sales for ``n_products`` products over ``n_periods`` weeks.
+    """Generate sales for ``n_products`` products over ``n_periods`` periods (weekly by default).
 
-    ``horizon`` extra weeks are simulated past the end and returned in ``mean``/``sales`` with dates
-    beyond the training window, so tests can hold them out. Weeks with no sale and no promotion
-    produce no sales row, as in most point-of-sale extracts.
+    ``horizon`` extra periods are simulated past the end and returned in ``mean``/``sales`` with
+    dates beyond the training window, so tests can hold them out. Periods with no sale and no
+    promotion produce no sales row, as in most point-of-sale extracts.
+
+    The other catalogs a forecaster meets (``benchmarks/corpus.py``): ``frequency`` "D", "W", "M"
+    or "Q" (daily data gets a day-of-week cycle of ``weekday_amplitude``); each category's yearly
+    amplitude is drawn from ``season_amplitude`` ((0, 0): no seasonality); ``promo_rate`` is the
+    share of periods on promotion (0: none); ``price_changes=False`` keeps every product's regular
+    price fixed; ``level_shift`` moves every product's log level (-2: mostly intermittent);
+    ``catalog`` (category -> brands) and ``colors`` replace the demo's attributes. The defaults
+    reproduce the demo catalog draw for draw.
     """
     if n_products < 1 or n_periods < 2:
         raise ValueError("need at least 1 product and 2 periods")
+    if frequency not in FREQUENCIES:
+        raise ValueError(f"unknown frequency {frequency!r}: choose one of {', '.join(FREQUENCIES)}")
+    catalog = catalog or CATALOG
+    colors = colors or COLORS
     rng = np.random.default_rng(seed)
-    categories = list(CATALOG)
+    categories = list(catalog)
     sigma = {"category": 0.5, "brand": 0.4, "color": 0.2, "product": 0.8}
     cat_eff = pd.Series(rng.normal(0, sigma["category"], len(categories)), index=categories)
-    brand_keys = [f"{c}/{b}" for c in categories for b in CATALOG[c]]
+    brand_keys = [f"{c}/{b}" for c in categories for b in catalog[c]]
     brand_eff = pd.Series(rng.normal(0, sigma["brand"], len(brand_keys)), index=brand_keys)
-    color_eff = pd.Series(rng.normal(0, sigma["color"], len(COLORS)), index=COLORS)
+    color_eff = pd.Series(rng.normal(0, sigma["color"], len(colors)), index=colors)
     elasticity = pd.Series(rng.normal(-1.6, 0.4, len(categories)), index=categories)
     promo_lift = pd.Series(rng.normal(0.45, 0.15, len(categories)), index=categories)
-    amp = pd.Series(rng.uniform(0.1, 0.6, len(categories)), index=categories)
+    amp = pd.Series(rng.uniform(*season_amplitude, len(categories)), index=categories)
     phase = pd.Series(rng.uniform(0, 2 * np.pi, len(categories)), index=categories)
-    intercept = np.log(2.0)
+    intercept = np.log(2.0) + level_shift
 
     # Products: category by popularity, brand within category, color crossed.
     cat_weights = rng.dirichlet(np.full(len(categories), 4.0))
     cat = rng.choice(categories, size=n_products, p=cat_weights)
-    brand = np.array([rng.choice(CATALOG[c]) for c in cat])
-    color = rng.choice(COLORS, size=n_products, p=rng.dirichlet(np.full(len(COLORS), 3.0)))
+    brand = np.array([rng.choice(catalog[c]) for c in cat])
+    color = rng.choice(colors, size=n_products, p=rng.dirichlet(np.full(len(colors), 3.0)))
     # Long tail: product effects skewed low, so most products sell a unit or two a week at most.
     prod_eff = rng.normal(0, sigma["product"], n_products) - rng.exponential(0.5, n_products)
     product_id = [f"P{i:05d}" for i in range(n_products)]
     products = pd.DataFrame({"product_id": product_id, "category": cat, "brand": brand, "color": color})
 
     total = n_periods + horizon
-    dates = pd.date_range(start, periods=total, freq="7D")
+    spacing, periods_per_year = FREQUENCIES[frequency]
+    dates = pd.date_range(start, periods=total, freq=spacing)
     # Launch week: most products existed before the data starts; some launched during it, a share
     # only in the last 12 weeks (new), a share not launched yet (no history: cold start).
     launch_idx = np.zeros(n_products, dtype=int)
@@ -108,25 +138,33 @@ def generate_retail_data(
     new = u < new_share
     unlaunched = (u >= new_share) & (u < new_share + unlaunched_share)
     mid = (u >= new_share + unlaunched_share) & (u < new_share + unlaunched_share + 0.15)
-    launch_idx[new] = rng.integers(max(n_periods - 12, 1), n_periods - 1, new.sum())
+    recent_from = max(n_periods - 12, 1)
+    launch_idx[new] = rng.integers(recent_from, max(n_periods - 1, recent_from + 1), new.sum())
     launch_idx[unlaunched] = n_periods  # first possible sale is the first forecast week
     launch_idx[mid] = rng.integers(1, max(n_periods - 12, 2), mid.sum())
 
     # Prices: a base price per product, a permanent change for some, promotions at 25% off.
-    base = np.array([BASE_PRICE[c] for c in cat]) * np.exp(rng.normal(0, 0.3, n_products))
+    base = np.array([BASE_PRICE.get(c, 30) for c in cat]) * np.exp(rng.normal(0, 0.3, n_products))
     base = np.round(base, 0) - 0.01
-    change_week = rng.integers(10, total, n_products)
-    change = np.where(rng.uniform(size=n_products) < 0.3, rng.choice([0.9, 1.1, 1.2], n_products), 1.0)
+    change_week = rng.integers(min(10, total - 1), total, n_products)
+    changed = price_changes & (rng.uniform(size=n_products) < 0.3)
+    change = np.where(changed, rng.choice([0.9, 1.1, 1.2], n_products), 1.0)
     t = np.arange(total)
     regular = base[:, None] * np.where(t[None, :] >= change_week[:, None], change[:, None], 1.0)
-    promo = rng.uniform(size=(n_products, total)) < 0.07
+    promo = rng.uniform(size=(n_products, total)) < promo_rate
     price = np.round(np.where(promo, regular * 0.75, regular), 2)
     ref = np.median(regular[:, :n_periods], axis=1)
 
     trend = rng.normal(0, product_trend_sd, n_products)  # per year
-    years = t / 52.0
+    years = t / periods_per_year
     week_of_year = 2 * np.pi * dates.dayofyear.values / 365.25
     season = amp[cat].values[:, None] * np.sin(week_of_year[None, :] + phase[cat].values[:, None])
+    if frequency == "D":  # busier weekends, a day-of-week shape per category
+        day_phase = pd.Series(rng.uniform(-0.5, 0.5, len(categories)), index=categories)
+        day = 2 * np.pi * dates.dayofweek.values / 7
+        season = season + weekday_amplitude * np.cos(
+            day[None, :] - 2 * np.pi * 5.5 / 7 + day_phase[cat].values[:, None]
+        )
     brand_key = np.char.add(np.char.add(cat.astype(str), "/"), brand.astype(str))
     level = intercept + cat_eff[cat].values + brand_eff[brand_key].values + color_eff[color].values + prod_eff
     log_mu = (
