@@ -10,8 +10,9 @@ setup:
 		|| $(PYTHON) -m pip install --quiet uv
 	@$(UV) sync --locked --quiet
 
-demo: setup  ## generate retail data, ingest, fit, forecast, write to data/demand.duckdb
-	$(RUN) demand-forecast demo
+SEED ?=
+demo: setup  ## generate retail data, ingest, fit, forecast, write to data/demand.duckdb (SEED=n: another catalog)
+	$(RUN) demand-forecast demo $(if $(SEED),--seed $(SEED))
 
 test: setup  ## the whole suite, MCMC fits included
 	$(RUN) pytest

@@ -404,6 +404,19 @@ def fit_parameters(db: str, stamp: tuple, run_id: str) -> pd.DataFrame:
     )
 
 
+@st.cache_data(show_spinner=False, max_entries=32)
+def fit_attempts(db: str, stamp: tuple, run_id: str) -> pd.DataFrame:
+    """The run's sampling attempts (``forecast.remedies``): what each did and why, and its verdict."""
+    return read_one(
+        db,
+        """
+        select stage, attempt, action, chains, draws, target_accept, pooled, seconds, verdict, problems
+        from fit_attempts where run_id = $run_id order by stage nulls first, attempt
+        """,
+        {"run_id": run_id},
+    )
+
+
 @dataclass
 class Effects:
     frame: pd.DataFrame  # attribute, level, mean, hdi_05, hdi_95

@@ -79,6 +79,7 @@ def backtest_flow(
     tune: int | None = None,
     target_accept: float | None = None,
     chains: int | None = None,
+    attempt_budget: float | None = None,
     sample_paths: int | None = None,
     likelihood: str = "negbin",
     cold_start_share: float = 0.1,
@@ -101,6 +102,7 @@ def backtest_flow(
         tune=tune,
         target_accept=target_accept,
         chains=chains,
+        attempt_budget=attempt_budget,
         sample_paths=sample_paths,
     )
     backtest_id = "bt-" + runs.new_run_id()

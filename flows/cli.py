@@ -35,12 +35,26 @@ DbOption = Annotated[
     typer.Option("--db", help="DuckDB file [default: $DEMAND_DB or data/demand.duckdb]"),
 ]
 
-# Default as in forecast.config.ForecastConfig.target_accept_for (not imported: the CLI starts light).
+# Defaults as in forecast.config.ForecastConfig (not imported: the CLI starts light).
 TargetAcceptOption = Annotated[
     float | None,
     typer.Option(
         min=0.5, max=0.99, help="NUTS step-size target [default: 0.95 under 500 products, else 0.9]"
     ),
+]
+DrawsOption = Annotated[int | None, typer.Option(min=1, help="Posterior draws per chain [default: 1000]")]
+TuneOption = Annotated[int | None, typer.Option(min=1, help="Tuning steps per chain [default: 600]")]
+ChainsOption = Annotated[int | None, typer.Option(min=1, help="Chains [default: 4]")]
+AttemptBudgetOption = Annotated[
+    float | None,
+    typer.Option(
+        min=1.0,
+        help="Time all sampling attempts may take, as a multiple of the first: a fit that fails its "
+        "checks is retried within it; 1: no retries [default: 2.5]",
+    ),
+]
+PublishUnconvergedOption = Annotated[
+    bool, typer.Option(help="Publish to latest_forecasts even if the fit fails its checks")
 ]
 
 
@@ -60,6 +74,12 @@ def demo(
     db: DbOption = None,
     products: Annotated[int, typer.Option("--products", min=10, help="Products to generate")] = 500,
     seed: Annotated[int, typer.Option(help="Seed of the generated data")] = 42,
+    draws: DrawsOption = None,
+    tune: TuneOption = None,
+    chains: ChainsOption = None,
+    target_accept: TargetAcceptOption = None,
+    attempt_budget: AttemptBudgetOption = None,
+    publish_unconverged: PublishUnconvergedOption = False,
 ) -> None:
     """Generate a retail data set, ingest it, fit the model, forecast and write the results."""
     from flows.demo import demo_flow
@@ -68,7 +88,17 @@ def demo(
     path = _db(db)
     console.print(f"[bold]demand-forecast demo[/]: {products} products, two years of weekly sales -> {path}")
     try:
-        summary = demo_flow(db=path, n_products=products, seed=seed)
+        summary = demo_flow(
+            db=path,
+            n_products=products,
+            seed=seed,
+            draws=draws,
+            tune=tune,
+            chains=chains,
+            target_accept=target_accept,
+            attempt_budget=attempt_budget,
+            publish_unconverged=publish_unconverged,
+        )
     except (ValueError, DiagnosticsError) as exc:
         _fail(str(exc))
     console.print(f"\nsales: {summary.sales_csv}\nproducts: {summary.products_csv}")
@@ -125,12 +155,11 @@ def forecast(
     crossed: Annotated[str | None, typer.Option(help="Crossed attributes [default: color]")] = None,
     sampler: Annotated[str, typer.Option(help="nutpie | pymc | advi")] = "nutpie",
     seed: Annotated[int, typer.Option(help="Random seed: the same seed reproduces a run")] = 1,
-    draws: Annotated[
-        int | None, typer.Option(min=1, help="Posterior draws per chain [default: 2000]")
-    ] = None,
-    tune: Annotated[int | None, typer.Option(min=1, help="Tuning steps per chain [default: 600]")] = None,
+    draws: DrawsOption = None,
+    tune: TuneOption = None,
     target_accept: TargetAcceptOption = None,
-    chains: Annotated[int | None, typer.Option(min=1, help="Chains [default: 2]")] = None,
+    chains: ChainsOption = None,
+    attempt_budget: AttemptBudgetOption = None,
     sample_paths: Annotated[
         int | None, typer.Option(min=1, help="Sample paths written per product [default: 500]")
     ] = None,
@@ -139,9 +168,7 @@ def forecast(
         Path | None,
         typer.Option(help="Planned prices/promotions for the horizon: date, product_id, price, promo"),
     ] = None,
-    publish_unconverged: Annotated[
-        bool, typer.Option(help="Publish to latest_forecasts even if the fit fails its checks")
-    ] = False,
+    publish_unconverged: PublishUnconvergedOption = False,
     task_runner: Annotated[
         str, typer.Option(help="default (one model, in process) | dask (shards fitted in parallel)")
     ] = "default",
@@ -187,6 +214,7 @@ def forecast(
             tune=tune,
             target_accept=target_accept,
             chains=chains,
+            attempt_budget=attempt_budget,
             sample_paths=sample_paths,
             likelihood=likelihood,
             plan=str(plan) if plan else None,
@@ -210,11 +238,10 @@ def backtest(
     ] = None,
     sampler: Annotated[str, typer.Option(help="nutpie | pymc | advi")] = "nutpie",
     seed: Annotated[int, typer.Option(help="Random seed")] = 1,
-    draws: Annotated[
-        int | None, typer.Option(min=1, help="Posterior draws per chain [default: 2000]")
-    ] = None,
-    tune: Annotated[int | None, typer.Option(min=1, help="Tuning steps per chain [default: 600]")] = None,
+    draws: DrawsOption = None,
+    tune: TuneOption = None,
     target_accept: TargetAcceptOption = None,
+    attempt_budget: AttemptBudgetOption = None,
     likelihood: Annotated[str, typer.Option(help="negbin | zinb (zero-inflated)")] = "negbin",
     cold_start_share: Annotated[
         float,
@@ -239,6 +266,7 @@ def backtest(
             draws=draws,
             tune=tune,
             target_accept=target_accept,
+            attempt_budget=attempt_budget,
             likelihood=likelihood,
             cold_start_share=cold_start_share,
         )
@@ -260,6 +288,30 @@ def backtest(
     if v["advice"]:
         console.print(v["advice"])
     console.print(f"report: {summary.report_path}")
+
+
+@app.command()
+def publish(
+    run_id: Annotated[str, typer.Argument(help="The run to publish, e.g. 20261203T062714-720bde")],
+    db: DbOption = None,
+) -> None:
+    """Publish a stored run that failed its convergence checks, as it is (recorded as a manual
+    override): its forecasts become latest_forecasts if it is the newest published run."""
+    from forecast import storage
+
+    path = _db(db)
+    if not os.path.exists(path):
+        _fail(f"no database at {path}: run `demand-forecast demo` or `demand-forecast ingest` first")
+    try:
+        with storage.connect(path) as con:
+            latest = storage.publish_run(con, run_id)
+    except ValueError as exc:
+        _fail(str(exc))
+    console.print(f"published run {run_id} (manual override: it failed its convergence checks)")
+    if latest == run_id:
+        console.print("latest_forecasts now shows this run")
+    else:
+        console.print(f"latest_forecasts shows the newer run {latest}")
 
 
 @app.command()
@@ -350,11 +402,15 @@ def _print_forecast(summary) -> None:
         f"{summary.n_products} products, {summary.n_observations} observations, "
         f"{summary.frequency} data, {summary.horizon} periods ahead"
     )
+    attempts = getattr(summary, "attempts", None) or []
+    after = f" after {len(attempts)} attempts" if len(attempts) > 1 else ""
     console.print(
-        f"fit: {d.get('verdict')} (max R-hat {d.get('max_rhat') or float('nan'):.3f}, "
+        f"fit: {d.get('verdict')}{after} (max R-hat {d.get('max_rhat') or float('nan'):.3f}, "
         f"min hyperparameter ESS {d.get('min_ess_hyper') or float('nan'):.0f}, "
         f"divergences {d.get('divergences')})"
     )
+    for a in attempts[1:]:
+        console.print(f"  attempt {a['number']}: {a['action']} ({a['seconds']:.0f} s, {a['verdict']})")
     console.print("stages: " + ", ".join(f"{k} {v:.1f}s" for k, v in summary.timings.items()))
     console.print(f"tables in {summary.db}: forecasts, forecast_draws, forecast_runs, view latest_forecasts")
     db_flag = "" if summary.db == _db(None) else f" --db {summary.db}"

@@ -39,13 +39,27 @@ def demo_flow(
     seed: int = 42,
     draws: int | None = None,
     tune: int | None = None,
+    chains: int | None = None,
+    target_accept: float | None = None,
+    attempt_budget: float | None = None,
+    publish_unconverged: bool = False,
     progressbar: bool = True,
 ) -> DemoSummary:
-    """Generate ``n_products`` products of weekly sales, ingest them, fit, forecast and write."""
+    """Generate ``n_products`` products of weekly sales, ingest them, fit, forecast and write; the
+    sampler options go to the forecast flow as they are."""
     db = str(db or storage.default_db_path())
     folder = Path(db).resolve().parent / "demo"
     sales, products = write_demo_files(folder, n_products, seed)
     get_run_logger().info("demo data written to %s", folder)
     ingested = ingest_flow(str(sales), str(products), db=db)
-    result = forecast_flow(db=db, draws=draws, tune=tune, progressbar=progressbar)
+    result = forecast_flow(
+        db=db,
+        draws=draws,
+        tune=tune,
+        chains=chains,
+        target_accept=target_accept,
+        attempt_budget=attempt_budget,
+        publish_unconverged=publish_unconverged,
+        progressbar=progressbar,
+    )
     return DemoSummary(str(sales), str(products), ingested, result)

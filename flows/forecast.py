@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
@@ -29,6 +29,7 @@ class ForecastSummary:
     sampler: str
     diagnostics: dict
     timings: dict[str, float]
+    attempts: list[dict] = field(default_factory=list)  # every sampling attempt (forecast.remedies)
 
 
 @task(name="load-history", retries=2, retry_delay_seconds=2, cache_policy=NO_CACHE)
@@ -91,6 +92,7 @@ def forecast_flow(
     tune: int | None = None,
     target_accept: float | None = None,
     chains: int | None = None,
+    attempt_budget: float | None = None,
     sample_paths: int | None = None,
     likelihood: str = "negbin",
     plan: str | None = None,
@@ -114,6 +116,7 @@ def forecast_flow(
         tune=tune,
         target_accept=target_accept,
         chains=chains,
+        attempt_budget=attempt_budget,
         sample_paths=sample_paths,
     )
     run_id = runs.new_run_id()
@@ -142,10 +145,14 @@ def forecast_flow(
         forecasts, paths, tables = forecast(prepared, fitted, config)
         posterior = save_posterior(fitted, str(Path(db).resolve().parent / "posteriors"), run_id, config)
         lap("forecast")
-        publish = fitted.converged or publish_unconverged
-        record |= {**d, "posterior_path": posterior, "timings": timings}
-        if not fitted.converged:
-            record["status"] = "unconverged" if not publish else "succeeded"
+        publish, status = runs.outcome(d, publish_unconverged)
+        record |= {
+            **d,
+            **status,
+            "attempts": fitted.attempts,
+            "posterior_path": posterior,
+            "timings": timings,
+        }
         write_results(db, run_id, forecasts, paths, record, publish, tables)
         lap("write")
     except Exception as exc:
@@ -162,8 +169,8 @@ def finish_run(
     if not publish:
         raise DiagnosticsError(
             f"run {run_id} failed its convergence checks and was not published to latest_forecasts: "
-            f"{d['problems']}. Its forecasts are kept under that run id; rerun with "
-            "--publish-unconverged to publish it anyway."
+            f"{d['problems']}. Its forecasts are kept under that run id: `demand-forecast publish "
+            f"{run_id}` publishes them as they are."
         )
     return ForecastSummary(
         run_id=run_id,
@@ -175,6 +182,7 @@ def finish_run(
         sampler=config.sampler,
         diagnostics=d,
         timings=timings,
+        attempts=record.get("attempts") or [],
     )
 
 

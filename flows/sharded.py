@@ -64,6 +64,7 @@ def sharded_forecast_flow(
     tune: int | None = None,
     target_accept: float | None = None,
     chains: int | None = None,
+    attempt_budget: float | None = None,
     sample_paths: int | None = None,
     likelihood: str = "negbin",
     plan: str | None = None,
@@ -87,6 +88,7 @@ def sharded_forecast_flow(
         tune=tune,
         target_accept=target_accept,
         chains=chains,
+        attempt_budget=attempt_budget,
         sample_paths=sample_paths,
     )
     if shards_n is None and shard_by is None:
@@ -123,14 +125,12 @@ def sharded_forecast_flow(
         lap("shards")
         forecasts, paths, tables, d = shards.combine(stage1, results)
         logger.info("diagnostics: %s %s", d["verdict"], d["problems"])
-        converged = d["verdict"] in ("converged", "approximate")
-        publish = converged or publish_unconverged
+        publish, status = runs.outcome(d, publish_unconverged)
         line, shard_seconds = shards.describe(stage1, results)
         timings |= shard_seconds
-        record |= {**d, "posterior_path": posterior, "timings": timings}
+        attempts = shards.attempts(stage1, results)
+        record |= {**d, **status, "attempts": attempts, "posterior_path": posterior, "timings": timings}
         record["message"] += f"; {line}"
-        if not converged:
-            record["status"] = "unconverged" if not publish else "succeeded"
         write_results(db, run_id, forecasts, paths, record, publish, tables)
         lap("write")
     except Exception as exc:

@@ -18,8 +18,9 @@ DEFAULT_PRIORS: dict[str, float] = {
     # level sits near 0 with a wide sd; the data dominates it anyway.
     "intercept_mu": 0.0,
     "intercept_sigma": 2.0,
-    # Group effects (category, brand, color, ...): half-normal sds of 0.5 allow groups to differ by a
-    # factor of e**1 = 2.7 either way, without letting a single group run to 100x.
+    # Group effects (category, brand, color, ...): sds around 0.5 allow groups to differ by a factor
+    # of e**1 = 2.7 either way, without letting a single group run to 100x. Every scale across
+    # groups or products has a Gamma(2, 2 / s) prior of mean s, zero at zero (forecast.model._scale).
     "group_sigma": 0.5,
     # Product effects around their groups: products within a brand differ far more than brands do
     # (a long tail of slow sellers), so their sd gets more room.
@@ -68,14 +69,18 @@ class ForecastConfig:
     sampler: str = "nutpie"
     likelihood: str = "negbin"  # or "zinb"; the default won the backtest in benchmarks/README.md
     pooling: str = "partial"  # "none": the no-pooling comparison model
-    # 2,000 draws x 2 chains: the worst hyperparameter's bulk ESS runs at 0.15-0.2 per draw, so
-    # this keeps it near 600-800, clear of the 400 the checks ask for (1,200 draws left 1,000
-    # products at 347 to 426 from seed to seed: benchmarks/README.md).
-    draws: int = 2000
+    # 4 chains x 1,000 draws: R-hat compares four chains (eight halves), and the worst
+    # hyperparameter's bulk ESS, at 0.15-0.2 per draw, runs near 600-800, clear of the 400 the
+    # checks ask for. nutpie runs more chains than cores in turn.
+    draws: int = 1000
     tune: int = 600
     # NUTS step-size target; None: by catalog size (``target_accept_for``)
     target_accept: float | None = None
-    chains: int = 2
+    chains: int = 4
+    # Time every sampling attempt together may take, as a multiple of the first attempt's (its
+    # compile included): a fit that fails its checks is retried within it (forecast.remedies);
+    # 1 turns the retries off.
+    attempt_budget: float = 2.5
     seed: int = 1
     sample_paths: int = 500  # posterior predictive paths written to forecast_draws, per product
     fourier_order: int = 3  # yearly harmonics; daily data adds a weekly cycle of its own
@@ -94,6 +99,10 @@ class ForecastConfig:
         for name in ("draws", "tune", "chains", "sample_paths"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if self.attempt_budget < 1.0:
+            raise ValueError(
+                f"attempt_budget must be at least 1 (the first attempt), got {self.attempt_budget}"
+            )
         if self.target_accept is not None and not 0.5 <= self.target_accept < 1.0:
             raise ValueError(f"target_accept must be in [0.5, 1), got {self.target_accept}")
         if self.horizon is not None and self.horizon < 1:

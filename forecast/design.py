@@ -63,21 +63,34 @@ class Design:
         return self.dates[self.n_train :]
 
 
-def fourier_terms(dates: pd.DatetimeIndex, frequency: Frequency, order: int) -> tuple[np.ndarray, list]:
-    """Yearly Fourier terms (and weekly ones for daily data), as in Prophet's seasonality."""
+def fourier_terms(
+    dates: pd.DatetimeIndex, frequency: Frequency, order: int, history: int | None = None
+) -> tuple[np.ndarray, list]:
+    """Yearly Fourier terms (and weekly ones for daily data), as in Prophet's seasonality.
+
+    A cycle the ``history`` (periods of it, default: all ``dates``) does not cover once is left
+    out: less than a year of data cannot tell a yearly cycle from the level and the trend, and
+    its terms would only be a ridge for the sampler (the same rule as Prophet's automatic
+    seasonalities, there at two cycles). Returns an array of no columns when no cycle is left.
+    """
+    history = len(dates) if history is None else history
     cols, names = [], []
     year_frac = (dates.dayofyear.values - 1 + dates.hour.values / 24) / 365.25
     yearly_order = min(order, int(frequency.periods_per_year // 2))
     if frequency.code == "Q":
         yearly_order = 1
+    if history < round(frequency.periods_per_year):
+        yearly_order = 0
     for k in range(1, yearly_order + 1):
         cols += [np.sin(2 * np.pi * k * year_frac), np.cos(2 * np.pi * k * year_frac)]
         names += [f"year_sin{k}", f"year_cos{k}"]
-    if frequency.code == "D":
+    if frequency.code == "D" and history >= 14:
         dow = dates.dayofweek.values / 7.0
         for k in range(1, 4):
             cols += [np.sin(2 * np.pi * k * dow), np.cos(2 * np.pi * k * dow)]
             names += [f"week_sin{k}", f"week_cos{k}"]
+    if not cols:
+        return np.zeros((len(dates), 0)), names
     return np.column_stack(cols), names
 
 
@@ -203,7 +216,7 @@ def build_design(
         promo=future_promo,
         y=np.zeros(len(fp), dtype=np.int64),
     )
-    fourier, names = fourier_terms(dates, frequency, fourier_order)
+    fourier, names = fourier_terms(dates, frequency, fourier_order, n_train)
     years = (dates - train_dates[-1]).days.values / 365.25
     n_obs = np.bincount(train.product_idx, minlength=len(pid))
     return Design(

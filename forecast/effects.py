@@ -37,7 +37,9 @@ def product_effects(idata: az.InferenceData, design: Design) -> pd.DataFrame:
 
     rows = design.train
     pool = design.pool_idx[rows.product_idx]
-    season = design.fourier @ _mean(idata, "season").T  # (periods, groups)
+    season = np.zeros((len(design.dates), design.n_pool))
+    if "season" in post:
+        season = design.fourier @ _mean(idata, "season").T  # (periods, groups)
     offset = (
         season[rows.time_idx, pool]
         + _mean(idata, "trend")[pool] * design.years[rows.time_idx]

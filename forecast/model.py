@@ -8,17 +8,21 @@ log E[demand] for product p in period t:
         + e_g * log(price / reference price)        price elasticity, pooled by group
         + l_g * promo                               promotion lift, pooled by group
 
-    alpha_p ~ Normal(mu + sum_a u_a[level_a(p)], sigma_product)       (centered)
-    u_a     ~ ZeroSumNormal(sigma_a)                                   (centered where every level
-              or u_a = sigma_a * z_a, z_a ~ ZeroSumNormal(1)            holds 30+ products, else not)
-    c_g     ~ Normal(c_mu, c_sigma)  for c in s, b, e, l               (per component, see FORMS)
+    alpha_p ~ Normal(mu + sum_a u_a[level_a(p)], sigma_product)
+    u_a     ~ ZeroSumNormal(sigma_a)
+    c_g     ~ Normal(c_mu, c_sigma)  for c in s, b, e, l
     demand  ~ NegativeBinomial(exp(eta), alpha)                       ("negbin")
             or ZeroInflatedNegativeBinomial(1 - pi_g, exp(eta), alpha)  ("zinb": structural zeros)
 
-Elasticity, promotion lift and trend are written through their groups' average ``c_avg`` with
-half-centered offsets (see ``_pooled_by_average``): an exact reparameterisation of the same model
+How each part is written for the sampler (its *geometry*) is chosen from the data
+(``forecast.geometry``): every level-and-scale pair is partially centered, ``x = scale^(1 - a) *
+w`` with ``w ~ Normal(0, scale^a)`` (``a = 1``: centered, ``a = 0``: non-centered), with ``a`` per
+product, per attribute and per pooled component, set from how strongly the data inform that part.
+The pooled components (seasonality, elasticity, promotion lift, trend, zero inflation) are written
+through their groups' average ``c_avg`` (see ``_pooled_by_average``): an exact reparameterisation
 in which ``c_mu`` is derived, so the data pin ``c_avg`` and the sampler is not asked to move the
-mean against every group's offset, nor the scale against every offset.
+mean against every group's offset. The exponents are shared variables on the history build, so a
+run that retries with another geometry (``forecast.remedies``) samples the same compiled model.
 
 ``pooling="none"`` builds the same likelihood with independent wide priors and no hyperpriors: the
 no-pooling model the hierarchical one is compared with.
@@ -55,28 +59,33 @@ from forecast.likelihood import rows_data, rows_loglik
 LIKELIHOODS = ("negbin", "zinb")
 POOLING = ("partial", "none")
 
-# How each part is written (the same model, a different geometry for the sampler). Pooled
-# components: "centered" where each group's coefficient is pinned by thousands of rows
-# (seasonality); written through the groups' average with offsets "partial"ly centered
-# (PARTIAL_CENTERING) where the data pin the groups' average but their differences only partly
-# (elasticity, promotion lift, trend); "average" is the same with non-centered offsets, and
-# "noncentered" the textbook form, both kept for comparison. Group effects: "auto" centers an
-# attribute where its smallest level holds CENTER_MIN_PRODUCTS products. Measured:
-# benchmarks/README.md ("Model: parameterisation").
+# The parts whose form can be chosen: the product levels, the attributes' effects ("groups") and
+# the pooled components. A form is a centering exponent in [0, 1] (the default, from
+# ``forecast.geometry``: per product for "product", per attribute for "groups"), or one of the
+# fixed forms the benchmarks compare: pooled components "centered" and "noncentered" (textbook),
+# "average" and "partial" (through the groups' average, offsets non-centered or at
+# PARTIAL_CENTERING); groups "auto" (centered where the smallest level holds CENTER_MIN_PRODUCTS
+# products), "centered" or "noncentered"; product "centered". Measured: benchmarks/README.md
+# ("Model: parameterisation", "the convergence corpus").
+PARTS = ("product", "groups", "season", "elasticity", "promo", "trend", "zero")
+POOLED_PARTS = {
+    "season": "season",
+    "trend": "trend",
+    "elasticity": "elasticity",
+    "promo": "promo",
+    "zero": "logit_zero",
+}
+# The fixed forms of the model before its geometry came from the data (benchmarks compare them).
 FORMS: dict[str, str] = {
+    "product": "centered",
     "groups": "auto",
     "season": "centered",
     "elasticity": "partial",
     "promo": "partial",
     "trend": "partial",
-    "zero": "average",  # the zero-inflated model's form as its backtest measured it
+    "zero": "average",
 }
-# The "partial" form's offsets: scale^(1 - a) * w with w ~ ZeroSumNormal(scale^a), a this exponent
-# (0: non-centered, 1: centered). Measured: 0, 0.3, 0.5, 0.7 and 1 at 1,000 products, 0 and 0.5 at 200.
 PARTIAL_CENTERING = 0.5
-# A group effect is centered where each level is pinned by this many products' levels (a
-# non-centered effect with well-informed levels leaves its scale on a ridge), non-centered where a
-# level holds fewer (a funnel): measured at 200, 500 and 1,000 products, benchmarks/README.md.
 CENTER_MIN_PRODUCTS = 30
 
 
@@ -93,7 +102,7 @@ def _data(name: str, values: np.ndarray, shared: bool) -> pt.TensorVariable:
     if not shared:
         return pt.as_tensor(values)
     dtype = np.int64 if values.dtype.kind in "iu" else np.float64
-    return pytensor.shared(np.ascontiguousarray(values, dtype=dtype), name=name, borrow=True)
+    return pytensor.shared(np.asarray(values, dtype=dtype, order="C"), name=name, borrow=True)
 
 
 def _known(name: str, fixed: Fixed, make: Callable[[], pt.TensorVariable], dims=None) -> pt.TensorVariable:
@@ -132,45 +141,90 @@ def _free_coords(model: pm.Model, dim: str, levels: pd.Index, free_idx: np.ndarr
     return name
 
 
+def _exponent(form, name: str, shared: bool):
+    """A centering exponent as data the graph reads (``centering_<name>``; see ``_data``)."""
+    return _data(f"centering_{name}", np.asarray(form, dtype=float), shared)
+
+
+def centering_data(forms: dict) -> dict[str, np.ndarray]:
+    """The graph's centering exponents for ``forms``, by shared variable name (the fixed named
+    forms have none)."""
+    data = {}
+    for part, form in forms.items():
+        if part == "groups" and isinstance(form, dict):
+            data |= {
+                f"centering_effect_{a}": np.asarray(f, float)
+                for a, f in form.items()
+                if not isinstance(f, str)
+            }
+        elif not isinstance(form, (str, dict)):
+            name = "alpha_product" if part == "product" else POOLED_PARTS[part]
+            data[f"centering_{name}"] = np.asarray(form, float)
+    return data
+
+
 def _group_effects(
     design: Design,
     priors: dict[str, float],
-    form: str,
+    form,
     fixed: Fixed | None = None,
     shared: bool = True,
 ) -> pt.TensorVariable:
     """Sum over attributes of each product's group effects, per product (``shared``: see ``_data``).
 
     Effects sum to zero over an attribute's levels, so the intercept is the grand mean and not
-    traded off against the average of every attribute's effects. ``form``: "centered",
-    "noncentered", or "auto" (per attribute: centered where its smallest level holds
-    ``CENTER_MIN_PRODUCTS`` products). With ``fixed`` (the intercept and the scales known), fixed
-    levels are constants and free ones ``Normal(0, sigma)``.
+    traded off against the average of every attribute's effects. ``form``: per attribute (a dict)
+    or for all, a centering exponent ``a`` (``effect = sigma^(1-a) * z``, ``z ~
+    ZeroSumNormal(sigma^a)``), or "centered", "noncentered", "auto" (centered where the smallest
+    level holds ``CENTER_MIN_PRODUCTS`` products). With ``fixed`` (the intercept and the scales
+    known), fixed levels are constants and free ones ``Normal(0, sigma)``.
     """
     total = pt.zeros(len(design.products))
     for attr in design.levels:
+        index = _data(f"level_idx_{attr}", design.level_idx[attr], shared)
         if fixed:
-            total = (
-                total
-                + _fixed_mode_effect(design, attr, priors, fixed)[
-                    _data(f"level_idx_{attr}", design.level_idx[attr], shared)
-                ]
-            )
+            total = total + _fixed_mode_effect(design, attr, priors, fixed)[index]
             continue
-        sigma = pm.HalfNormal(f"sigma_{attr}", priors["group_sigma"])
-        per_level = np.bincount(design.level_idx[attr], minlength=len(design.levels[attr]))
-        if form == "centered" or (form == "auto" and per_level.min() >= CENTER_MIN_PRODUCTS):
-            effect = pm.ZeroSumNormal(f"effect_{attr}", sigma=sigma, dims=attr)
+        if len(design.levels[attr]) == 1:  # one level: its effect sums to zero on its own
+            pm.Deterministic(f"effect_{attr}", pt.zeros(1), dims=attr)
+            continue
+        sigma = _scale(f"sigma_{attr}", priors["group_sigma"])
+        f = form.get(attr, "auto") if isinstance(form, dict) else form
+        if isinstance(f, str):
+            per_level = np.bincount(design.level_idx[attr], minlength=len(design.levels[attr]))
+            if f == "centered" or (f == "auto" and per_level.min() >= CENTER_MIN_PRODUCTS):
+                effect = pm.ZeroSumNormal(f"effect_{attr}", sigma=sigma, dims=attr)
+            else:
+                z = pm.ZeroSumNormal(f"z_{attr}", sigma=1.0, dims=attr)
+                effect = pm.Deterministic(f"effect_{attr}", sigma * z, dims=attr)
         else:
-            z = pm.ZeroSumNormal(f"z_{attr}", sigma=1.0, dims=attr)
-            effect = pm.Deterministic(f"effect_{attr}", sigma * z, dims=attr)
-        total = total + effect[_data(f"level_idx_{attr}", design.level_idx[attr], shared)]
+            a = _exponent(f, f"effect_{attr}", shared)
+            z = pm.ZeroSumNormal(f"z_{attr}", sigma=sigma**a, dims=attr)
+            effect = pm.Deterministic(f"effect_{attr}", sigma ** (1.0 - a) * z, dims=attr)
+        total = total + effect[index]
     return total
+
+
+def _product_levels(group_mean, sigma, form, shared: bool) -> pt.TensorVariable:
+    """Each product's level around its groups' mean: centered (``alpha ~ Normal(group_mean,
+    sigma)``), or with centering exponents ``a`` per product, location and scale partially centered
+    (Gorinova et al. 2020): ``w ~ Normal(a * group_mean, sigma^a)``, ``alpha = group_mean +
+    sigma^(1-a) * (w - a * group_mean)`` (``a = 1``: ``w`` is the level itself; ``a = 0``: ``w`` is
+    its standardised deviation)."""
+    if isinstance(form, str):
+        if form != "centered":
+            raise ValueError(f"unknown product form {form!r}: a centering exponent, or 'centered'")
+        return pm.Normal("alpha_product", group_mean, sigma, dims="product")
+    a = _exponent(form, "alpha_product", shared)
+    w = pm.Normal("alpha_product_w", a * group_mean, sigma**a, dims="product")
+    return pm.Deterministic(
+        "alpha_product", group_mean + sigma ** (1.0 - a) * (w - a * group_mean), dims="product"
+    )
 
 
 def _fixed_mode_effect(design: Design, attr: str, priors: dict[str, float], fixed: Fixed):
     """One attribute's effects when the top level is fixed: non-centered free levels, constants."""
-    sigma = _known(f"sigma_{attr}", fixed, lambda: pm.HalfNormal(f"sigma_{attr}", priors["group_sigma"]))
+    sigma = _known(f"sigma_{attr}", fixed, lambda: _scale(f"sigma_{attr}", priors["group_sigma"]))
     levels = design.levels[attr]
     values, free_idx = _split_levels(levels, fixed.get(f"effect_{attr}"))
     free = None
@@ -180,11 +234,17 @@ def _fixed_mode_effect(design: Design, attr: str, priors: dict[str, float], fixe
     return _partly_fixed(f"effect_{attr}", free, free_idx, values, attr)
 
 
+def _scale(name: str, typical: float) -> pt.TensorVariable:
+    """A boundary-avoiding Gamma(2, 2 / s) prior (mean s, zero density at 0) on a scale across
+    groups or products: Chung et al. (2013). A half-normal's mass at zero let the sampler fall into
+    the funnel's neck where the levels barely differ, or where a few levels cannot tell (six
+    products, two brands): benchmarks/README.md ("the convergence corpus")."""
+    return pm.Gamma(name, alpha=2.0, beta=2.0 / typical)
+
+
 def _group_scale(name: str, group_sigma: float) -> pt.TensorVariable:
-    """A boundary-avoiding Gamma(2, 2 / s) prior (mean s, zero density at 0) on the scale across a
-    handful of groups: Chung et al. (2013). A half-normal's mass at zero let the sampler fall into
-    the funnel's neck where the groups barely differ (measured: benchmarks/README.md)."""
-    return pm.Gamma(f"{name}_sigma", alpha=2.0, beta=2.0 / group_sigma)
+    """The scale of a pooled component across its groups (``_scale``)."""
+    return _scale(f"{name}_sigma", group_sigma)
 
 
 def _pooled(
@@ -193,10 +253,11 @@ def _pooled(
     sigma: float,
     group_sigma: float,
     dims: str | tuple[str, ...],
-    form: str,
+    form,
     pooling: str = "partial",
     fixed: Fixed | None = None,
     levels: pd.Index | None = None,
+    shared: bool = True,
 ) -> pt.TensorVariable:
     """A coefficient per pooling group around a shared, learned mean and scale.
 
@@ -204,23 +265,25 @@ def _pooled(
     independent ``Normal(mu, sigma)``: nothing is learned across groups. ``fixed`` may hold the
     mean (``<name>_mu``), the scale (``<name>_sigma``) and some groups' values (``<name>``, by the
     group keys in ``levels``); the other groups stay free around the (fixed) mean and scale.
-    ``form``: "centered", "noncentered", "average" or "partial" (``_pooled_by_average``; the textbook
-    non-centered form where part of the component is fixed or there is a single group).
+    ``form``: a centering exponent, "average" or "partial" (``_pooled_by_average``), "centered" or
+    "noncentered" (textbook); the textbook non-centered form where part of the component is fixed.
+    A single group has nothing to pool with: its coefficient is the shared mean itself.
     """
     dims = (dims,) if isinstance(dims, str) else dims
     if pooling == "none":
         return pm.Normal(name, mu, sigma, dims=dims)
     fixed = fixed or {}
     own = (name, f"{name}_mu", f"{name}_sigma")
-    if (
-        form in ("average", "partial")
-        and not any(k in fixed for k in own)
-        and len(pm.modelcontext(None).coords[dims[0]]) > 1
-    ):
-        return _pooled_by_average(
-            name, mu, sigma, group_sigma, dims, PARTIAL_CENTERING if form == "partial" else 0.0
-        )
     mean_dims = dims[1:] or None
+    if not any(k in fixed for k in own):
+        if len(pm.modelcontext(None).coords[dims[0]]) == 1:
+            mean = pm.Normal(f"{name}_mu", mu, sigma, dims=mean_dims)
+            return pm.Deterministic(name, pt.shape_padleft(mean), dims=dims)
+        if not isinstance(form, str) or form in ("average", "partial"):
+            if form == "partial":
+                form = PARTIAL_CENTERING
+            centering = 0.0 if form == "average" else _exponent(form, name, shared)
+            return _pooled_by_average(name, mu, sigma, group_sigma, dims, centering)
     mean = _known(f"{name}_mu", fixed, lambda: pm.Normal(f"{name}_mu", mu, sigma, dims=mean_dims), mean_dims)
     scale = _known(f"{name}_sigma", fixed, lambda: _group_scale(name, group_sigma))
     if fixed.get(name) is not None:
@@ -256,11 +319,11 @@ def _pooled_by_average(
     form left ``c_mu`` able to move only with all of the groups' ``z`` at once (lowest ESS of
     the model); this one gives it 1.5 to 6 times the ESS at 1,000 products (benchmarks/README.md).
 
-    ``centering`` ``a`` writes the offsets as ``scale^(1 - a) * w`` with ``w ~ ZeroSumNormal(scale^a)``,
-    the same offsets for every ``a``. Non-centered (0), the data pin ``scale * w`` and leave the
-    scale on a curved ridge against every ``w``; centered (1), a scale near zero pulls the offsets
-    into a funnel. Half-way (``PARTIAL_CENTERING``) the scales over the six categories mixed best of
-    the exponents measured (0, 0.3, 0.5, 0.7, 1 at 1,000 products: benchmarks/README.md).
+    ``centering`` ``a`` (a number, or the graph's exponent) writes the offsets as ``scale^(1 - a) *
+    w`` with ``w ~ ZeroSumNormal(scale^a)``, the same offsets for every ``a``. Non-centered (0), the
+    data pin ``scale * w`` and leave the scale on a curved ridge against every ``w``; centered (1),
+    a scale near zero pulls the offsets into a funnel. ``forecast.geometry`` sets ``a`` from how
+    strongly the data inform the groups' differences.
     """
     groups = len(pm.modelcontext(None).coords[dims[0]])
     mean_dims = dims[1:] or None
@@ -274,7 +337,7 @@ def _pooled_by_average(
     )
     # ZeroSumNormal sums over its last axis: the groups go last, then back in front.
     last = (*dims[1:], dims[0])
-    if centering == 0.0:
+    if isinstance(centering, float) and centering == 0.0:
         offsets = scale * pm.ZeroSumNormal(f"{name}_z", sigma=1.0, dims=last)
     else:
         offsets = scale ** (1.0 - centering) * pm.ZeroSumNormal(
@@ -289,16 +352,19 @@ def build_model(
     predict: bool = False,
     likelihood: str = "negbin",
     pooling: str = "partial",
-    forms: dict[str, str] | None = None,
+    forms: dict | None = None,
     fixed: Fixed | None = None,
 ) -> pm.Model:
     """Build the model on the history rows, or on the horizon rows when ``predict`` is true.
 
     Both builds share every parameter name and shape, so a posterior fitted on the history is used
     directly with ``pm.sample_posterior_predictive`` on the horizon build (pass the same ``fixed``
-    to both). ``fixed``: known quantities, see the module docstring. ``forms``: overrides of
-    ``FORMS``, how each part is written (benchmarks compare them).
+    and ``forms`` to both). ``fixed``: known quantities, see the module docstring. ``forms``: how
+    each part is written (``PARTS``), over the forms ``forecast.geometry.choose_forms`` takes from
+    the data.
     """
+    from forecast.geometry import choose_forms
+
     if likelihood not in LIKELIHOODS:
         raise ValueError(f"unknown likelihood '{likelihood}': choose one of {', '.join(LIKELIHOODS)}")
     if pooling not in POOLING:
@@ -316,12 +382,12 @@ def build_model(
     }
     if design.pool is None:
         coords["pool"] = ["all"]
-    forms = FORMS | (forms or {})
-    allowed = {"groups": ("auto", "centered", "noncentered")}
+    forms = choose_forms(design, priors) | (forms or {})
+    allowed = {"groups": ("auto", "centered", "noncentered"), "product": ("centered",)}
     for part, form in forms.items():
         choices = allowed.get(part, ("centered", "noncentered", "average", "partial"))
-        if part not in FORMS or form not in choices:
-            raise ValueError(f"unknown form {part}={form!r}: parts {sorted(FORMS)}, forms {choices}")
+        if part not in PARTS or (isinstance(form, str) and form not in choices):
+            raise ValueError(f"unknown form {part}={form!r}: parts {PARTS}, named forms {choices}")
     pool_levels = design.levels[design.pool] if design.pool is not None else pd.Index(["all"])
 
     def pooled(name: str, mu: float, component: str, dims=pool) -> pt.TensorVariable:
@@ -335,6 +401,7 @@ def build_model(
             pooling,
             fixed,
             pool_levels,
+            not predict,
         )
 
     with pm.Model(coords=coords) as model:
@@ -345,17 +412,20 @@ def build_model(
                 lambda: pm.Normal("intercept", priors["intercept_mu"], priors["intercept_sigma"]),
             )
             sigma_product = _known(
-                "sigma_product", fixed, lambda: pm.HalfNormal("sigma_product", priors["product_sigma"])
+                "sigma_product", fixed, lambda: _scale("sigma_product", priors["product_sigma"])
             )
             group_mean = intercept + _group_effects(design, priors, forms["groups"], fixed, not predict)
-            alpha_p = pm.Normal("alpha_product", group_mean, sigma_product, dims="product")
+            alpha_p = _product_levels(group_mean, sigma_product, forms["product"], not predict)
         else:
             alpha_p = pm.Normal(
                 "alpha_product", priors["intercept_mu"], priors["intercept_sigma"], dims="product"
             )
 
-        season_coef = pooled("season", 0.0, "season", (pool, "fourier"))
-        season = pt.dot(_data("fourier", design.fourier, not predict), season_coef.T)  # (periods, groups)
+        if design.fourier.shape[1]:
+            season_coef = pooled("season", 0.0, "season", (pool, "fourier"))
+            season = pt.dot(_data("fourier", design.fourier, not predict), season_coef.T)  # (periods, groups)
+        else:  # history shorter than any cycle (design.fourier_terms)
+            season = pt.zeros((len(design.dates), design.n_pool))
         trend = pooled("trend", 0.0, "trend")
         elasticity = pooled("elasticity", priors["elasticity_mu"], "elasticity")
         promo = pooled("promo", priors["promo_mu"], "promo")

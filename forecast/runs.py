@@ -16,9 +16,11 @@ from forecast.config import DEFAULT_HORIZON, ForecastConfig
 from forecast.design import Design, build_design
 from forecast.diagnostics import checked_parameters, parameter_table, verdict
 from forecast.effects import product_effects
-from forecast.inference import fit
+from forecast.geometry import choose_forms
+from forecast.inference import fit_advi
 from forecast.model import build_model
 from forecast.predict import sample_paths, summarise
+from forecast.remedies import fit_until_converged
 from forecast.schema import DATE
 from forecast.storage import DrawsFrame
 
@@ -40,6 +42,8 @@ class Fitted:
     idata: az.InferenceData
     diagnostics: dict = field(default_factory=dict)  # the run record's summary and verdict
     parameters: pd.DataFrame | None = None  # fit_diagnostics rows
+    attempts: list[dict] = field(default_factory=list)  # every sampling attempt (forecast.remedies)
+    forms: dict | None = None  # how the model was written for the posterior kept
 
     @property
     def converged(self) -> bool:
@@ -59,15 +63,23 @@ def prepare(
     return Prepared(design=design, frequency=frequency, horizon=horizon)
 
 
-def model_for(design: Design, config: ForecastConfig, predict: bool = False, fixed: dict | None = None):
+def model_for(
+    design: Design,
+    config: ForecastConfig,
+    predict: bool = False,
+    fixed: dict | None = None,
+    forms: dict | None = None,
+):
     """The configured model on the history (or, with ``predict``, on the horizon); ``fixed``: known
-    top-level values (a shard's stage 2, ``forecast.shards``)."""
+    top-level values (a shard's stage 2, ``forecast.shards``); ``forms``: how each part is
+    written (default: from the data, ``forecast.geometry``)."""
     return build_model(
         design,
         config.merged_priors,
         predict=predict,
         likelihood=config.likelihood,
         pooling=config.pooling,
+        forms=forms,
         fixed=fixed,
     )
 
@@ -75,10 +87,24 @@ def model_for(design: Design, config: ForecastConfig, predict: bool = False, fix
 def fit_model(
     prepared: Prepared, config: ForecastConfig, progressbar: bool = True, fixed: dict | None = None
 ) -> Fitted:
-    model = model_for(prepared.design, config, fixed=fixed)
-    idata = fit(model, config, progressbar=progressbar)
-    table = parameter_table(idata, checked_parameters(model))
-    return Fitted(idata=idata, diagnostics=verdict(idata, table), parameters=table)
+    """Sample the posterior and check it; a fit that fails its checks is retried within the time
+    budget (``forecast.remedies``), every attempt recorded."""
+    design = prepared.design
+    forms = choose_forms(design, config.merged_priors)
+    model = model_for(design, config, fixed=fixed, forms=forms)
+    if config.sampler == "advi":
+        idata = fit_advi(model, config, progressbar=progressbar)
+        table = parameter_table(idata, checked_parameters(model))
+        return Fitted(idata=idata, diagnostics=verdict(idata, table), parameters=table, forms=forms)
+    target_accept = config.target_accept_for(len(design.products))
+    fit = fit_until_converged(model, forms, config, target_accept, progressbar=progressbar)
+    return Fitted(
+        idata=fit.idata,
+        diagnostics=fit.diagnostics,
+        parameters=fit.table.assign(attempt=len(fit.attempts)),
+        attempts=[a.record() for a in fit.attempts],
+        forms=fit.forms,
+    )
 
 
 def save_posterior(fitted: Fitted, folder: Path, run_id: str, config: ForecastConfig) -> Path:
@@ -101,7 +127,7 @@ def run_tables(prepared: Prepared, fitted: Fitted) -> dict[str, pd.DataFrame]:
 
 
 def forecast(prepared: Prepared, fitted: Fitted, config: ForecastConfig) -> tuple[pd.DataFrame, DrawsFrame]:
-    model = model_for(prepared.design, config, predict=True)
+    model = model_for(prepared.design, config, predict=True, forms=fitted.forms)
     paths = sample_paths(model, prepared.design, fitted.idata, config.sample_paths, config.seed)
     return summarise(paths), paths
 
@@ -119,6 +145,17 @@ def run_record(prepared: Prepared, config: ForecastConfig) -> dict:
         "message": f"future prices and promotions: {d.future_price_source}; "
         f"NUTS target acceptance {config.target_accept_for(len(d.products)):.2f}",
     }
+
+
+def outcome(diagnostics: dict, publish_unconverged: bool) -> tuple[bool, dict]:
+    """Whether a run is published, and its status fields: published when its fit passed the
+    checks (``published_by`` "checks"), or on ``--publish-unconverged`` ("option"); otherwise
+    written with status ``unconverged`` for ``demand-forecast publish RUN_ID`` ("manual")."""
+    if diagnostics.get("verdict") in ("converged", "approximate"):
+        return True, {"published_by": "checks"}
+    if publish_unconverged:
+        return True, {"published_by": "option"}
+    return False, {"status": "unconverged"}
 
 
 def config_record(config: ForecastConfig) -> dict:

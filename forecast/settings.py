@@ -24,6 +24,8 @@ FORECAST_OPTIONS = {
     "draws": int,
     "tune": int,
     "chains": int,
+    "target_accept": float,
+    "attempt_budget": float,
     "sample_paths": int,
     "likelihood": str,
     "plan": str,
@@ -90,6 +92,8 @@ def parse_settings(data: dict[str, Any], base: Path | None = None) -> PipelineSe
     forecast = dict(data.get("forecast", {}))
     _check_keys(forecast, set(FORECAST_OPTIONS), "[forecast]")
     for key, kind in FORECAST_OPTIONS.items():
+        if kind is float and isinstance(forecast.get(key), int) and not isinstance(forecast[key], bool):
+            forecast[key] = float(forecast[key])
         if key in forecast and not isinstance(forecast[key], kind):
             raise ValueError(f"[forecast] {key} must be of type {kind.__name__}, got {forecast[key]!r}")
     backtest = dict(data.get("backtest", {}))

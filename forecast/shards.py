@@ -22,7 +22,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -85,6 +85,7 @@ class ShardResult:
     diagnostics: dict
     seconds: float
     posterior_path: str | None = None
+    attempts: list[dict] = field(default_factory=list)
 
 
 def run_config_record(config: ForecastConfig, sharding: ShardConfig) -> dict:
@@ -198,7 +199,10 @@ def shared_values(fitted: Fitted, design: Design) -> dict:
     for name in POOLED:
         if name in post:
             shared[name] = pd.Series(_mean(post, name), index=pool_levels)
-    shared["season"] = pd.DataFrame(_mean(post, "season"), index=pool_levels, columns=design.fourier_names)
+    if "season" in post:
+        shared["season"] = pd.DataFrame(
+            _mean(post, "season"), index=pool_levels, columns=design.fourier_names
+        )
     return shared
 
 
@@ -236,7 +240,7 @@ def fit_shard(
     design = shard.design
     prepared = Prepared(design, None, len(design.future_dates))
     fitted = fit_model(prepared, config, progressbar=False, fixed=shared)
-    horizon_model = model_for(design, config, predict=True, fixed=shared)
+    horizon_model = model_for(design, config, predict=True, fixed=shared, forms=fitted.forms)
     paths = sample_paths(horizon_model, design, fitted.idata, config.sample_paths, config.seed)
     path = None
     if posterior_folder is not None:
@@ -250,6 +254,7 @@ def fit_shard(
         diagnostics=fitted.diagnostics,
         seconds=time.perf_counter() - start,
         posterior_path=path,
+        attempts=fitted.attempts,
     )
 
 
@@ -320,6 +325,14 @@ def combine(stage1: Stage1, results: list[ShardResult]) -> tuple[pd.DataFrame, D
         [("stage 1", stage1.fitted.diagnostics)] + [(f"shard {r.index}", r.diagnostics) for r in results]
     )
     return forecasts, paths, tables, diagnostics
+
+
+def attempts(stage1: Stage1, results: list[ShardResult]) -> list[dict]:
+    """Every sampling attempt of the run, stage 1's and each shard's, labelled by stage."""
+    out = [{"stage": "stage 1", **a} for a in stage1.fitted.attempts]
+    for r in sorted(results, key=lambda r: r.index):
+        out += [{"stage": f"shard {r.index}", **a} for a in r.attempts]
+    return out
 
 
 def describe(stage1: Stage1, results: list[ShardResult]) -> tuple[str, dict[str, float]]:

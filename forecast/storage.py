@@ -911,6 +911,35 @@ def write_run(
             con.unregister(name)
 
 
+def publish_run(con: duckdb.DuckDBPyConnection, run_id: str) -> str | None:
+    """Publish a stored run that failed its convergence checks (status ``unconverged``), as it is:
+    a manual override, recorded in ``published_by`` and the run's message. Returns the run
+    ``latest_run`` now names."""
+    record = run_record(con, run_id)
+    if record is None:
+        raise ValueError(
+            f"no run '{run_id}' in the database: `demand-forecast sql \"select run_id, status from "
+            'forecast_runs order by created_at desc"` lists the runs'
+        )
+    if record["status"] != "unconverged":
+        state = (
+            "already published"
+            if record["published"]
+            else f"{record['status']}, with no forecasts to publish"
+        )
+        raise ValueError(
+            f"run {run_id} is {state}; only a run stored as unconverged can be published by hand"
+        )
+    note = (
+        f"published by hand on {_now():%Y-%m-%d %H:%M} UTC though it failed its checks ({record['problems']})"
+    )
+    message = f"{record['message']}; {note}" if record["message"] else note
+    update_run(
+        con, run_id, {"status": "succeeded", "published": True, "published_by": "manual", "message": message}
+    )
+    return con.execute("select run_id from latest_run").fetchone()[0]
+
+
 def fail_run(con: duckdb.DuckDBPyConnection, run_id: str, message: str) -> None:
     update_run(con, run_id, {"status": "failed", "message": message, "finished_at": _now()})
 

@@ -53,6 +53,16 @@ m[4].metric("divergences", _num(run["divergences"], ".0f"), help="none")
 m[5].metric("min energy BFMI", _num(run["min_bfmi"], ".2f"), help="at least 0.3")
 
 with ui.shown_problems():
+    attempts = data.fit_attempts(db, stamp, run_id)
+if len(attempts) > 1:
+    st.subheader("Attempts")
+    st.caption(
+        "A fit that fails its checks is retried by the run itself (more chains, smaller steps, another "
+        "form for the failing part), within its time budget; the verdict above is the last attempt's."
+    )
+    st.dataframe(attempts.dropna(axis=1, how="all"), hide_index=True, width="stretch")
+
+with ui.shown_problems():
     params = data.fit_parameters(db, stamp, run_id)
     effects = data.group_effects(db, stamp, run_id, run["posterior_path"])
 

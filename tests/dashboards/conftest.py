@@ -58,6 +58,7 @@ def build_database(folder: Path) -> dict:
         chains=2,
         sample_paths=100,
         progressbar=False,
+        attempt_budget=1.0,
         publish_unconverged=True,  # a test-sized fit; the dashboards show its verdict either way
     )
     ingest_flow(str(_write_csv(later, folder / "sales_later.csv")), str(products), db=db)

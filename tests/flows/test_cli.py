@@ -1,3 +1,5 @@
+import numpy as np
+import pandas as pd
 from typer.testing import CliRunner
 
 from flows.cli import app
@@ -83,3 +85,43 @@ def test_parse_map():
 
     assert parse_map("date=day, product_id=sku") == {"day": "date", "sku": "product_id"}
     assert parse_map(None) == {}
+
+
+def _db_with_an_unconverged_run(tmp_path, run_id="r-unconverged"):
+    """A database holding a published run and a newer one stored unconverged, as a failed fit leaves it."""
+    from forecast.predict import summarise
+
+    db = tmp_path / "d.duckdb"
+    con = storage.connect(db)
+    dates = pd.date_range("2025-01-06", periods=2, freq="7D")
+    draws = storage.DrawsFrame(values=np.ones((3, 1, 2), dtype=int), products=np.array(["A"]), dates=dates)
+    for rid, publish in (("r-old", True), (run_id, False)):
+        storage.start_run(con, rid, {"sampler": "nutpie"})
+        record = {"problems": "ESS 210 < 400 on sigma_brand"} | ({} if publish else {"status": "unconverged"})
+        storage.write_run(con, rid, summarise(draws), draws, record, publish=publish)
+    con.close()
+    return db
+
+
+def test_publish_puts_a_stored_unconverged_run_live_as_a_manual_override(tmp_path):
+    db = _db_with_an_unconverged_run(tmp_path)
+    result = runner.invoke(app, ["publish", "r-unconverged", "--db", str(db)])
+    assert result.exit_code == 0, result.output
+    assert "latest_forecasts now shows this run" in result.output
+    with storage.connect_read_only(db) as con:
+        run = con.execute(
+            "select status, published, published_by, message from forecast_runs where run_id = 'r-unconverged'"
+        ).fetchone()
+        latest = con.execute("select run_id from latest_run").fetchone()[0]
+    assert run[:3] == ("succeeded", True, "manual") and "published by hand" in run[3] and "ESS 210" in run[3]
+    assert latest == "r-unconverged"
+
+
+def test_publish_refuses_what_it_cannot_publish_in_one_line(tmp_path):
+    db = _db_with_an_unconverged_run(tmp_path)
+    for run_id, says in (("r-old", "already published"), ("nope", "no run 'nope'")):
+        result = runner.invoke(app, ["publish", run_id, "--db", str(db)])
+        assert result.exit_code == 1 and says in result.output
+        assert len(result.output.strip().splitlines()) == 1 and "Traceback" not in result.output
+    with storage.connect_read_only(db) as con:
+        assert con.execute("select run_id from latest_run").fetchone()[0] == "r-old"  # nothing changed

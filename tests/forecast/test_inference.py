@@ -42,11 +42,12 @@ def test_the_sampler_gets_the_catalog_sized_target_acceptance(prepared, monkeypa
     """The run record states the target acceptance the sampler was given."""
     given = []
 
-    def sample(**kwargs):
+    def sample(self, **kwargs):
         given.append(kwargs["target_accept"])
         raise RuntimeError("stop before sampling")
 
-    monkeypatch.setattr(inference.pm, "sample", sample)
+    monkeypatch.setattr(inference.Sampler, "__init__", lambda self, model, sampler="nutpie": None)
+    monkeypatch.setattr(inference.Sampler, "sample", sample)
     n = len(prepared.design.products)
     for config in (ForecastConfig(horizon=3), ForecastConfig(horizon=3, target_accept=0.85)):
         with pytest.raises(RuntimeError, match="stop before sampling"):

@@ -97,13 +97,15 @@ def test_no_pooling_model_has_no_hyperpriors(tiny_design):
     assert "logit_zero_mu" in checked_parameters(zinb)
 
 
-def test_group_effects_are_centered_where_every_level_holds_enough_products(tiny_design, monkeypatch):
+def test_the_fixed_auto_form_centers_group_effects_where_every_level_holds_enough_products(
+    tiny_design, monkeypatch
+):
     design = tiny_design  # 30 products: a few per level
-    names = {rv.name for rv in build_model(design, DEFAULT_PRIORS).free_RVs}
+    names = {rv.name for rv in build_model(design, DEFAULT_PRIORS, forms={"groups": "auto"}).free_RVs}
     assert {"z_category", "z_brand", "z_color"} <= names and "effect_category" not in names
     fewest = min(np.bincount(idx).min() for idx in design.level_idx.values())
     monkeypatch.setattr(model_module, "CENTER_MIN_PRODUCTS", fewest)
-    names = {rv.name for rv in build_model(design, DEFAULT_PRIORS).free_RVs}
+    names = {rv.name for rv in build_model(design, DEFAULT_PRIORS, forms={"groups": "auto"}).free_RVs}
     assert {"effect_category", "effect_brand", "effect_color"} <= names and "z_brand" not in names
 
 

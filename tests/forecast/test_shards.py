@@ -99,7 +99,7 @@ def test_fixed_top_leaves_only_product_levels_free(prepared):
     design = prepared.design
     shared = _shared(design)
     model = build_model(design, DEFAULT_PRIORS, fixed=shared)
-    assert {rv.name for rv in model.free_RVs} == {"alpha_product"}
+    assert {rv.name for rv in model.free_RVs} == {"alpha_product_w"}  # the product levels
     point = pm.draw([model["intercept"], model["effect_brand"], model["elasticity"]])
     assert point[0] == 0.2
     np.testing.assert_allclose(point[1], shared["effect_brand"].to_numpy())
@@ -114,7 +114,7 @@ def test_levels_stage1_never_saw_stay_free_under_the_fixed_scale(prepared):
     seen = design.levels["brand"][:-2]
     shared["effect_brand"] = shared["effect_brand"].loc[seen]
     model = build_model(design, DEFAULT_PRIORS, fixed=shared)
-    assert {rv.name for rv in model.free_RVs} == {"alpha_product", "z_brand"}
+    assert {rv.name for rv in model.free_RVs} == {"alpha_product_w", "z_brand"}
     assert list(model.coords["brand_free"]) == list(design.levels["brand"][-2:])
     draws = pm.draw(model["effect_brand"], draws=200, random_seed=1)
     np.testing.assert_allclose(draws[:, :-2], np.tile(shared["effect_brand"].to_numpy(), (200, 1)))
