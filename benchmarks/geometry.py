@@ -6,8 +6,10 @@ For each catalog of the convergence corpus (``benchmarks/corpus.py``) and seed, 
 compiled once and sampled under each geometry in turn (the centering exponents are data of the
 compiled model): the fixed forms the model had before (products centered, attributes centered
 where every level holds 30 products, seasonality centered, elasticity, promotion and trend
-half-centered), the exponents ``forecast.geometry`` computes from the rows at the prior scales,
-and at the scales of its quick pre-fit (the default). Default sampler settings (4 chains, 600 tuning + 1,000 draws, the catalog's target
+half-centered), and the exponents ``forecast.geometry`` computes from the rows and its quick
+pre-fit, with levels that share a scale summarised by their mean or by their 10th percentile (the
+default), and with a product's information taken from its own rows (the default) or from its
+deviation from its groups' mean. Default sampler settings (4 chains, 600 tuning + 1,000 draws, the catalog's target
 acceptance). Reported per geometry: divergences, the worst hyperparameter ESS, the worst gated
 R-hat, leapfrog steps per draw, sampling seconds and the gate's verdict. Results:
 ``results/geometry.json``.

@@ -411,7 +411,9 @@ def fit_attempts(db: str, stamp: tuple, run_id: str) -> pd.DataFrame:
         db,
         """
         select stage, attempt, action, chains, draws, target_accept, pooled, seconds, verdict, problems
-        from fit_attempts where run_id = $run_id order by stage nulls first, attempt
+        from fit_attempts where run_id = $run_id
+        order by stage is not null, stage <> 'stage 1',
+                 try_cast(regexp_extract(stage, '[0-9]+$') as integer), attempt
         """,
         {"run_id": run_id},
     )

@@ -297,6 +297,8 @@ def publish(
 ) -> None:
     """Publish a stored run that failed its convergence checks, as it is (recorded as a manual
     override): its forecasts become latest_forecasts if it is the newest published run."""
+    import duckdb
+
     from forecast import storage
 
     path = _db(db)
@@ -307,6 +309,8 @@ def publish(
             latest = storage.publish_run(con, run_id)
     except ValueError as exc:
         _fail(str(exc))
+    except duckdb.Error as exc:  # e.g. the database is held by a running forecast
+        _fail(f"cannot publish in {path}: {str(exc).splitlines()[0]}")
     console.print(f"published run {run_id} (manual override: it failed its convergence checks)")
     if latest == run_id:
         console.print("latest_forecasts now shows this run")
@@ -402,15 +406,18 @@ def _print_forecast(summary) -> None:
         f"{summary.n_products} products, {summary.n_observations} observations, "
         f"{summary.frequency} data, {summary.horizon} periods ahead"
     )
+    # A sharded run records each stage's and shard's first attempt too; retries are the rest.
     attempts = getattr(summary, "attempts", None) or []
-    after = f" after {len(attempts)} attempts" if len(attempts) > 1 else ""
+    retries = [a for a in attempts if a.get("number", 1) > 1]
+    after = f" after {len(retries)} automatic retries" if retries else ""
     console.print(
         f"fit: {d.get('verdict')}{after} (max R-hat {d.get('max_rhat') or float('nan'):.3f}, "
         f"min hyperparameter ESS {d.get('min_ess_hyper') or float('nan'):.0f}, "
         f"divergences {d.get('divergences')})"
     )
-    for a in attempts[1:]:
-        console.print(f"  attempt {a['number']}: {a['action']} ({a['seconds']:.0f} s, {a['verdict']})")
+    for a in retries:
+        stage = f"{a['stage']}, " if a.get("stage") else ""
+        console.print(f"  {stage}attempt {a['number']}: {a['action']} ({a['seconds']:.0f} s, {a['verdict']})")
     console.print("stages: " + ", ".join(f"{k} {v:.1f}s" for k, v in summary.timings.items()))
     console.print(f"tables in {summary.db}: forecasts, forecast_draws, forecast_runs, view latest_forecasts")
     db_flag = "" if summary.db == _db(None) else f" --db {summary.db}"

@@ -169,8 +169,9 @@ def finish_run(
     if not publish:
         raise DiagnosticsError(
             f"run {run_id} failed its convergence checks and was not published to latest_forecasts: "
-            f"{d['problems']}. Its forecasts are kept under that run id: `demand-forecast publish "
-            f"{run_id}` publishes them as they are."
+            f"{d['problems']}. Its forecasts are kept under that run id; give the run more time "
+            f"(--attempt-budget) or more draws (--draws), check the data of sparse groups, or publish "
+            f"it as it is: `demand-forecast publish {run_id} --db {db}`"
         )
     return ForecastSummary(
         run_id=run_id,

@@ -99,6 +99,10 @@ class ForecastConfig:
         for name in ("draws", "tune", "chains", "sample_paths"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if self.sampler != "advi" and self.chains < 2:
+            raise ValueError(
+                f"chains must be at least 2 for {self.sampler} (R-hat compares chains), got {self.chains}"
+            )
         if self.attempt_budget < 1.0:
             raise ValueError(
                 f"attempt_budget must be at least 1 (the first attempt), got {self.attempt_budget}"

@@ -141,13 +141,6 @@ def _min_bfmi(idata: az.InferenceData) -> float:
     return float(np.min(az.bfmi(idata))) if stats is not None and "energy" in stats else np.nan
 
 
-ADVICE = (
-    "every automatic attempt failed; the posterior is hard to sample with this data: check the data "
-    "of sparse groups, give the run more time (--attempt-budget) or more draws (--draws), or publish "
-    "it as it is (demand-forecast publish RUN_ID)"
-)
-
-
 def verdict(idata: az.InferenceData, table: pd.DataFrame) -> dict:
     """Summary for the run record: worst values over the gated quantities, divergences, BFMI, the
     verdict and what failed."""

@@ -10,6 +10,8 @@ the run itself tries again in the way that addresses what failed, on the same co
 - **too few effective draws, or R-hat a little over the bar**: the chains mix, slowly. The next
   attempt runs more chains with new seeds and pools them with the chains it has (every chain is a
   valid draw of the same posterior, so more chains are more effective draws and a sharper R-hat);
+  once pooling stops helping, fresh chains as long as the pooled ones together, which may be
+  pooled and lengthened in turn;
 - **chains that disagree** (R-hat far over the bar, or effective draws in the tens): fresh chains
   with twice the tuning.
 
@@ -17,7 +19,7 @@ Every attempt is recorded (what it changed and why, its settings, seconds and ve
 attempts together may take ``config.attempt_budget`` times the first attempt's time (compile
 included), and at least ``MIN_RETRY_SECONDS`` more than the first (a small catalog's fit takes
 seconds); an attempt that would not fit in what is left is not started. Advice reaches the user
-only when every attempt failed.
+only when every attempt failed (the flow that ran the fit words it).
 """
 
 from __future__ import annotations
@@ -34,7 +36,6 @@ import pymc as pm
 
 from forecast.config import ForecastConfig
 from forecast.diagnostics import (
-    ADVICE,
     MIN_ESS,
     Failure,
     checked_parameters,
@@ -53,6 +54,7 @@ DISAGREE_RHAT = 1.05
 DISAGREE_ESS = 50
 SEED_STRIDE = 7919  # attempt k samples with seed + k * SEED_STRIDE: new chains, the same run
 POOL_LIMIT = 4  # pooled chains stop at this many times the configured chains; then longer chains
+MAX_ATTEMPTS = 10  # a bound besides the time budget
 MIN_RETRY_SECONDS = 60.0  # retries may always take this long (when any are allowed)
 
 
@@ -145,7 +147,9 @@ def _part_of_scale(name: str, forms: dict) -> str | None:
     if name.startswith("sigma_"):
         attr = name.removeprefix("sigma_")
         groups = forms.get("groups")
-        return f"groups:{attr}" if isinstance(groups, dict) and attr in groups else None
+        if isinstance(groups, dict) and attr in groups and not isinstance(groups[attr], str):
+            return f"groups:{attr}"
+        return None
     if name.endswith("_sigma"):
         component = {"logit_zero": "zero"}.get(name.removesuffix("_sigma"), name.removesuffix("_sigma"))
         return component if isinstance(forms.get(component), float) else None
@@ -207,6 +211,8 @@ def choose_remedy(
     # many. More chains first (pooled with these); once pooling stops helping (an odd chain among
     # them keeps R-hat up: "stalled"), or POOL_LIMIT is reached, fresh chains at least twice as long
     # (as many draws as the pooled chains held): a chain that mixes slowly needs length, not company.
+    # Longer chains may be pooled with more of their length in turn, and lengthened again, for as
+    # long as the time budget lasts.
     # (nutpie's low-rank mass matrix was measured here too: on the test catalog it cut the
     # effective draws of sigma_brand 2 to 7 times on three seeds, so the diagonal one stays.)
     factor = max(1.25 * MIN_ESS / worst_ess if np.isfinite(worst_ess) else 2.0, 2.0)
@@ -214,8 +220,6 @@ def choose_remedy(
         more = min(math.ceil(settings.chains * (factor - 1)), max_chains - settings.chains)
         action = f"{what}: {more} more chains, pooled with the {settings.chains} it has"
         return Remedy(action, replace(settings, chains=more, seed=seed), True, {})
-    if "longer" in tried:
-        return None
     draws = max(2 * settings.draws, math.ceil(settings.chains * settings.draws / chains))
     action = f"{what}: fresh chains of {draws} draws"
     return Remedy(action, replace(fresh, draws=draws), False, {})
@@ -255,7 +259,7 @@ def fit_until_converged(
         budget = max(budget, first + MIN_RETRY_SECONDS)
     tried: set[str] = set()
     timed = settings  # the settings of the last fresh chains, which sampling_seconds measured
-    while found:
+    while found and len(attempts) < MAX_ATTEMPTS:
         remedy = choose_remedy(found, settings, forms, idata, len(attempts), tried, config.chains)
         if remedy is None:
             break
@@ -286,6 +290,7 @@ def fit_until_converged(
             settings = replace(settings, chains=settings.chains + remedy.settings.chains)
         else:
             idata, settings, timed, sampling_seconds = more, remedy.settings, remedy.settings, seconds
+            tried.discard("stalled")  # new chains: pooling may help them
         table = parameter_table(idata, names)
         before = max((f.value for f in found if f.check == "rhat"), default=None)
         found = failures(idata, table)
@@ -298,11 +303,7 @@ def fit_until_converged(
         )  # fmt: skip
     diagnostics = verdict(idata, table)
     if found and len(attempts) > 1:
-        diagnostics["problems"] += (
-            f" (after {len(attempts)} attempts in {time.perf_counter() - start:.0f} s); {ADVICE}"
-        )
-    elif found:
-        diagnostics["problems"] += f"; {ADVICE}"
+        diagnostics["problems"] += f" (after {len(attempts)} attempts in {time.perf_counter() - start:.0f} s)"
     return Fit(idata, table, diagnostics, attempts, forms, found)
 
 

@@ -934,10 +934,21 @@ def publish_run(con: duckdb.DuckDBPyConnection, run_id: str) -> str | None:
         f"published by hand on {_now():%Y-%m-%d %H:%M} UTC though it failed its checks ({record['problems']})"
     )
     message = f"{record['message']}; {note}" if record["message"] else note
-    update_run(
-        con, run_id, {"status": "succeeded", "published": True, "published_by": "manual", "message": message}
-    )
-    return con.execute("select run_id from latest_run").fetchone()[0]
+    con.execute("begin transaction")
+    try:
+        changed = con.execute(
+            "update forecast_runs set status = 'succeeded', published = true, published_by = 'manual', "
+            "message = ? where run_id = ? and status = 'unconverged' returning run_id",
+            [message, run_id],
+        ).fetchall()
+        if not changed:  # another process published it since it was read
+            raise ValueError(f"run {run_id} is no longer stored as unconverged; nothing was changed")
+        latest = con.execute("select run_id from latest_run").fetchone()[0]
+        con.execute("commit")
+    except BaseException:
+        con.execute("rollback")
+        raise
+    return latest
 
 
 def fail_run(con: duckdb.DuckDBPyConnection, run_id: str, message: str) -> None:

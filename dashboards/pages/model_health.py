@@ -52,8 +52,10 @@ m[3].metric("min ESS, hyperparameters", _num(run["min_ess_hyper"], ",.0f"), help
 m[4].metric("divergences", _num(run["divergences"], ".0f"), help="none")
 m[5].metric("min energy BFMI", _num(run["min_bfmi"], ".2f"), help="at least 0.3")
 
-with ui.shown_problems():
-    attempts = data.fit_attempts(db, stamp, run_id)
+attempts = pd.DataFrame()
+if data.has_relations(db, ("fit_attempts",))["fit_attempts"]:  # a database from before retries has none
+    with ui.shown_problems():
+        attempts = data.fit_attempts(db, stamp, run_id)
 if len(attempts) > 1:
     st.subheader("Attempts")
     st.caption(

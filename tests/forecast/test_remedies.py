@@ -53,7 +53,10 @@ def test_too_few_effective_draws_pool_more_chains_then_run_longer_chains():
     longer = choose_remedy(low, full, FORMS, None, 2, set(), 4)
     assert not longer.pool and longer.settings.chains == 4  # the configured chains, fresh
     assert longer.settings.draws == POOL_LIMIT * full.draws  # as many draws as the pooled chains held
-    assert choose_remedy(low, full, FORMS, None, 3, {"longer"}, 4) is None  # nothing left
+    again = choose_remedy(low, longer.settings, FORMS, None, 3, {"longer"}, 4)
+    assert again.pool and again.settings.draws == longer.settings.draws  # more of the long chains
+    stalled = choose_remedy(low, longer.settings, FORMS, None, 4, {"longer", "stalled"}, 4)
+    assert not stalled.pool and stalled.settings.draws == 2 * longer.settings.draws  # longer again
 
 
 def test_chains_that_disagree_start_again_with_longer_tuning_once():
@@ -105,4 +108,3 @@ def test_a_first_attempt_short_of_draws_is_remedied_into_a_passing_fit(compiled)
     assert any(a.pooled for a in fit.attempts[1:])
     pooled_chains = sum(a.settings.chains for a in fit.attempts if a.pooled) + config.chains
     assert fit.idata.posterior.sizes["chain"] in (pooled_chains, config.chains)
-    assert "every automatic attempt failed" not in fit.diagnostics["problems"]

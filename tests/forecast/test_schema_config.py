@@ -38,6 +38,11 @@ def test_config_rejects_bad_values():
         ForecastConfig(horizon=0)
     with pytest.raises(ValueError, match="target_accept"):
         ForecastConfig(target_accept=1.0)
+    with pytest.raises(ValueError, match="chains must be at least 2 for nutpie"):
+        ForecastConfig(chains=1)  # one chain has no R-hat: its fit could not be checked
+    with pytest.raises(ValueError, match="attempt_budget"):
+        ForecastConfig(attempt_budget=0.5)
+    assert ForecastConfig(sampler="advi", chains=1).chains == 1  # ADVI has no chains to compare
 
 
 def test_target_acceptance_follows_catalog_size_unless_set():
