@@ -201,7 +201,10 @@ def choose_remedy(
         return Remedy(action, replace(fresh, target_accept=target), False, changed)
     worst_rhat = max((f.value for f in found if f.check == "rhat"), default=1.0)
     worst_ess = min((f.value for f in found if f.check == "ess"), default=float("inf"))
-    what = f"R-hat {worst_rhat:.3f}" + (f", ESS {worst_ess:.0f}" if np.isfinite(worst_ess) else "")
+    what = ", ".join(
+        ([f"R-hat {worst_rhat:.3f}"] if "rhat" in checks else [])
+        + ([f"ESS {worst_ess:.0f}"] if "ess" in checks else [])
+    )
     if worst_rhat > DISAGREE_RHAT or worst_ess < DISAGREE_ESS:
         if "restart" in tried:
             return None
