@@ -118,10 +118,16 @@ def ingest(
     encoding: Annotated[str, typer.Option(help="Encoding of CSV files, e.g. latin-1")] = "utf-8",
 ) -> None:
     """Load products and sales; every row is loaded or rejected with a reason."""
-    from flows.ingest import ingest_flow
+    from forecast.storage import check_headers
 
     try:
         mapping = parse_map(column_map)
+        check_headers(sales, products, mapping, encoding)  # before a flow starts: a bad file answers fast
+    except ValueError as exc:
+        _fail(str(exc))
+    from flows.ingest import ingest_flow
+
+    try:
         summary = ingest_flow(sales, products, db=_db(db), column_map=mapping, encoding=encoding)
     except ValueError as exc:
         _fail(str(exc))

@@ -278,6 +278,32 @@ def _file_columns(con: duckdb.DuckDBPyConnection, file: Path, what: str, encodin
         raise _read_error(exc, what, encoding) from exc
 
 
+def _check_sales_header(file: Path, header: list[str]) -> None:
+    missing = [c for c in SALES_REQUIRED if c not in header]
+    if missing:
+        raise IngestError(
+            f"sales file {file.name} lacks required column(s) {missing}; columns found: {header} "
+            f"(expected {list(SALES_REQUIRED)} plus optional '{PRICE}', '{PROMO}'; "
+            f"map names with --map {DATE}=<name>,...)"
+        )
+
+
+def check_headers(
+    sales_path: FilesSpec,
+    products_path: FilesSpec,
+    column_map: dict[str, str] | None = None,
+    encoding: str = "utf-8",
+) -> None:
+    """The file-level checks ``ingest`` makes first (files found, readable, sales columns present),
+    on the headers alone and without a database: a command can answer a bad input in seconds."""
+    column_map = dict(column_map or {})
+    sales_files = resolve_files(sales_path)
+    resolve_files(products_path)
+    with duckdb.connect() as con:
+        for f in sales_files:
+            _check_sales_header(f, [_rename(c, column_map) for c in _file_columns(con, f, "sales", encoding)])
+
+
 def _rename(column: str, column_map: dict[str, str]) -> str:
     """The contract name of a file's column: mapped, else a contract name matched loosely, else as is."""
     name = column.strip()
@@ -528,13 +554,7 @@ def _load_sales(
     they reject get their raw text from a second read of the files (only when there are any).
     """
     for file, header in headers.items():
-        missing = [c for c in SALES_REQUIRED if c not in header]
-        if missing:
-            raise IngestError(
-                f"sales file {file.name} lacks required column(s) {missing}; columns found: {header} "
-                f"(expected {list(SALES_REQUIRED)} plus optional '{PRICE}', '{PROMO}'; "
-                f"map names with --map {DATE}=<name>,...)"
-            )
+        _check_sales_header(file, header)
     cols = {c for h in headers.values() for c in h}
     price = PRICE if PRICE in cols else "null"
     promo = PROMO if PROMO in cols else "null"

@@ -125,3 +125,25 @@ def test_publish_refuses_what_it_cannot_publish_in_one_line(tmp_path):
         assert len(result.output.strip().splitlines()) == 1 and "Traceback" not in result.output
     with storage.connect_read_only(db) as con:
         assert con.execute("select run_id from latest_run").fetchone()[0] == "r-old"  # nothing changed
+
+
+def test_ingest_rejects_a_sales_file_without_its_quantity_before_any_flow_starts(tmp_path, monkeypatch):
+    """A missing column is one error line, found from the header alone: no flow, no database."""
+    import flows.ingest
+
+    def no_flow(*args, **kwargs):
+        raise AssertionError("the flow started for a file its header already rules out")
+
+    monkeypatch.setattr(flows.ingest, "ingest_flow", no_flow)
+    (tmp_path / "sales.csv").write_text("date,product_id,price\n2026-01-05,P1,3.0\n")
+    (tmp_path / "products.csv").write_text("product_id,category,brand,color\nP1,tops,a,red\n")
+    db = tmp_path / "d.duckdb"
+    result = runner.invoke(
+        app,
+        ["ingest", "--sales", str(tmp_path / "sales.csv"), "--products", str(tmp_path / "products.csv"),
+         "--db", str(db)],
+    )  # fmt: skip
+    assert result.exit_code == 1
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and "lacks required column(s) ['quantity']" in lines[0]
+    assert not db.exists()
