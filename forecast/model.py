@@ -53,7 +53,7 @@ import pymc as pm
 import pytensor
 import pytensor.tensor as pt
 
-from forecast.design import Design, Rows
+from forecast.design import Design, Rows, parent_groups
 from forecast.likelihood import rows_data, rows_loglik
 
 LIKELIHOODS = ("negbin", "zinb")
@@ -176,21 +176,29 @@ def _group_effects(
     traded off against the average of every attribute's effects. ``form``: per attribute (a dict)
     or for all, a centering exponent ``a`` (``effect = sigma^(1-a) * z``, ``z ~
     ZeroSumNormal(sigma^a)``), or "centered", "noncentered", "auto" (centered where the smallest
-    level holds ``CENTER_MIN_PRODUCTS`` products). With ``fixed`` (the intercept and the scales
-    known), fixed levels are constants and free ones ``Normal(0, sigma)``.
+    level holds ``CENTER_MIN_PRODUCTS`` products). An attribute nested in earlier ones (brands in
+    categories, ``forecast.design.parent_groups``) sums to zero within each parent instead, so a
+    parent's effect is its children's mean and their effects the deviations from it. With
+    ``fixed`` (the intercept and the scales known), fixed levels are constants and free ones
+    ``Normal(0, sigma)``.
     """
     total = pt.zeros(len(design.products))
+    within = parent_groups(design)
     for attr in design.levels:
         index = _data(f"level_idx_{attr}", design.level_idx[attr], shared)
         if fixed:
             total = total + _fixed_mode_effect(design, attr, priors, fixed)[index]
             continue
-        if len(design.levels[attr]) == 1:  # one level: its effect sums to zero on its own
-            pm.Deterministic(f"effect_{attr}", pt.zeros(1), dims=attr)
+        if len(design.levels[attr]) == 1 or (  # one level (or one per parent): zero on its own
+            attr in within and len(np.unique(within[attr])) == len(design.levels[attr])
+        ):
+            pm.Deterministic(f"effect_{attr}", pt.zeros(len(design.levels[attr])), dims=attr)
             continue
         sigma = _scale(f"sigma_{attr}", priors["group_sigma"])
         f = form.get(attr, "auto") if isinstance(form, dict) else form
-        if isinstance(f, str):
+        if attr in within:
+            effect = _nested_effect(attr, sigma, f, within[attr], shared)
+        elif isinstance(f, str):
             per_level = np.bincount(design.level_idx[attr], minlength=len(design.levels[attr]))
             if f == "centered" or (f == "auto" and per_level.min() >= CENTER_MIN_PRODUCTS):
                 effect = pm.ZeroSumNormal(f"effect_{attr}", sigma=sigma, dims=attr)
@@ -203,6 +211,40 @@ def _group_effects(
             effect = pm.Deterministic(f"effect_{attr}", sigma ** (1.0 - a) * z, dims=attr)
         total = total + effect[index]
     return total
+
+
+def zero_sum_basis(groups: np.ndarray) -> np.ndarray:
+    """An orthonormal basis (levels x free coordinates) of the vectors that sum to zero within each
+    group: per group of ``n`` levels, the ``n - 1`` Helmert contrasts. ``basis @ v`` with ``v ~
+    Normal(0, sigma)`` is, group by group, ``ZeroSumNormal(sigma)`` (covariance ``sigma^2 (I -
+    11'/n)``); a group of one level has no free coordinate and its effect is zero."""
+    groups = np.asarray(groups)
+    n_free = len(groups) - len(np.unique(groups))
+    basis = np.zeros((len(groups), n_free))
+    col = 0
+    for g in np.unique(groups):
+        members = np.flatnonzero(groups == g)
+        for k in range(1, len(members)):
+            basis[members[:k], col] = 1.0 / np.sqrt(k * (k + 1))
+            basis[members[k], col] = -k / np.sqrt(k * (k + 1))
+            col += 1
+    return basis
+
+
+def _nested_effect(attr: str, sigma, form, groups: np.ndarray, shared: bool) -> pt.TensorVariable:
+    """Effects that sum to zero within each parent cell (``zero_sum_basis``), written with the
+    centering exponent ``form`` (a named form: "centered" is 1, else 0) on their free coordinates
+    ``z_<attr>`` (dims ``<attr>_contrast``)."""
+    basis = zero_sum_basis(groups)
+    model = pm.modelcontext(None)
+    dim = f"{attr}_contrast"
+    if dim not in model.coords:
+        model.add_coord(dim, np.arange(basis.shape[1]))
+    if isinstance(form, str):
+        form = 1.0 if form == "centered" else 0.0
+    a = _exponent(form, f"effect_{attr}", shared)
+    z = pm.Normal(f"z_{attr}", 0.0, sigma**a, dims=dim)
+    return pm.Deterministic(f"effect_{attr}", sigma ** (1.0 - a) * pt.dot(pt.as_tensor(basis), z), dims=attr)
 
 
 def _product_levels(group_mean, sigma, form, shared: bool) -> pt.TensorVariable:

@@ -3,7 +3,7 @@ import pandas as pd
 import pytest
 
 from forecast.calendar import infer_frequency
-from forecast.design import build_design
+from forecast.design import build_design, parent_groups
 from forecast.schema import Hierarchy
 
 
@@ -85,3 +85,19 @@ def test_sales_for_unknown_products_are_refused(small):
     sales, products = small
     with pytest.raises(ValueError, match="not in products"):
         _design(sales, products[products["product_id"] != "B"])
+
+
+def test_parent_groups_are_read_from_the_products(small):
+    sales, products = small
+    d = _design(sales, products.assign(color=["red", "blue", "red"]))
+    # brands x/k and x/m sit in category x, y/k in y; red is sold in both categories
+    assert set(parent_groups(d)) == {"brand"}
+    assert parent_groups(d)["brand"].tolist() == [0, 0, 1]
+    # a "crossed" attribute whose levels each sit in one category nests there all the same
+    d = _design(
+        sales, products.assign(color=["red", "blue", "green"]), hierarchy=Hierarchy(("category",), ("color",))
+    )
+    assert parent_groups(d)["color"].tolist() == [0, 1, 0]  # blue, green, red: x, y, x
+    # one level of the parent: nothing to nest in
+    d = _design(sales, products.assign(category="x"))
+    assert "brand" not in parent_groups(d)

@@ -156,6 +156,24 @@ def test_parameter_recovery(pooled, catalog):
         assert lo <= true <= hi, f"{name}: truth {true:.3f} outside 90% interval [{lo:.3f}, {hi:.3f}]"
 
 
+def test_a_category_effect_is_not_traded_against_its_brands(pooled):
+    """Brands sum to zero within their category (``forecast.design.parent_groups``): a category's
+    effect is its brands' mean, which the data inform, not a prior-pinned split between the two.
+    Measured on this fit: the most negative posterior correlation of a category's effect with one
+    of its brands' is -0.17 (-0.61 with brands summing to zero over the catalog, -0.97 for the
+    brands' mean at 5,000 products, where the category effects then failed R-hat)."""
+    post = pooled[1].idata.posterior
+    cats = post["effect_category"].stack(s=("chain", "draw"))
+    brands = post["effect_brand"].stack(s=("chain", "draw"))
+    parent = brands["brand"].to_index().str.split("/").str[0]
+    for cat in cats["category"].values:
+        own = brands.values[parent == cat]
+        np.testing.assert_allclose(own.sum(axis=0), 0, atol=1e-8)
+        for b in own:
+            r = np.corrcoef(cats.sel(category=cat).values, b)[0, 1]
+            assert r > -0.35, f"{cat}: correlation {r:.2f} with one of its brands"
+
+
 def test_calibration_on_held_out_weeks(pooled, catalog):
     _, _, future, _ = catalog
     scored = _score(pooled[2], future)

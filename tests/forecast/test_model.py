@@ -1,4 +1,5 @@
 import numpy as np
+import pandas as pd
 import pymc as pm
 import pytensor.tensor as pt
 import pytest
@@ -9,7 +10,7 @@ from forecast.config import DEFAULT_PRIORS
 from forecast.design import build_design
 from forecast.diagnostics import checked_parameters
 from forecast.likelihood import negbin_loglik
-from forecast.model import build_model
+from forecast.model import build_model, zero_sum_basis
 from forecast.schema import Hierarchy
 
 
@@ -106,7 +107,9 @@ def test_the_fixed_auto_form_centers_group_effects_where_every_level_holds_enoug
     fewest = min(np.bincount(idx).min() for idx in design.level_idx.values())
     monkeypatch.setattr(model_module, "CENTER_MIN_PRODUCTS", fewest)
     names = {rv.name for rv in build_model(design, DEFAULT_PRIORS, forms={"groups": "auto"}).free_RVs}
-    assert {"effect_category", "effect_brand", "effect_color"} <= names and "z_brand" not in names
+    assert {"effect_category", "effect_color"} <= names and "z_color" not in names
+    # Brands nest in categories: always written through their within-category contrasts.
+    assert "z_brand" in names and "effect_brand" not in names
 
 
 @pytest.mark.parametrize(("form", "offsets"), [("average", "elasticity_z"), ("partial", "elasticity_w")])
@@ -154,3 +157,27 @@ def test_compiled_model_is_reused_for_next_weeks_data(tiny_data):
         keys.append(_numba_cache_key(build_model(design, DEFAULT_PRIORS)))
     assert keys[0] is not None
     assert keys[0] == keys[1]
+
+
+def test_zero_sum_basis_gives_each_group_a_zero_sum_normal():
+    groups = np.array([0, 0, 1, 1, 1, 2, 0])
+    basis = zero_sum_basis(groups)
+    assert basis.shape == (7, 7 - 3)  # a group of n levels has n - 1 free coordinates
+    np.testing.assert_allclose(basis.T @ basis, np.eye(4), atol=1e-12)
+    expected = np.zeros((7, 7))  # ZeroSumNormal(1)'s covariance, group by group
+    for g in range(3):
+        m = groups == g
+        expected[np.ix_(m, m)] = np.eye(m.sum()) - 1 / m.sum()
+    np.testing.assert_allclose(basis @ basis.T, expected, atol=1e-12)
+
+
+def test_nested_effects_sum_to_zero_within_their_parents(tiny_design):
+    """Brands sum to zero within their category, so the category's effect is its brands' mean
+    and is not traded against it; the categories still sum to zero over the catalog."""
+    model = build_model(tiny_design, DEFAULT_PRIORS)
+    cats, brands = pm.draw([model["effect_category"], model["effect_brand"]], draws=50, random_seed=2)
+    parent = pd.Index(tiny_design.levels["brand"]).str.split("/").str[0]
+    for cat in tiny_design.levels["category"]:
+        np.testing.assert_allclose(brands[:, parent == cat].sum(axis=1), 0, atol=1e-9)
+    np.testing.assert_allclose(cats.sum(axis=1), 0, atol=1e-9)
+    assert brands.std(axis=0).min() > 0.01 and cats.std(axis=0).min() > 0.01
