@@ -57,6 +57,8 @@ LEVEL_SUMMARY: float | str = 0.1
 # A product's information is its own rows' (not its deviation from its groups' mean, which the
 # corpus measured as no better).
 PRODUCT_INFORMATION_OF = "rows"
+# Degrees of freedom of a scale taken as known (``exponent_at``): its low plausible value is itself.
+SURE_DF = 1e9
 
 
 def _exponent(kappa: np.ndarray) -> np.ndarray:
@@ -276,3 +278,12 @@ def prior_scales(design: Design, priors: dict[str, float]) -> dict[str, Spread]:
     return scales | {
         part: Spread(priors[f"{name}_group_sigma"], design.n_pool - 1) for part, name in COMPONENTS.items()
     }
+
+
+def exponent_at(
+    design: Design, priors: dict[str, float], spreads: dict[str, Spread], part: str, scale: float
+) -> float | np.ndarray:
+    """``part``'s centering exponent were its scale ``scale`` (say, the posterior median a first
+    attempt found), the other parts' spreads as ``spreads`` (``pilot_scales``)."""
+    forms = choose_forms(design, priors, scales={**spreads, part: Spread(scale, SURE_DF)})
+    return forms["groups"][part.split(":", 1)[1]] if part.startswith("groups:") else forms[part]

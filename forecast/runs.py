@@ -16,7 +16,7 @@ from forecast.config import DEFAULT_HORIZON, ForecastConfig
 from forecast.design import Design, build_design
 from forecast.diagnostics import checked_parameters, parameter_table, verdict
 from forecast.effects import product_effects
-from forecast.geometry import choose_forms
+from forecast.geometry import choose_forms, exponent_at, pilot_scales
 from forecast.inference import fit_advi
 from forecast.model import build_model
 from forecast.predict import sample_paths, summarise
@@ -89,15 +89,23 @@ def fit_model(
 ) -> Fitted:
     """Sample the posterior and check it; a fit that fails its checks is retried within the time
     budget (``forecast.remedies``), every attempt recorded."""
-    design = prepared.design
-    forms = choose_forms(design, config.merged_priors)
+    design, priors = prepared.design, config.merged_priors
+    spreads = pilot_scales(design, priors)
+    forms = choose_forms(design, priors, scales=spreads)
     model = model_for(design, config, fixed=fixed, forms=forms)
     if config.sampler == "advi":
         idata = fit_advi(model, config, progressbar=progressbar)
         table = parameter_table(idata, checked_parameters(model))
         return Fitted(idata=idata, diagnostics=verdict(idata, table), parameters=table, forms=forms)
     target_accept = config.target_accept_for(len(design.products))
-    fit = fit_until_converged(model, forms, config, target_accept, progressbar=progressbar)
+    fit = fit_until_converged(
+        model,
+        forms,
+        config,
+        target_accept,
+        progressbar=progressbar,
+        reform=lambda part, scale: exponent_at(design, priors, spreads, part, scale),
+    )
     return Fitted(
         idata=fit.idata,
         diagnostics=fit.diagnostics,

@@ -9,7 +9,7 @@ from pytensor.graph.traversal import ancestors
 from forecast.calendar import infer_frequency
 from forecast.config import DEFAULT_PRIORS
 from forecast.design import build_design
-from forecast.geometry import MIN_SCALE_SHARE, Spread, choose_forms, low_scale, pilot_scales
+from forecast.geometry import MIN_SCALE_SHARE, Spread, choose_forms, exponent_at, low_scale, pilot_scales
 from forecast.model import build_model, centering_data
 from forecast.schema import Hierarchy
 from forecast.synthetic import generate_retail_data
@@ -98,3 +98,11 @@ def test_history_shorter_than_a_year_has_no_yearly_cycle():
     assert "season" not in model.named_vars and "season_sigma" not in model.named_vars
     long = _design(generate_retail_data(n_products=40, n_periods=60, seed=3))
     assert long.fourier.shape[1] == 6
+
+
+def test_a_part_at_a_larger_scale_is_written_more_centered(tiny_design):
+    spreads = pilot_scales(tiny_design, DEFAULT_PRIORS)
+    for part in ("trend", "groups:brand", "product"):
+        low = np.mean(exponent_at(tiny_design, DEFAULT_PRIORS, spreads, part, 1e-3))
+        high = np.mean(exponent_at(tiny_design, DEFAULT_PRIORS, spreads, part, 5.0))
+        assert 0 <= low < high <= 1, part

@@ -59,6 +59,31 @@ def test_too_few_effective_draws_pool_more_chains_then_run_longer_chains():
     assert not stalled.pool and stalled.settings.draws == 2 * longer.settings.draws  # longer again
 
 
+def test_a_part_written_for_the_wrong_scale_is_written_for_the_scale_the_chains_found():
+    """Slow mixing on a part whose exponent at its scale's posterior median is far from its own:
+    that part is written again for that scale on fresh chains, once; else more chains."""
+    rng = np.random.default_rng(0)
+    idata = az.from_dict(posterior={"trend_sigma": np.exp(rng.normal(np.log(0.02), 0.3, (4, 200)))})
+    asked = []
+
+    def reform(part, scale):
+        asked.append((part, scale))
+        return 0.8 if part == "trend" else 0.45
+
+    slow = [Failure("rhat", 1.011, 1.01, "trend[tops]"), Failure("ess", 370, MIN_ESS, "trend_sigma")]
+    remedy = choose_remedy(slow, SETTINGS, FORMS, idata, 1, set(), 4, reform)
+    assert remedy.forms == {"trend": 0.8} and not remedy.pool  # 0.5 -> 0.8, fresh chains
+    assert remedy.settings.seed != SETTINGS.seed and remedy.settings.chains == 4
+    assert asked[0][0] == "trend" and abs(asked[0][1] - 0.02) < 0.003  # at the posterior median
+    assert "trend more centered" in remedy.action
+    # once per part: then more chains
+    again = choose_remedy(slow, SETTINGS, FORMS, idata, 2, {"geometry:trend"}, 4, reform)
+    assert again.pool and not again.forms
+    # a form already close to the one for the found scale is kept
+    close = choose_remedy(slow, SETTINGS, {**FORMS, "trend": 0.7}, idata, 1, set(), 4, reform)
+    assert close.pool and not close.forms
+
+
 def test_chains_that_disagree_start_again_with_longer_tuning_once():
     apart = [Failure("rhat", 1.2, 1.01, "sigma_brand")]
     remedy = choose_remedy(apart, SETTINGS, FORMS, None, 1, set(), 4)
