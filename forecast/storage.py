@@ -102,6 +102,9 @@ def apply_schema(con: duckdb.DuckDBPyConnection) -> None:
 
 
 def query(con: duckdb.DuckDBPyConnection, sql: str) -> pd.DataFrame:
+    """The result of ``sql``'s last statement (earlier ones, e.g. ``set variable``, run first)."""
+    if not duckdb.extract_statements(sql):
+        raise ValueError("no SQL statement to run (only comments or nothing)")
     return con.execute(sql).df()
 
 
@@ -124,8 +127,17 @@ def export_query(con: duckdb.DuckDBPyConnection, sql: str, path: str | Path) -> 
     options = EXPORT_FORMATS.get(path.suffix.lower())
     if options is None:
         raise ValueError(f"cannot write '{path.suffix}': use {', '.join(EXPORT_FORMATS)}")
-    body = sql.strip().rstrip(";")
-    return con.execute(f"copy ({body}) to {_literal(str(path))} {options}").fetchone()[0]
+    *before, last = duckdb.extract_statements(sql) or [None]
+    if last is None:
+        raise ValueError("no SQL statement to run (only comments or nothing)")
+    for statement in before:  # e.g. `set variable n = 4;` ahead of the query
+        con.execute(statement.query)
+    body = last.query.strip()
+    head, semicolon, tail = body.rpartition(";")  # the statement's end, then only comments
+    if semicolon and all(not t.strip() or t.strip().startswith("--") for t in tail.splitlines()):
+        body = head
+    # On lines of their own: a trailing -- comment must not swallow the closing parenthesis.
+    return con.execute(f"copy (\n{body}\n) to {_literal(str(path))} {options}").fetchone()[0]
 
 
 # --------------------------------------------------------------------------------------- ingest
