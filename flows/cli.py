@@ -617,11 +617,12 @@ def serve(
     settings = dataclasses.replace(settings, **{k: v for k, v in changes.items() if v is not None})
     if not PREFECT_API_URL.value():
         fail(
-            "serving needs a Prefect API: start one with `prefect server start` and set "
-            "PREFECT_API_URL=http://127.0.0.1:4200/api (or `prefect config set PREFECT_API_URL=...`)"
+            "serving needs a Prefect API",
+            hint="start one with `prefect server start` and set PREFECT_API_URL=http://127.0.0.1:4200/api "
+            "(or `prefect config set PREFECT_API_URL=...`)",
         )
-    out.print(
-        f"[bold]serving[/] pipeline/{settings.name} on '{settings.cron}' ({settings.timezone}), "
+    progress(
+        f"serving pipeline/{settings.name} on '{settings.cron}' ({settings.timezone}), "
         f"forecast/{settings.name} and ingest/{settings.name} on request; API {PREFECT_API_URL.value()}"
     )
     from flows.serve import serve_flows
