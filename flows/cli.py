@@ -164,7 +164,10 @@ def ingest(
     db: DbOption = None,
     column_map: Annotated[
         str | None,
-        typer.Option("--map", help="Contract names to the files' names, e.g. date=day,product_id=sku"),
+        typer.Option(
+            "--map",
+            help="Contract names to the files' names, e.g. date=day,product_id=sku [default: the contract's names, any case]",
+        ),
     ] = None,
     encoding: Annotated[str, typer.Option(help="Encoding of CSV files, e.g. latin-1")] = "utf-8",
     delimiter: Annotated[
@@ -246,7 +249,10 @@ def forecast(
     likelihood: Annotated[str, typer.Option(help="negbin | zinb (zero-inflated)")] = "negbin",
     plan: Annotated[
         Path | None,
-        typer.Option(help="Planned prices/promotions for the horizon: date, product_id, price, promo"),
+        typer.Option(
+            help="Planned prices/promotions for the horizon: date, product_id, price, promo "
+            "[default: none: the last regular price, no promotion]"
+        ),
     ] = None,
     publish_unconverged: PublishUnconvergedOption = False,
     task_runner: Annotated[
@@ -255,9 +261,15 @@ def forecast(
     dask_address: Annotated[
         str | None, typer.Option(help="Dask scheduler, e.g. tcp://host:8786 [default: a LocalCluster]")
     ] = None,
-    shards: Annotated[int | None, typer.Option(min=1, help="Shards, balanced by rows (dask)")] = None,
+    shards: Annotated[
+        int | None,
+        typer.Option(min=1, help="Shards, balanced by rows (dask) [default: one per level of --shard-by]"),
+    ] = None,
     shard_by: Annotated[
-        str | None, typer.Option(help="One shard per level of this attribute, e.g. category (dask)")
+        str | None,
+        typer.Option(
+            help="One shard per level of this attribute (dask) [default: the outermost nested one, category]"
+        ),
     ] = None,
     stage1_products: Annotated[
         int, typer.Option(min=1, help="Products sampled to fit the shared top of the model (dask)")
@@ -443,7 +455,11 @@ def sql(
     limit: Annotated[int, typer.Option(help="Rows to print at most")] = 50,
     output: Annotated[
         Path | None,
-        typer.Option("--output", "-o", help="Write the result to a .csv, .parquet or .json file instead"),
+        typer.Option(
+            "--output",
+            "-o",
+            help="Write the result to a .csv, .parquet or .json file [default: print a table]",
+        ),
     ] = None,
 ) -> None:
     """Run a SQL query on the database and print the result as a table, or write it to a file.
