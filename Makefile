@@ -26,6 +26,7 @@ bench: setup  ## the model benchmarks recorded in benchmarks/README.md (tens of 
 	$(RUN) python benchmarks/scaling.py 200 1000
 	$(RUN) python benchmarks/bench_ingest.py
 	$(RUN) python benchmarks/bench_draws.py
+	$(RUN) python benchmarks/cli_speed.py
 
 lint: setup
 	$(RUN) ruff check .

@@ -139,15 +139,36 @@ def _record(row: pd.Series) -> dict:
     return record
 
 
+@st.cache_data(show_spinner=False, max_entries=32)
+def unconverged_runs(db: str, stamp: tuple) -> pd.DataFrame:
+    """Runs stored unconverged (written, not published), newest first."""
+    return read_one(
+        db,
+        "select run_id, created_at, problems from forecast_runs where status = 'unconverged' "
+        "order by created_at desc, run_id desc",
+    )
+
+
 def require_run(db: str) -> dict:
-    """The latest published run, or a DataProblem saying what to run."""
-    run = latest_run(db, version(db))
-    if run is None:
+    """The latest published run, or a DataProblem saying what to run (or which stored run to publish)."""
+    stamp = version(db)
+    run = latest_run(db, stamp)
+    if run is not None:
+        return run
+    stored = unconverged_runs(db, stamp)
+    if stored.empty:
         raise DataProblem(
             f"No published forecast run in `{db}` yet. Run `demand-forecast forecast --db {db}` "
             "(or `demand-forecast demo` for a demo database)."
         )
-    return run
+    newest = stored.iloc[0]
+    why = f" ({newest['problems']})" if isinstance(newest["problems"], str) and newest["problems"] else ""
+    raise DataProblem(
+        f"No published forecast run in `{db}` yet, but {len(stored)} run(s) are stored unconverged: "
+        f"their fits failed the convergence checks. The newest is `{newest['run_id']}`{why}. Publish it "
+        f"as it is with `demand-forecast publish {newest['run_id']} --db {db}` (recorded as a manual "
+        f"override), or run `demand-forecast forecast --db {db}` again."
+    )
 
 
 @st.cache_data(show_spinner=False, max_entries=32)

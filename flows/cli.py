@@ -2,33 +2,43 @@
 
 from __future__ import annotations
 
-import logging
 import os
+import sys
+from datetime import datetime, time
 from functools import partial
 from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
+
+from flows.console import Group, configure_logging, fail, out, progress, warn
 
 # No telemetry from the temporary Prefect server the flows start: the network is not ours to use.
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-# The temporary server starts in seconds, but a busy machine (a fit on every core) can slow it down.
+# The temporary server starts in seconds, but a busy machine (a fit on every core) can slow it down;
+# the default 20 s is too short there.
 os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
-# Show the library's own progress messages (compiling, sampling) among the flow's logs.
-os.environ.setdefault("PREFECT_LOGGING_EXTRA_LOGGERS", "forecast")
-# The temporary server starts slowly on a busy machine; the default 20 s is too short there.
-os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
-logging.getLogger("forecast").setLevel(logging.INFO)
 
 app = typer.Typer(
+    cls=Group,
     help="Probabilistic demand forecasts from one Bayesian multilevel model, on DuckDB.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    # Plain help: Rich markup would read "[default: ...]" as a tag and drop it, and its option
+    # tables cut long option names at 80 columns.
+    rich_markup_mode=None,
 )
-console = Console(soft_wrap=True)
+
+
+@app.callback()
+def _options(
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="Show Prefect's log lines (flow and task runs)")
+    ] = False,
+) -> None:
+    configure_logging(verbose)
+
 
 DbOption = Annotated[
     Path | None,
@@ -64,9 +74,48 @@ def _db(db: Path | None) -> str:
     return str(db or default_db_path())
 
 
-def _fail(message: str) -> None:
-    console.print(f"[bold red]error:[/] {escape(message)}")  # messages may hold [brackets]
-    raise typer.Exit(code=1)
+NO_DATABASE_HINT = "run `demand-forecast demo` or `demand-forecast ingest` first"
+
+
+def _config(nested: str | None = None, crossed: str | None = None, **options):
+    """The run's configuration, checked before any flow starts: an unknown sampler answers at once."""
+    from forecast.config import ForecastConfig  # light: no model, no Prefect
+
+    try:
+        return ForecastConfig.from_options(nested, crossed, **options)
+    except ValueError as exc:
+        fail(str(exc))
+
+
+def _check_database(path: str, attributes: tuple[str, ...]) -> str:
+    """``path`` when it holds products with these attributes and sales; else the error, in a second."""
+    import duckdb
+
+    from forecast import storage
+
+    if not os.path.exists(path):
+        fail(f"no database at {path}", hint=NO_DATABASE_HINT)
+    try:
+        with storage.connect_read_only(path) as con:
+            storage.check_forecast_inputs(con, attributes)
+    except ValueError as exc:
+        fail(str(exc))
+    except duckdb.Error as exc:  # not a DuckDB file, or held by a running forecast
+        fail(f"cannot read {path}: {str(exc).splitlines()[0]}")
+    return path
+
+
+def _query_text(query: str | None, file: Path | None) -> str:
+    """The SQL from the argument, ``--file`` or stdin (``-``): exactly one of them."""
+    if (query is None) == (file is None):
+        fail("give a query, or --file PATH (a query argument of - reads stdin)")
+    if file is not None:
+        if str(file) == "-":
+            return sys.stdin.read()
+        if not file.is_file():
+            fail(f"query file not found: {file}")
+        return file.read_text()
+    return sys.stdin.read() if query == "-" else query
 
 
 @app.command()
@@ -82,11 +131,13 @@ def demo(
     publish_unconverged: PublishUnconvergedOption = False,
 ) -> None:
     """Generate a retail data set, ingest it, fit the model, forecast and write the results."""
+    _config(draws=draws, tune=tune, chains=chains, target_accept=target_accept, attempt_budget=attempt_budget)
+    path = _db(db)
+    progress(f"demand-forecast demo: {products} products, two years of weekly sales -> {path}")
+    progress("generating, ingesting, fitting (minutes; the fit shows its progress)...")
     from flows.demo import demo_flow
     from flows.forecast import DiagnosticsError
 
-    path = _db(db)
-    console.print(f"[bold]demand-forecast demo[/]: {products} products, two years of weekly sales -> {path}")
     try:
         summary = demo_flow(
             db=path,
@@ -100,9 +151,9 @@ def demo(
             publish_unconverged=publish_unconverged,
         )
     except (ValueError, DiagnosticsError) as exc:
-        _fail(str(exc))
-    console.print(f"\nsales: {summary.sales_csv}\nproducts: {summary.products_csv}")
-    console.print(str(summary.ingest))
+        fail(str(exc))
+    out.print(f"\nsales: {summary.sales_csv}\nproducts: {summary.products_csv}")
+    out.print(str(summary.ingest))
     _print_forecast(summary.forecast)
 
 
@@ -113,25 +164,51 @@ def ingest(
     db: DbOption = None,
     column_map: Annotated[
         str | None,
-        typer.Option("--map", help="Contract names to the files' names, e.g. date=day,product_id=sku"),
+        typer.Option(
+            "--map",
+            help="Contract names to the files' names, e.g. date=day,product_id=sku [default: the contract's names, any case]",
+        ),
     ] = None,
     encoding: Annotated[str, typer.Option(help="Encoding of CSV files, e.g. latin-1")] = "utf-8",
+    delimiter: Annotated[
+        str | None,
+        typer.Option(
+            help="CSV delimiter: , ; tab or | (a semicolon file may use decimal commas, 1,5) "
+            "[default: each file's own, from its header]"
+        ),
+    ] = None,
 ) -> None:
-    """Load products and sales; every row is loaded or rejected with a reason."""
-    from forecast.storage import check_headers
+    """Load products and sales; every row is loaded or rejected with a reason.
+
+    With PREFECT_API_URL set, the ingest runs as a Prefect flow on that server (shown in its UI);
+    otherwise its steps run directly, without starting a temporary Prefect server.
+    """
+    from forecast import storage
 
     try:
         mapping = parse_map(column_map)
-        check_headers(sales, products, mapping, encoding)  # before a flow starts: a bad file answers fast
+        delim = storage.parse_delimiter(delimiter)
+        # Before anything is written: a bad file answers in a second or two.
+        for warning in storage.check_headers(sales, products, mapping, encoding, delim):
+            warn(warning)
     except ValueError as exc:
-        _fail(str(exc))
-    from flows.ingest import ingest_flow
-
+        fail(str(exc))
+    path = _db(db)
     try:
-        summary = ingest_flow(sales, products, db=_db(db), column_map=mapping, encoding=encoding)
+        if os.environ.get("PREFECT_API_URL"):
+            from flows.ingest import ingest_flow
+
+            summary = ingest_flow(
+                sales, products, db=path, column_map=mapping, encoding=encoding, delimiter=delim
+            )
+        else:
+            with storage.connect(path) as con:
+                summary = storage.ingest(
+                    con, sales, products, column_map=mapping, encoding=encoding, delimiter=delim
+                )
     except ValueError as exc:
-        _fail(str(exc))
-    console.print(str(summary))
+        fail(str(exc))
+    out.print(str(summary))
 
 
 def parse_map(text: str | None) -> dict[str, str]:
@@ -172,7 +249,10 @@ def forecast(
     likelihood: Annotated[str, typer.Option(help="negbin | zinb (zero-inflated)")] = "negbin",
     plan: Annotated[
         Path | None,
-        typer.Option(help="Planned prices/promotions for the horizon: date, product_id, price, promo"),
+        typer.Option(
+            help="Planned prices/promotions for the horizon: date, product_id, price, promo "
+            "[default: none: the last regular price, no promotion]"
+        ),
     ] = None,
     publish_unconverged: PublishUnconvergedOption = False,
     task_runner: Annotated[
@@ -181,19 +261,49 @@ def forecast(
     dask_address: Annotated[
         str | None, typer.Option(help="Dask scheduler, e.g. tcp://host:8786 [default: a LocalCluster]")
     ] = None,
-    shards: Annotated[int | None, typer.Option(min=1, help="Shards, balanced by rows (dask)")] = None,
+    shards: Annotated[
+        int | None,
+        typer.Option(min=1, help="Shards, balanced by rows (dask) [default: one per level of --shard-by]"),
+    ] = None,
     shard_by: Annotated[
-        str | None, typer.Option(help="One shard per level of this attribute, e.g. category (dask)")
+        str | None,
+        typer.Option(
+            help="One shard per level of this attribute (dask) [default: the outermost nested one, category]"
+        ),
     ] = None,
     stage1_products: Annotated[
         int, typer.Option(min=1, help="Products sampled to fit the shared top of the model (dask)")
     ] = 200,
 ) -> None:
     """Fit the hierarchical model on every product in the database and forecast; prints the run id."""
+    if task_runner not in ("default", "dask"):
+        fail(f"unknown task runner '{task_runner}': choose default or dask")
+    if task_runner != "dask" and (shards or shard_by or dask_address):
+        fail("--shards, --shard-by and --dask-address need --task-runner dask")
+    config = _config(
+        nested=nested,
+        crossed=crossed,
+        sampler=sampler,
+        likelihood=likelihood,
+        horizon=horizon,
+        draws=draws,
+        tune=tune,
+        chains=chains,
+        target_accept=target_accept,
+        attempt_budget=attempt_budget,
+        sample_paths=sample_paths,
+    )
+    path = _check_database(_db(db), config.hierarchy.attributes)
+    if plan is not None:
+        from forecast.storage import read_plan
+
+        try:
+            read_plan(plan)
+        except ValueError as exc:
+            fail(str(exc))
+    progress(f"forecast: fitting every product in {path} (minutes; the fit shows its progress)...")
     from flows.forecast import DiagnosticsError, forecast_flow
 
-    if task_runner not in ("default", "dask"):
-        _fail(f"unknown task runner '{task_runner}': choose default or dask")
     run_flow = forecast_flow
     if task_runner == "dask":
         from flows.sharded import run_sharded
@@ -205,12 +315,10 @@ def forecast(
             shard_by=shard_by,
             sample_products=stage1_products,
         )
-    elif shards or shard_by or dask_address:
-        _fail("--shards, --shard-by and --dask-address need --task-runner dask")
 
     try:
         summary = run_flow(
-            db=_db(db),
+            db=path,
             horizon=horizon,
             nested=nested,
             crossed=crossed,
@@ -227,7 +335,7 @@ def forecast(
             publish_unconverged=publish_unconverged,
         )
     except (ValueError, DiagnosticsError) as exc:
-        _fail(str(exc))
+        fail(str(exc))
     _print_forecast(summary)
 
 
@@ -256,11 +364,19 @@ def backtest(
 ) -> None:
     """Rolling-origin backtest of the model against seasonal naive, AutoETS, Croston/TSB/ADIDA and a
     no-pooling model; writes backtest_* tables and an HTML report."""
+    config = _config(
+        sampler=sampler,
+        likelihood=likelihood,
+        horizon=horizon,
+        draws=draws,
+        tune=tune,
+        target_accept=target_accept,
+        attempt_budget=attempt_budget,
+    )
+    path = _check_database(_db(db), config.hierarchy.attributes)
+    progress(f"backtest: {folds} folds on {path}, each fitted by every method (many minutes)...")
     from flows.backtest import backtest_flow
 
-    path = _db(db)
-    if not os.path.exists(path):
-        _fail(f"no database at {path}: run `demand-forecast demo` or `demand-forecast ingest` first")
     try:
         summary = backtest_flow(
             db=path,
@@ -277,23 +393,21 @@ def backtest(
             cold_start_share=cold_start_share,
         )
     except ValueError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     m = summary.metrics
     rows = m[(m["fold"] == 0) & (m["level"] == "product")]
     table = rows.pivot_table(index="method", columns="segment", values="crps").reset_index()
-    console.print(
-        f"\n[bold green]backtest {summary.backtest_id}[/]: CRPS by product segment (lower is better)"
-    )
+    out.print(f"\n[bold green]backtest {summary.backtest_id}[/]: CRPS by product segment (lower is better)")
     _print_frame(table, 20)
     v = summary.verdict
     ahead = ", ".join(f"{k} {'yes' if s['ahead'] else 'NO'}" for k, s in v["segments"].items())
-    console.print(
+    out.print(
         f"hierarchical ahead of every baseline: {ahead}; 80% coverage {v['pit_coverage_80']:.1%} "
         f"(randomized PIT), {v['coverage_80']:.1%} inside the closed 10-90% interval"
     )
     if v["advice"]:
-        console.print(v["advice"])
-    console.print(f"report: {summary.report_path}")
+        out.print(v["advice"])
+    out.print(f"report: {summary.report_path}")
 
 
 @app.command()
@@ -309,50 +423,69 @@ def publish(
 
     path = _db(db)
     if not os.path.exists(path):
-        _fail(f"no database at {path}: run `demand-forecast demo` or `demand-forecast ingest` first")
+        fail(f"no database at {path}", hint=NO_DATABASE_HINT)
     try:
         with storage.connect(path) as con:
             latest = storage.publish_run(con, run_id)
     except ValueError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     except duckdb.Error as exc:  # e.g. the database is held by a running forecast
-        _fail(f"cannot publish in {path}: {str(exc).splitlines()[0]}")
-    console.print(f"published run {run_id} (manual override: it failed its convergence checks)")
+        fail(f"cannot publish in {path}: {str(exc).splitlines()[0]}")
+    out.print(f"published run {run_id} (manual override: it failed its convergence checks)")
     if latest == run_id:
-        console.print("latest_forecasts now shows this run")
+        out.print("latest_forecasts now shows this run")
     else:
-        console.print(f"latest_forecasts shows the newer run {latest}")
+        out.print(f"latest_forecasts shows the newer run {latest}")
 
 
-@app.command()
+@app.command(context_settings={"ignore_unknown_options": True})
 def sql(
-    query: Annotated[str, typer.Argument(help='SQL to run, e.g. "select * from latest_forecasts limit 5"')],
+    query: Annotated[
+        str | None,
+        typer.Argument(
+            help='SQL to run, e.g. "select * from latest_forecasts limit 5"; - reads it from stdin',
+            show_default=False,
+        ),
+    ] = None,
+    file: Annotated[
+        Path | None,
+        typer.Option("--file", "-f", help="Run the SQL in this file (e.g. sql/queries/category_totals.sql)"),
+    ] = None,
     db: DbOption = None,
     limit: Annotated[int, typer.Option(help="Rows to print at most")] = 50,
     output: Annotated[
         Path | None,
-        typer.Option("--output", "-o", help="Write the result to a .csv, .parquet or .json file instead"),
+        typer.Option(
+            "--output",
+            "-o",
+            help="Write the result to a .csv, .parquet or .json file [default: print a table]",
+        ),
     ] = None,
 ) -> None:
-    """Run a SQL query on the database and print the result as a table, or write it to a file."""
+    """Run a SQL query on the database and print the result as a table, or write it to a file.
+
+    The query comes from the argument, from --file, or from stdin (argument -); leading -- comments
+    and `set variable` statements before the query are fine.
+    """
+    query = _query_text(query, file)
     import duckdb
 
     from forecast import storage
 
     path = _db(db)
     if not os.path.exists(path):
-        _fail(f"no database at {path}: run `demand-forecast demo` or `demand-forecast ingest` first")
+        fail(f"no database at {path}", hint=NO_DATABASE_HINT)
     if output is not None and output.suffix.lower() not in storage.EXPORT_FORMATS:
-        _fail(f"cannot write '{output.suffix}': use {', '.join(storage.EXPORT_FORMATS)}")
+        fail(f"cannot write '{output.suffix}': use {', '.join(storage.EXPORT_FORMATS)}")
     try:
         with storage.connect_read_only(path) as con:
             if output is not None:
                 rows = storage.export_query(con, query, output)
-                console.print(f"wrote {rows} row(s) to {output}")
+                out.print(f"wrote {rows} row(s) to {output}")
                 return
             frame = storage.query(con, query)
-    except duckdb.Error as exc:
-        _fail(str(exc).splitlines()[0])
+    except (duckdb.Error, ValueError) as exc:
+        fail(str(exc).splitlines()[0])
     _print_frame(frame, limit)
 
 
@@ -367,7 +500,7 @@ def dashboard(
 
     path = _db(db)
     if not os.path.exists(path):
-        console.print(f"[yellow]note:[/] no database at {path} yet; the pages will say what to run")
+        warn(f"no database at {path} yet; the pages will say what to run")
     try:
         code = subprocess.call(dashboard_command(path, port, address), env={**os.environ, "DEMAND_DB": path})
     except KeyboardInterrupt:
@@ -378,7 +511,6 @@ def dashboard(
 def dashboard_command(db: str, port: int = 8501, address: str = "localhost") -> list[str]:
     """``streamlit run dashboards/app.py`` headless, without usage statistics, on ``db``."""
     import importlib.util
-    import sys
 
     app_file = importlib.util.find_spec("dashboards.app").origin
     return [
@@ -394,21 +526,28 @@ def _print_frame(frame, limit: int) -> None:
         table.add_column(str(col), justify="right" if frame[col].dtype.kind in "iuf" else "left")
     for row in frame.head(limit).itertuples(index=False):
         table.add_row(*[_fmt(v) for v in row])
-    console.print(table)
+    out.print(table)
     more = f" (first {limit} shown)" if len(frame) > limit else ""
-    console.print(f"{len(frame)} row(s){more}")
+    out.print(f"{len(frame)} row(s){more}")
 
 
 def _fmt(value) -> str:
+    try:
+        if value is None or bool(value != value):  # a SQL null: None, NaN, NaT
+            return ""
+    except TypeError:  # pandas.NA
+        return ""
     if isinstance(value, float):
         return f"{value:,.2f}"
-    return "" if value is None else str(value)
+    if isinstance(value, datetime) and value.tzinfo is None and value.time() == time():
+        return value.date().isoformat()  # a DATE column arrives as midnight: print it as a date
+    return str(value)
 
 
 def _print_forecast(summary) -> None:
     d = summary.diagnostics
-    console.print(f"\n[bold green]run {summary.run_id}[/] ({summary.sampler})")
-    console.print(
+    out.print(f"\n[bold green]run {summary.run_id}[/] ({summary.sampler})")
+    out.print(
         f"{summary.n_products} products, {summary.n_observations} observations, "
         f"{summary.frequency} data, {summary.horizon} periods ahead"
     )
@@ -416,23 +555,23 @@ def _print_forecast(summary) -> None:
     attempts = getattr(summary, "attempts", None) or []
     retries = [a for a in attempts if a.get("number", 1) > 1]
     after = f" after {len(retries)} automatic retries" if retries else ""
-    console.print(
+    out.print(
         f"fit: {d.get('verdict')}{after} (max R-hat {d.get('max_rhat') or float('nan'):.3f}, "
         f"min hyperparameter ESS {d.get('min_ess_hyper') or float('nan'):.0f}, "
         f"divergences {d.get('divergences')})"
     )
     for a in retries:
         stage = f"{a['stage']}, " if a.get("stage") else ""
-        console.print(f"  {stage}attempt {a['number']}: {a['action']} ({a['seconds']:.0f} s, {a['verdict']})")
-    console.print("stages: " + ", ".join(f"{k} {v:.1f}s" for k, v in summary.timings.items()))
-    console.print(f"tables in {summary.db}: forecasts, forecast_draws, forecast_runs, view latest_forecasts")
+        out.print(f"  {stage}attempt {a['number']}: {a['action']} ({a['seconds']:.0f} s, {a['verdict']})")
+    out.print("stages: " + ", ".join(f"{k} {v:.1f}s" for k, v in summary.timings.items()))
+    out.print(f"tables in {summary.db}: forecasts, forecast_draws, forecast_runs, view latest_forecasts")
     db_flag = "" if summary.db == _db(None) else f" --db {summary.db}"
-    console.print("try:")
-    console.print(
+    out.print("try:")
+    out.print(
         f'  demand-forecast sql "select product_id, date, mean, p10, p90 from latest_forecasts '
         f'order by mean desc limit 5"{db_flag}'
     )
-    console.print(
+    out.print(
         f'  demand-forecast sql "select p.category, sum(f.mean) as units from latest_forecasts f '
         f'join products p using (product_id) group by 1 order by 2 desc"{db_flag}'
     )
@@ -452,22 +591,22 @@ def pipeline(config: ConfigOption = None) -> None:
     try:
         settings = load_settings(config)
     except ValueError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     from flows.forecast import DiagnosticsError  # after the settings: importing the model takes seconds
     from flows.pipeline import pipeline_flow
 
     try:
-        console.print(f"[bold]pipeline[/]: inbox {settings.inbox} -> {_db(settings.db)}")
+        progress(f"pipeline: inbox {settings.inbox} -> {_db(settings.db)}")
         summary = pipeline_flow(**settings.pipeline_parameters())
     except (ValueError, DiagnosticsError) as exc:
-        _fail(str(exc))
-    console.print("ingest: " + ("unchanged inbox (cached)" if summary.ingest_cached else str(summary.ingest)))
+        fail(str(exc))
+    out.print("ingest: " + ("unchanged inbox (cached)" if summary.ingest_cached else str(summary.ingest)))
     if summary.forecast is None:
-        console.print(f"forecast skipped: {summary.skipped}")
+        out.print(f"forecast skipped: {summary.skipped}")
         return
     _print_forecast(summary.forecast)
     for row in summary.changes[:5]:
-        console.print(f"  change {row['product_id']}: {row['change']:+.1f} units over the horizon")
+        out.print(f"  change {row['product_id']}: {row['change']:+.1f} units over the horizon")
 
 
 @app.command()
@@ -489,16 +628,17 @@ def serve(
     try:
         settings = load_settings(config)
     except ValueError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     changes = {"cron": cron, "timezone": timezone, "name": name}
     settings = dataclasses.replace(settings, **{k: v for k, v in changes.items() if v is not None})
     if not PREFECT_API_URL.value():
-        _fail(
-            "serving needs a Prefect API: start one with `prefect server start` and set "
-            "PREFECT_API_URL=http://127.0.0.1:4200/api (or `prefect config set PREFECT_API_URL=...`)"
+        fail(
+            "serving needs a Prefect API",
+            hint="start one with `prefect server start` and set PREFECT_API_URL=http://127.0.0.1:4200/api "
+            "(or `prefect config set PREFECT_API_URL=...`)",
         )
-    console.print(
-        f"[bold]serving[/] pipeline/{settings.name} on '{settings.cron}' ({settings.timezone}), "
+    progress(
+        f"serving pipeline/{settings.name} on '{settings.cron}' ({settings.timezone}), "
         f"forecast/{settings.name} and ingest/{settings.name} on request; API {PREFECT_API_URL.value()}"
     )
     from flows.serve import serve_flows

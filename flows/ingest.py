@@ -21,13 +21,17 @@ def _worth_retrying(task, task_run, state) -> bool:
     cache_policy=NO_CACHE,
 )
 def ingest_files(
-    db: str, sales: str, products: str, column_map: dict[str, str] | None = None, encoding: str = "utf-8"
+    db: str,
+    sales: str,
+    products: str,
+    column_map: dict[str, str] | None = None,
+    encoding: str = "utf-8",
+    delimiter: str | None = None,
 ) -> storage.IngestSummary:
-    con = storage.connect(db)
-    try:
-        return storage.ingest(con, sales, products, column_map=column_map, encoding=encoding)
-    finally:
-        con.close()
+    with storage.connect(db) as con:
+        return storage.ingest(
+            con, sales, products, column_map=column_map, encoding=encoding, delimiter=delimiter
+        )
 
 
 @flow(name="ingest")
@@ -37,12 +41,17 @@ def ingest_flow(
     db: str | None = None,
     column_map: dict[str, str] | None = None,
     encoding: str = "utf-8",
+    delimiter: str | None = None,
 ) -> storage.IngestSummary:
     """Load ``products`` then ``sales`` (files, globs or folders; CSV or Parquet) into ``db``.
 
-    ``column_map`` maps the files' column names to the contract's (see ``storage.ingest``).
+    ``column_map`` maps the files' column names to the contract's; ``delimiter`` None reads each
+    CSV file's own (see ``storage.ingest``).
     """
     db = str(db or storage.default_db_path())
-    summary = ingest_files(db, str(sales), str(products), column_map, encoding)
-    get_run_logger().info("%s", summary)
+    summary = ingest_files(db, str(sales), str(products), column_map, encoding, delimiter)
+    logger = get_run_logger()
+    for warning in summary.warnings:
+        logger.warning("%s", warning)
+    logger.info("%s", summary)
     return summary

@@ -145,7 +145,7 @@ def load_settings(path: str | Path | None = None) -> PipelineSettings:
         return PipelineSettings()
     path = Path(path)
     if not path.is_file():
-        raise ValueError(f"config file not found: {path}")
+        raise ValueError(f"config file not found: {path} (start from a copy of pipeline.example.toml)")
     try:
         data = tomllib.loads(path.read_text())
     except tomllib.TOMLDecodeError as exc:

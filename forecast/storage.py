@@ -8,6 +8,7 @@ a forecast run's outputs land in one transaction.
 from __future__ import annotations
 
 import glob
+import gzip
 import hashlib
 import json
 import os
@@ -17,7 +18,7 @@ import socket
 import time
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -26,7 +27,17 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from forecast.schema import DATE, PRICE, PRODUCT, PROMO, QUANTILE_COLUMNS, QUANTITY, SALES_REQUIRED
+from forecast.schema import (
+    DATE,
+    DEFAULT_CROSSED,
+    DEFAULT_NESTED,
+    PRICE,
+    PRODUCT,
+    PROMO,
+    QUANTILE_COLUMNS,
+    QUANTITY,
+    SALES_REQUIRED,
+)
 
 SQL_DIR = Path(__file__).resolve().parent.parent / "sql"
 DEFAULT_DB = Path("data") / "demand.duckdb"
@@ -91,6 +102,9 @@ def apply_schema(con: duckdb.DuckDBPyConnection) -> None:
 
 
 def query(con: duckdb.DuckDBPyConnection, sql: str) -> pd.DataFrame:
+    """The result of ``sql``'s last statement (earlier ones, e.g. ``set variable``, run first)."""
+    if not duckdb.extract_statements(sql):
+        raise ValueError("no SQL statement to run (only comments or nothing)")
     return con.execute(sql).df()
 
 
@@ -113,8 +127,17 @@ def export_query(con: duckdb.DuckDBPyConnection, sql: str, path: str | Path) -> 
     options = EXPORT_FORMATS.get(path.suffix.lower())
     if options is None:
         raise ValueError(f"cannot write '{path.suffix}': use {', '.join(EXPORT_FORMATS)}")
-    body = sql.strip().rstrip(";")
-    return con.execute(f"copy ({body}) to {_literal(str(path))} {options}").fetchone()[0]
+    *before, last = duckdb.extract_statements(sql) or [None]
+    if last is None:
+        raise ValueError("no SQL statement to run (only comments or nothing)")
+    for statement in before:  # e.g. `set variable n = 4;` ahead of the query
+        con.execute(statement.query)
+    body = last.query.strip()
+    head, semicolon, tail = body.rpartition(";")  # the statement's end, then only comments
+    if semicolon and all(not t.strip() or t.strip().startswith("--") for t in tail.splitlines()):
+        body = head
+    # On lines of their own: a trailing -- comment must not swallow the closing parenthesis.
+    return con.execute(f"copy (\n{body}\n) to {_literal(str(path))} {options}").fetchone()[0]
 
 
 # --------------------------------------------------------------------------------------- ingest
@@ -143,6 +166,7 @@ class IngestSummary:
     rows_replaced: int = 0
     files_loaded: int = 0
     files_skipped: int = 0
+    warnings: list[str] = field(default_factory=list)  # e.g. a default attribute column is missing
 
     def __str__(self) -> str:
         if self.already_ingested:
@@ -227,8 +251,53 @@ def _literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def _reader(files: list[Path], encoding: str) -> str:
-    """A DuckDB table function reading ``files`` (one kind), CSV fields as text, file name kept."""
+_DELIMITERS = (",", ";", "\t", "|")
+_DELIMITER_NAMES = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}
+
+
+def parse_delimiter(text: str | None) -> str | None:
+    """A delimiter as a user types it (``;``, ``tab``, ``\\t``) as the character; None: detect it."""
+    if text is None or text == "":
+        return None
+    named = {"tab": "\t", "\\t": "\t", "comma": ",", "semicolon": ";", "pipe": "|"}.get(text.lower(), text)
+    if len(named) != 1 or named in '"\r\n':
+        raise IngestError(f"a delimiter is one character, e.g. ';' or tab, got {text!r}")
+    return named
+
+
+def csv_delimiter(file: Path, encoding: str = "utf-8") -> str:
+    """The delimiter of a CSV file, from its header line: the most frequent of comma, semicolon, tab
+    and pipe outside quotes; a comma when the line holds none of them (a one-column file)."""
+    opener = gzip.open if file.name.lower().endswith(".gz") else open
+    try:
+        with opener(file, "rt", encoding=encoding, errors="replace", newline="") as f:
+            line = f.readline()
+    except (OSError, LookupError, EOFError):  # unreadable or an unknown encoding: DuckDB says which
+        return ","
+    unquoted = re.sub(r'"[^"]*"', "", line)
+    counts = {d: unquoted.count(d) for d in _DELIMITERS}
+    best = max(counts, key=counts.get)
+    return best if counts[best] else ","
+
+
+def _delimiter(files: list[Path], encoding: str, given: str | None) -> str:
+    """``given``, else the one delimiter every CSV file in ``files`` uses (one read reads them all)."""
+    if given:
+        return given
+    found = {f: csv_delimiter(f, encoding) for f in files if _file_kind(f) == "csv"}
+    if len(set(found.values())) > 1:
+        uses = ", ".join(f"{f.name}: {_DELIMITER_NAMES[d]}" for f, d in found.items())
+        raise IngestError(f"CSV files with different delimiters ({uses}): ingest them separately")
+    return next(iter(found.values()), ",")
+
+
+def _names(files: Sequence[Path]) -> str:
+    return ", ".join(str(f) for f in files)
+
+
+def _reader(files: list[Path], encoding: str, delimiter: str | None = None) -> str:
+    """A DuckDB table function reading ``files`` (one kind), CSV fields as text, file name kept;
+    the CSV delimiter is ``delimiter``, or the files' own (``csv_delimiter``)."""
     kinds = {_file_kind(f) for f in files}
     if len(kinds) > 1:
         raise IngestError(
@@ -237,20 +306,21 @@ def _reader(files: list[Path], encoding: str) -> str:
     paths = "[" + ", ".join(_literal(str(f)) for f in files) + "]"
     if kinds == {"parquet"}:
         return f"read_parquet({paths}, union_by_name = true, filename = '_source_file')"
+    delim = _delimiter(files, encoding, delimiter)
     return (
-        f"read_csv({paths}, header = true, all_varchar = true, delim = ',', quote = '\"', "
+        f"read_csv({paths}, header = true, all_varchar = true, delim = {_literal(delim)}, quote = '\"', "
         f"escape = '\"', null_padding = true, nullstr = {_literal(_NO_NULL)}, "
         f"encoding = {_literal(encoding)}, union_by_name = true, filename = '_source_file')"
     )
 
 
-def _read_error(exc: duckdb.Error, what: str, encoding: str) -> IngestError:
-    """One line saying what is wrong with an unreadable file."""
+def _read_error(exc: duckdb.Error, what: str, encoding: str, files: Sequence[Path] = ()) -> IngestError:
+    """One line saying what is wrong with an unreadable file, and which file it is."""
     text = str(exc)
     line = re.search(r"CSV Error on Line: (\d+)", text)
     where = f" (line {line.group(1)})" if line else ""
     file = re.search(r"file\s*=\s*(\S+)", text)
-    name = f" {file.group(1)}" if file else ""
+    name = f" {file.group(1)}" if file else (f" {_names(files)}" if files else "")
     if "Invalid unicode" in text or "encoding" in text.lower() and "unicode" in text.lower():
         return IngestError(
             f"{what} file{name} is not {encoding} encoded{where}: save it as UTF-8, or pass its "
@@ -259,7 +329,8 @@ def _read_error(exc: duckdb.Error, what: str, encoding: str) -> IngestError:
     if "Expected Number of Columns" in text:
         return IngestError(
             f"{what} file{name} has a row with more fields than its header{where} "
-            f"(an unquoted comma in a value?)"
+            f"(an unquoted delimiter in a value? the delimiter is the file's most frequent of , ; tab | "
+            f"in its header, or --delimiter)"
         )
     if "sniffing" in text or "quote" in text.lower():
         return IngestError(
@@ -269,23 +340,54 @@ def _read_error(exc: duckdb.Error, what: str, encoding: str) -> IngestError:
     return IngestError(f"cannot read the {what} file{name}: {text.splitlines()[0]}")
 
 
-def _file_columns(con: duckdb.DuckDBPyConnection, file: Path, what: str, encoding: str) -> list[str]:
+def _file_columns(
+    con: duckdb.DuckDBPyConnection, file: Path, what: str, encoding: str, delimiter: str | None = None
+) -> list[str]:
+    """A file's column names; a header that reads as one column holding another delimiter fails."""
     try:
-        return [r[0] for r in con.execute(f"describe select * from {_reader([file], encoding)}").fetchall()][
-            :-1
-        ]
+        reader = _reader([file], encoding, delimiter)
+        columns = [r[0] for r in con.execute(f"describe select * from {reader}").fetchall()][:-1]
     except duckdb.Error as exc:
-        raise _read_error(exc, what, encoding) from exc
+        raise _read_error(exc, what, encoding, [file]) from exc
+    others = [d for d in _DELIMITERS if len(columns) == 1 and d in columns[0]]
+    if others:
+        used = _DELIMITER_NAMES.get(_delimiter([file], encoding, delimiter), repr(delimiter))
+        raise IngestError(
+            f"{what} file {file} reads as one column {columns[0]!r} with a {used} delimiter: "
+            f"pass the file's own, e.g. --delimiter {'tab' if others[0] == chr(9) else repr(others[0])}"
+        )
+    return columns
 
 
 def _check_sales_header(file: Path, header: list[str]) -> None:
     missing = [c for c in SALES_REQUIRED if c not in header]
     if missing:
         raise IngestError(
-            f"sales file {file.name} lacks required column(s) {missing}; columns found: {header} "
+            f"sales file {file} lacks required column(s) {missing}; columns found: {header} "
             f"(expected {list(SALES_REQUIRED)} plus optional '{PRICE}', '{PROMO}'; "
             f"map names with --map {DATE}=<name>,...)"
         )
+
+
+def _missing_attributes(file: Path, header: list[str]) -> str | None:
+    """A warning when a products file lacks an attribute of the default hierarchy."""
+    missing = [a for a in DEFAULT_NESTED + DEFAULT_CROSSED if a not in {c.lower() for c in header}]
+    if not missing:
+        return None
+    return (
+        f"products file {file} has no column(s) {missing} of the default hierarchy "
+        f"(--nested {','.join(DEFAULT_NESTED)} --crossed {','.join(DEFAULT_CROSSED)}): forecast with "
+        f"--nested/--crossed naming the attributes it has"
+    )
+
+
+def _has_rows(con: duckdb.DuckDBPyConnection, file: Path, what: str, encoding: str, delimiter: str | None):
+    try:
+        row = con.execute(f"select 1 from {_reader([file], encoding, delimiter)} limit 1").fetchone()
+    except duckdb.Error as exc:
+        raise _read_error(exc, what, encoding, [file]) from exc
+    if row is None:
+        raise IngestError(f"{what} file {file} has a header but no rows")
 
 
 def check_headers(
@@ -293,15 +395,40 @@ def check_headers(
     products_path: FilesSpec,
     column_map: dict[str, str] | None = None,
     encoding: str = "utf-8",
-) -> None:
-    """The file-level checks ``ingest`` makes first (files found, readable, sales columns present),
-    on the headers alone and without a database: a command can answer a bad input in seconds."""
+    delimiter: str | None = None,
+) -> list[str]:
+    """The file-level checks ``ingest`` makes first (files found, readable, required columns present,
+    at least one row each), on the headers and first rows alone and without a database: a command
+    can answer a bad input in seconds.
+
+    Returns
+    -------
+    list[str]
+        Warnings that do not stop an ingest (a products file without a default attribute column).
+    """
     column_map = dict(column_map or {})
     sales_files = resolve_files(sales_path)
-    resolve_files(products_path)
+    product_files = resolve_files(products_path)
+    warnings = []
     with duckdb.connect() as con:
+        for f in product_files:
+            header = [_rename(c, column_map) for c in _file_columns(con, f, "products", encoding, delimiter)]
+            if PRODUCT not in header:
+                raise _no_product_column([f], header)
+            warnings += [w for w in [_missing_attributes(f, header)] if w]
+            _has_rows(con, f, "products", encoding, delimiter)
         for f in sales_files:
-            _check_sales_header(f, [_rename(c, column_map) for c in _file_columns(con, f, "sales", encoding)])
+            header = [_rename(c, column_map) for c in _file_columns(con, f, "sales", encoding, delimiter)]
+            _check_sales_header(f, header)
+            _has_rows(con, f, "sales", encoding, delimiter)
+    return warnings
+
+
+def _no_product_column(files: Sequence[Path], columns: list[str]) -> IngestError:
+    return IngestError(
+        f"products file {_names(files)} has no '{PRODUCT}' column; columns found: {columns} "
+        f"(map a name with --map {PRODUCT}=<name>)"
+    )
 
 
 def _rename(column: str, column_map: dict[str, str]) -> str:
@@ -321,6 +448,7 @@ def _read_input(
     what: str,
     column_map: dict[str, str],
     encoding: str,
+    delimiter: str | None = None,
 ) -> tuple[dict[Path, list[str]], str]:
     """Check ``files``' headers and build the query reading them (``_row``, ``_source_file``, renamed columns).
 
@@ -330,27 +458,26 @@ def _read_input(
     """
     headers: dict[Path, list[str]] = {}
     for f in files:
-        renamed = [_rename(c, column_map) for c in _file_columns(con, f, what, encoding)]
+        renamed = [_rename(c, column_map) for c in _file_columns(con, f, what, encoding, delimiter)]
         twice = sorted({c for c in renamed if renamed.count(c) > 1})
         if twice:
             raise IngestError(f"{what} file {f} has column(s) {twice} twice (after the column map)")
         if any(re.fullmatch(r"column\d+", c) for c in renamed):
             raise IngestError(
-                f"{what} file {f} has a row with more fields than its header (an unquoted comma in a value?)"
+                f"{what} file {f} has a row with more fields than its header (an unquoted delimiter in a value?)"
             )
         headers[f] = renamed
     try:
-        raw = con.execute(f"describe select * from {_reader(files, encoding)}").fetchall()
+        reader = _reader(files, encoding, delimiter)
+        raw = con.execute(f"describe select * from {reader}").fetchall()
         select = ", ".join(
             f"{_q(r[0])} as {_q(_rename(r[0], column_map))}" for r in raw if r[0] != "_source_file"
         )
-        source = (
-            f"select row_number() over () as _row, _source_file, {select} from {_reader(files, encoding)}"
-        )
+        source = f"select row_number() over () as _row, _source_file, {select} from {reader}"
         if table:
             con.execute(f"create or replace temp table {table} as {source}")
     except duckdb.Error as exc:
-        raise _read_error(exc, what, encoding) from exc
+        raise _read_error(exc, what, encoding, files) from exc
     return headers, source
 
 
@@ -361,6 +488,7 @@ def ingest(
     *,
     column_map: dict[str, str] | None = None,
     encoding: str = "utf-8",
+    delimiter: str | None = None,
 ) -> IngestSummary:
     """Load products and sales files; each sales row lands in ``sales`` or ``rejected_sales``.
 
@@ -369,13 +497,16 @@ def ingest(
     con
         A writable connection.
     sales_path, products_path
-        One file, a glob, a folder, or a list of those; CSV (header row, comma-separated, quoted
-        with ``"``) or Parquet.
+        One file, a glob, a folder, or a list of those; CSV (header row, quoted with ``"``) or Parquet.
     column_map
         The files' column names to the contract's (``{"day": "date", "sku": "product_id"}``);
         applies to both inputs. Contract names also match regardless of case and surrounding spaces.
     encoding
         Text encoding of CSV files (``utf-8``, ``latin-1``, ``utf-16``).
+    delimiter
+        The CSV field delimiter; None: each input's own, the most frequent of comma, semicolon, tab
+        and pipe in its header (``csv_delimiter``). Where it is not a comma, numbers may use a
+        decimal comma (``1,5``), as spreadsheets that write semicolons do.
 
     Returns
     -------
@@ -418,12 +549,16 @@ def ingest(
         headers: dict[Path, list[str]] = {}
         sales_source = ""
         if new_products:
-            headers |= _read_input(con, new_products, "raw_products", "products", column_map, encoding)[0]
+            headers |= _read_input(
+                con, new_products, "raw_products", "products", column_map, encoding, delimiter
+            )[0]
         if new_sales:
-            found, sales_source = _read_input(con, new_sales, None, "sales", column_map, encoding)
+            found, sales_source = _read_input(con, new_sales, None, "sales", column_map, encoding, delimiter)
             headers |= found
         seen = {
-            c.strip() for f in sales_files + product_files for c in _file_columns(con, f, "input", encoding)
+            c.strip()
+            for f in sales_files + product_files
+            for c in _file_columns(con, f, "input", encoding, delimiter)
         }
         unknown = sorted(set(column_map) - seen)
         if unknown or bad_targets:
@@ -432,9 +567,13 @@ def ingest(
                 if unknown
                 else f"column map targets {bad_targets} are not contract columns {list(_CONTRACT)}"
             )
-        products_read = _load_products(con) if new_products else 0
+        products_read = _load_products(con, new_products) if new_products else 0
         if new_sales:
-            counts = _load_sales(con, ingest_id, {f: headers[f] for f in new_sales}, sales_source, encoding)
+            csv_files = [f for f in new_sales if _file_kind(f) == "csv"]
+            decimal_comma = bool(csv_files) and _delimiter(csv_files, encoding, delimiter) != ","
+            counts = _load_sales(
+                con, ingest_id, {f: headers[f] for f in new_sales}, sales_source, encoding, decimal_comma
+            )
         else:
             counts = {"read": 0, "loaded": 0, "rejected": 0, "replaced": 0, "per_file": {}}
         for kind, files in (("products", new_products), ("sales", new_sales)):
@@ -476,6 +615,7 @@ def ingest(
             [ingest_id],
         ).fetchall()
     )
+    warnings = [w for f in new_products if (w := _missing_attributes(f, headers[f]))]
     return IngestSummary(
         ingest_id,
         False,
@@ -487,6 +627,7 @@ def ingest(
         rows_replaced=counts["replaced"],
         files_loaded=len(new_sales) + len(new_products),
         files_skipped=len(sales_files) + len(product_files) - len(new_sales) - len(new_products),
+        warnings=warnings,
     )
 
 
@@ -494,17 +635,14 @@ def _columns(con: duckdb.DuckDBPyConnection, table: str) -> list[str]:
     return [r[0] for r in con.execute(f"describe {table}").fetchall()]
 
 
-def _load_products(con: duckdb.DuckDBPyConnection) -> int:
+def _load_products(con: duckdb.DuckDBPyConnection, files: Sequence[Path]) -> int:
     cols = [c for c in _columns(con, "raw_products") if c not in ("_row", "_source_file")]
     if PRODUCT not in cols:
-        raise IngestError(
-            f"products file has no '{PRODUCT}' column; columns found: {cols} "
-            f"(map a name with --map {PRODUCT}=<name>)"
-        )
+        raise _no_product_column(files, cols)
     attrs = [c for c in cols if c != PRODUCT]
     n = con.execute("select count(*) from raw_products").fetchone()[0]
     if n == 0:
-        raise IngestError("products file has no rows")
+        raise IngestError(f"products file {_names(files)} has a header but no rows")
     # Empty CSV fields read as '' (see _NO_NULL): an empty attribute is unknown, like a Parquet null.
     clean = ", ".join(
         [f"trim(cast({PRODUCT} as varchar)) as {PRODUCT}"]
@@ -515,14 +653,16 @@ def _load_products(con: duckdb.DuckDBPyConnection) -> int:
         0
     ]
     if blank:
-        raise IngestError(f"products file has {blank} row(s) with an empty {PRODUCT}")
+        raise IngestError(f"products file {_names(files)} has {blank} row(s) with an empty {PRODUCT}")
     conflicts = con.execute(
         f"select {PRODUCT} from clean_products group by {PRODUCT} "
         f"having count(distinct ({', '.join(_q(a) for a in attrs) or 'null'})) > 1 "
         f"order by {PRODUCT} limit 3"
     ).fetchall()
     if conflicts:
-        raise IngestError(f"products file gives conflicting attributes for {[c[0] for c in conflicts]}")
+        raise IngestError(
+            f"products file {_names(files)} gives conflicting attributes for {[c[0] for c in conflicts]}"
+        )
     existing = {c.lower() for c in _columns(con, "products")}  # DuckDB names ignore case
     for attr in attrs:
         if attr.lower() not in existing:
@@ -545,6 +685,7 @@ def _load_sales(
     headers: dict[Path, list[str]],
     source: str,
     encoding: str,
+    decimal_comma: bool = False,
 ) -> dict[str, Any]:
     """Validate the rows of ``source`` (see ``_read_input``) and load them into ``sales`` or ``rejected_sales``.
 
@@ -578,6 +719,10 @@ def _load_sales(
         "raw_promo": f"cast({promo} as varchar)",
     }
     raw_select = ", ".join(f"{expr} as {name}" for name, expr in raw.items())
+
+    def number(raw_value: str) -> str:  # "1,5" is 1.5 in a file whose delimiter is not a comma
+        return f"replace(trim({raw_value}), ',', '.')" if decimal_comma else f"trim({raw_value})"
+
     kept_raw = ", ".join(f"case when reason is not null then {name} end as {name}" for name in raw)
     # Casts skip ASCII whitespace themselves; trim (which also strips Unicode spaces) runs only when
     # the plain cast fails, so the values are those of try_cast(trim(x)) at a fraction of the cost.
@@ -600,8 +745,10 @@ def _load_sales(
                     *,
                     coalesce(try_cast(raw_date as date), try_cast(trim(raw_date) as date)) as date,
                     trim(raw_product) as product_id,
-                    coalesce(try_cast(raw_quantity as double), try_cast(trim(raw_quantity) as double)) as q,
-                    coalesce(try_cast(raw_price as double), try_cast(trim(raw_price) as double)) as price,
+                    coalesce(
+                        try_cast(raw_quantity as double), try_cast({number("raw_quantity")} as double)
+                    ) as q,
+                    coalesce(try_cast(raw_price as double), try_cast({number("raw_price")} as double)) as price,
                     case raw_promo when '1' then true when '0' then false else
                         case lower(trim(raw_promo))
                             when '1' then true when 'true' then true when 'yes' then true
@@ -653,7 +800,7 @@ def _load_sales(
             """
         )
     except duckdb.Error as exc:
-        raise _read_error(exc, "sales", encoding) from exc
+        raise _read_error(exc, "sales", encoding, list(headers)) from exc
     con.execute(
         """
         create or replace temp table sales_file_rows as
@@ -665,7 +812,7 @@ def _load_sales(
     per_file = dict(con.execute("select _source_file, rows_read from sales_file_rows").fetchall())
     read = sum(per_file.values())
     if read == 0:
-        raise IngestError("sales file has no rows")
+        raise IngestError(f"sales file {_names(list(headers))} has a header but no rows")
     # per repeated (date, product) among valid rows: do the quantities disagree, which row came first
     con.execute(
         """
@@ -753,7 +900,7 @@ def _load_sales(
                 """
             )
         except duckdb.Error as exc:
-            raise _read_error(exc, "sales", encoding) from exc
+            raise _read_error(exc, "sales", encoding, list(headers)) from exc
         duplicate_rows = f"union all select _row, _source_file, {', '.join(raw)}, reason from duplicate_rows"
     else:
         duplicate_rows = ""
@@ -799,6 +946,38 @@ def load_training_data(con: duckdb.DuckDBPyConnection) -> tuple[pd.DataFrame, pd
     if sales.empty:
         raise ValueError("the database has no sales: run `demand-forecast ingest` first")
     return sales, products
+
+
+def check_forecast_inputs(con: duckdb.DuckDBPyConnection, attributes: Sequence[str]) -> None:
+    """Raise ``ValueError`` unless the database holds products, sales, and a value of every attribute.
+
+    What a forecast needs first, read in milliseconds: a command can refuse before it starts a flow.
+    An attribute every product lacks (a products file without a ``brand`` column leaves the column
+    empty) would make one group of all products and fit silently; it is an error instead.
+    """
+    if con.execute("select count(*) from (select 1 from products limit 1)").fetchone()[0] == 0:
+        raise ValueError("the database has no products: run `demand-forecast ingest` first")
+    if con.execute("select count(*) from (select 1 from sales limit 1)").fetchone()[0] == 0:
+        raise ValueError("the database has no sales: run `demand-forecast ingest` first")
+    columns = {c.lower(): c for c in _columns(con, "products")}
+    have = [c for c in columns.values() if c != PRODUCT]
+    missing = [a for a in attributes if a.lower() not in columns]
+    if missing:
+        raise ValueError(
+            f"products have no column(s) {missing} named in the hierarchy; their attributes: {have} "
+            f"(name them with --nested/--crossed)"
+        )
+    empty = [
+        a
+        for a in attributes
+        if con.execute(f"select count({_q(columns[a.lower()])}) from products").fetchone()[0] == 0
+    ]
+    if empty:
+        filled = [c for c in have if con.execute(f"select count({_q(c)}) from products").fetchone()[0]]
+        raise ValueError(
+            f"no product has a value for {empty} (its products file had no such column); attributes "
+            f"with values: {filled}: name those with --nested/--crossed"
+        )
 
 
 def read_plan(path: str | Path) -> pd.DataFrame:

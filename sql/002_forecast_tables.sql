@@ -58,7 +58,7 @@ create table if not exists product_effects (
     pooled_sd double,
     group_effect double,        -- mean of its groups (intercept + category + brand + color ...)
     no_pooling_effect double,   -- the level from its own rows alone; null without sales
-    shrinkage double,           -- 0: kept its own estimate, 1: pulled all the way to its groups
+    shrinkage double,           -- 0-1: its groups' weight in its level (0: own rows alone, 1: groups alone)
     primary key (run_id, product_id)
 );
 

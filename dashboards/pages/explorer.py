@@ -64,8 +64,9 @@ with right:
         st.metric(
             "Shrinkage",
             "n/a" if pd.isna(shrinkage) else f"{shrinkage:.0%}",
-            help="0%: the forecast rests on the product's own sales; 100%: entirely on its groups "
-            "(category, brand, color).",
+            help="The weight of its groups' mean (category, brand, color) in the product's level: "
+            "0% its own sales alone, 100% its groups alone (a product without history). It weighs the "
+            "information in its own rows against how far products spread around their groups.",
         )
         st.metric("Periods of history", int(e["n_obs"] or 0))
         st.metric("Units sold in history", f"{int(e['units'] or 0):,}")

@@ -45,7 +45,7 @@ scatter = (
     .mark_circle(size=45, opacity=0.7)
     .encode(
         x=alt.X("n_obs:Q", title="periods of history"),
-        y=alt.Y("shrinkage:Q", title="shrinkage (1: all from its groups)"),
+        y=alt.Y("shrinkage:Q", title="shrinkage (1: all from its groups)", scale=alt.Scale(domain=[0, 1])),
         color=alt.Color(
             "segment:N", scale=alt.Scale(domain=["no history", "new", "sparse", "regular"]), title="segment"
         ),
@@ -124,4 +124,4 @@ with right:
         charts.fan(empty, group, title=f"average product of {by} {row['group']}", height=260),
         width="stretch",
     )
-st.caption(f"Shrinkage {row['shrinkage']:.0%}: the share of this product's level that comes from its groups.")
+st.caption(f"Shrinkage {row['shrinkage']:.0%}: the weight of its groups in this product's level.")

@@ -45,6 +45,27 @@ def test_database_without_runs_or_backtests(monkeypatch, tmp_path):
     assert "demand-forecast backtest" in open_page(monkeypatch, db, "accuracy").info[0].value
 
 
+def test_a_database_with_only_an_unconverged_run_says_how_to_publish_it(monkeypatch, tmp_path):
+    import numpy as np
+    import pandas as pd
+
+    from forecast.predict import summarise
+
+    db = str(tmp_path / "unconverged.duckdb")
+    with storage.connect(db) as con:
+        dates = pd.date_range("2025-01-06", periods=2, freq="7D")
+        draws = storage.DrawsFrame(
+            values=np.ones((3, 1, 2), dtype=int), products=np.array(["A"]), dates=dates
+        )
+        storage.start_run(con, "r-1", {"sampler": "nutpie"})
+        record = {"problems": "ESS 210 < 400 on sigma_brand", "status": "unconverged"}
+        storage.write_run(con, "r-1", summarise(draws), draws, record, publish=False)
+    for page in ["explorer", "aggregates", "new_products"]:
+        message = open_page(monkeypatch, db, page).warning[0].value
+        assert "No published forecast run" in message and "1 run(s) are stored unconverged" in message
+        assert f"demand-forecast publish r-1 --db {db}" in message and "ESS 210" in message
+
+
 def test_a_writer_holding_the_file_gets_a_clear_message_then_the_page_reads(monkeypatch, tmp_path):
     db = str(tmp_path / "locked.duckdb")
     storage.connect(db).close()

@@ -147,3 +147,52 @@ def test_ingest_rejects_a_sales_file_without_its_quantity_before_any_flow_starts
     lines = result.output.strip().splitlines()
     assert len(lines) == 1 and "lacks required column(s) ['quantity']" in lines[0]
     assert not db.exists()
+
+
+def test_sql_runs_query_files_with_leading_comments_and_stdin(tmp_path):
+    db = _db_with_products(tmp_path)
+    query = "-- the products\nset variable wanted = 'tops';\nselect product_id from products\nwhere category = getvariable('wanted'); -- end\n"
+    (tmp_path / "q.sql").write_text(query)
+    for args, stdin in ((["--file", str(tmp_path / "q.sql")], None), (["-"], query), ([query], None)):
+        result = runner.invoke(app, ["sql", *args, "--db", str(db)], input=stdin)
+        assert result.exit_code == 0, result.output
+        assert "A" in result.output and "1 row(s)" in result.output
+    result = runner.invoke(
+        app, ["sql", "--file", str(tmp_path / "q.sql"), "--db", str(db), "-o", str(tmp_path / "q.csv")]
+    )
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "q.csv").read_text().splitlines() == ["product_id", "A"]
+
+
+def test_sql_prints_dates_as_dates_and_piped_rows_whole(tmp_path):
+    db = _db_with_products(tmp_path)
+    long = "x" * 150
+    result = runner.invoke(
+        app,
+        [
+            "sql",
+            f"select date '2026-11-02' as d, timestamp '2026-11-02 10:30:00' as t, '{long}' as s",
+            "--db",
+            str(db),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert "2026-11-02 " in result.output and "2026-11-02 00:00:00" not in result.output
+    assert "2026-11-02 10:30:00" in result.output
+    assert any(long in line for line in result.output.splitlines())  # not cut or wrapped at 80 columns
+
+
+def test_help_shows_every_default_and_whole_option_names():
+    result = runner.invoke(app, ["forecast", "--help"], terminal_width=80)
+    assert result.exit_code == 0
+    text = " ".join(result.output.split())  # help wraps long lines
+    for shown in (
+        "[default: nutpie]",
+        "[default: category,brand]",
+        "[default: 1000]",
+        "[default: 0.95 under",
+        "--publish-unconverged",
+        "--stage1-products",
+        "--attempt-budget",
+    ):
+        assert shown in text, shown

@@ -292,7 +292,7 @@ def _cli(*args, env_extra=None, cwd=None):
 def test_serve_without_a_prefect_api_says_how_to_start_one(tmp_path):
     done = _cli("serve", env_extra={"PREFECT_HOME": str(tmp_path)})
     assert done.returncode == 1
-    assert "prefect server start" in done.stdout and "PREFECT_API_URL" in done.stdout
+    assert "prefect server start" in done.stderr and "PREFECT_API_URL" in done.stderr
 
 
 def test_a_bad_config_file_is_a_one_line_error(tmp_path):
@@ -300,8 +300,8 @@ def test_a_bad_config_file_is_a_one_line_error(tmp_path):
     config.write_text("[forecast]\nsamplr = 'nutpie'\n")
     done = _cli("pipeline", "--config", str(config), env_extra={"PREFECT_HOME": str(tmp_path)})
     assert done.returncode == 1
-    assert "unknown setting(s) ['samplr'] in [forecast]" in done.stdout
+    assert done.stderr.startswith("error: unknown setting(s) ['samplr'] in [forecast]")
     done = _cli(
         "serve", "--config", str(tmp_path / "missing.toml"), env_extra={"PREFECT_HOME": str(tmp_path)}
     )
-    assert done.returncode == 1 and "config file not found" in done.stdout
+    assert done.returncode == 1 and done.stderr.startswith("error: config file not found")

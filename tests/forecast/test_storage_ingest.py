@@ -113,7 +113,7 @@ def test_empty_and_header_only_files(con, tmp_path, products):
         storage.ingest(con, empty, products)
     header = tmp_path / "header.csv"
     header.write_text("date,product_id,quantity\n")
-    with pytest.raises(IngestError, match="sales file has no rows"):
+    with pytest.raises(IngestError, match=f"sales file {header} has a header but no rows"):
         storage.ingest(con, header, products)
     assert _count(con, "ingest_log") == 0 and _count(con, "products") == 0
 
@@ -351,3 +351,78 @@ def test_new_databases_keep_one_row_per_key_without_a_primary_key(con, tmp_path,
         storage.ingest(con, f, products)
     assert con.execute("select count(*), count(distinct (date, product_id)) from sales").fetchone() == (2, 2)
     assert _count(con, "sales_history") == 1
+
+
+def test_semicolon_files_with_decimal_commas_load_like_comma_files(con, tmp_path):
+    """A spreadsheet's European CSV: semicolons between fields, commas in numbers."""
+    (tmp_path / "p.csv").write_text("product_id;category;brand;color\nA;tops;k;red\n")
+    (tmp_path / "s.csv").write_text("date;product_id;quantity;price\n2024-01-01;A;3;1,5\n2024-01-08;A;2;2\n")
+    s = storage.ingest(con, tmp_path / "s.csv", tmp_path / "p.csv")
+    assert s.rows_loaded == 2 and s.rows_rejected == 0
+    assert con.execute("select price from sales order by date").fetchall() == [(1.5,), (2.0,)]
+    assert con.execute("select brand from products").fetchone()[0] == "k"
+
+
+def test_tab_files_and_a_delimiter_given(con, tmp_path):
+    """A given delimiter applies to both inputs."""
+    (tmp_path / "s.tsv").write_text("date\tproduct_id\tquantity\n2024-01-01\tA\t3\n")
+    (tmp_path / "p.tsv").write_text("product_id\tcategory\tbrand\tcolor\nA\ttops\tk\tred\n")
+    assert storage.csv_delimiter(tmp_path / "s.tsv") == "\t"
+    assert storage.ingest(con, tmp_path / "s.tsv", tmp_path / "p.tsv", delimiter="\t").rows_loaded == 1
+    assert storage.parse_delimiter("tab") == "\t" and storage.parse_delimiter(None) is None
+    with pytest.raises(IngestError, match="one character"):
+        storage.parse_delimiter(";;")
+
+
+def test_a_wrong_delimiter_names_the_file_and_the_right_one(con, tmp_path):
+    products = tmp_path / "p.csv"
+    products.write_text("product_id;category;brand;color\nA;tops;k;red\n")
+    sales = tmp_path / "s.csv"
+    sales.write_text("date,product_id,quantity\n2024-01-01,A,3\n")
+    with pytest.raises(IngestError, match=f"sales file {sales} reads as one column .* --delimiter ','"):
+        storage.check_headers(sales, products, delimiter=";")
+    assert _count(con, "sales") == 0
+
+
+def test_a_comma_in_a_comma_file_still_fails_the_file(con, tmp_path, products):
+    sales = tmp_path / "s.csv"
+    sales.write_text("date,product_id,quantity\n2024-01-01,A,3,4\n")
+    with pytest.raises(IngestError, match=f"sales file .*{sales.name}.* more fields than its header"):
+        storage.ingest(con, sales, products)
+
+
+def test_a_products_file_without_a_default_attribute_is_named_in_a_warning(con, tmp_path):
+    products = tmp_path / "p.csv"
+    products.write_text("product_id,category,color\nA,tops,red\n")
+    sales = tmp_path / "s.csv"
+    sales.write_text("date,product_id,quantity\n2024-01-01,A,3\n")
+    (warning,) = storage.check_headers(sales, products)
+    assert str(products) in warning and "['brand']" in warning
+    assert storage.ingest(con, sales, products).warnings == [warning]
+
+
+def test_header_only_files_are_named_before_anything_is_read(tmp_path, products):
+    header = tmp_path / "h.csv"
+    header.write_text("date,product_id,quantity\n")
+    with pytest.raises(IngestError, match=f"sales file {header} has a header but no rows"):
+        storage.check_headers(header, products)
+    with pytest.raises(IngestError, match=f"products file {header} has a header but no rows"):
+        storage.check_headers(products, header)
+    sales = tmp_path / "s.csv"
+    sales.write_text("date,product_id,quantity\n2024-01-01,A,3\n")
+    with pytest.raises(IngestError, match=f"products file {sales} has no 'product_id' column"):
+        storage.check_headers(sales, sales, column_map={"product_id": "sku"})
+
+
+def test_forecast_inputs_are_checked_in_the_database(con, tmp_path, products):
+    with pytest.raises(ValueError, match="no products"):
+        storage.check_forecast_inputs(con, ("category",))
+    sales = tmp_path / "s.csv"
+    sales.write_text("date,product_id,quantity\n2024-01-01,A,3\n")
+    storage.ingest(con, sales, products)
+    storage.check_forecast_inputs(con, ("category", "brand", "color"))
+    with pytest.raises(ValueError, match=r"no column\(s\) \['region'\]"):
+        storage.check_forecast_inputs(con, ("category", "region"))
+    con.execute("update products set brand = null")
+    with pytest.raises(ValueError, match=r"no product has a value for \['brand'\]"):
+        storage.check_forecast_inputs(con, ("category", "brand"))
