@@ -9,7 +9,7 @@ log E[demand] for product p in period t:
         + l_g * promo                               promotion lift, pooled by group
 
     alpha_p ~ Normal(mu + sum_a u_a[level_a(p)], sigma_product)
-    u_a     ~ ZeroSumNormal(sigma_a)
+    u_a     ~ ZeroSumNormal(sigma_a)      (within each parent level, for a nested attribute)
     c_g     ~ Normal(c_mu, c_sigma)  for c in s, b, e, l
     demand  ~ NegativeBinomial(exp(eta), alpha)                       ("negbin")
             or ZeroInflatedNegativeBinomial(1 - pi_g, exp(eta), alpha)  ("zinb": structural zeros)
