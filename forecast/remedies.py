@@ -171,9 +171,11 @@ def _part_of_scale(name: str, forms: dict) -> str | None:
 def _part_of_parameter(parameter: str, forms: dict) -> str | None:
     """The part whose form writes ``parameter`` (a checked name such as ``trend[tops]``)."""
     base = parameter.split("[")[0]
-    if base in ("sigma_product", "alpha_product", "alpha_product_w"):
+    if base.startswith("sigma_") or base.endswith("_sigma"):  # a scale: the part it scales
+        return _part_of_scale(base, forms)
+    if base in ("alpha_product", "alpha_product_w"):
         part = "product"
-    elif base.startswith(("sigma_", "effect_", "z_")):
+    elif base.startswith(("effect_", "z_")):
         part = "groups:" + base.split("_", 1)[1]
     elif base.startswith("logit_zero"):
         part = "zero"
