@@ -420,7 +420,9 @@ def group_fan(db: str, stamp: tuple, run_id: str, by: str, level: str) -> pd.Dat
 def fit_parameters(db: str, stamp: tuple, run_id: str) -> pd.DataFrame:
     return read_one(
         db,
-        "select * exclude (run_id) from fit_diagnostics where run_id = $run_id order by r_hat desc",
+        # the gated parameters first (the run's max R-hat is theirs), then the raw draws behind them
+        "select * exclude (run_id) from fit_diagnostics where run_id = $run_id "
+        "order by role = 'raw', r_hat desc",
         {"run_id": run_id},
     )
 

@@ -189,7 +189,9 @@ def test_model_health_shows_checks_history_and_group_effects(monkeypatch, dashbo
     assert (
         len(params) == q(db, "select count(*) as n from fit_diagnostics where run_id = ?", [run_id])["n"][0]
     )
-    assert params["r_hat"].iloc[0] == pytest.approx(run["max_rhat"])
+    assert params["r_hat"].iloc[0] == pytest.approx(run["max_rhat"])  # the gated worst leads the table
+    raw = (params["role"] == "raw").to_numpy()
+    assert not raw[: (~raw).sum()].any()  # the ungated raw draws come after every gated parameter
     assert charts(at) == 2  # forest plot, timings
 
     effects = data.group_effects(db, data.version(db), run_id, run["posterior_path"])
