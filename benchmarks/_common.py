@@ -8,8 +8,8 @@ import sys
 from pathlib import Path
 
 from forecast import runs
-from forecast.config import ForecastConfig
-from forecast.synthetic import generate_retail_data
+from forecast.config.options import ForecastConfig
+from forecast.prep.synthetic import generate_retail_data
 
 OUT = Path(__file__).resolve().parent / "results"
 

@@ -22,8 +22,9 @@ os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
 
 from flows.backtest import backtest_flow
 from flows.ingest import ingest_flow
-from forecast import backtest, report, storage
-from forecast.synthetic import generate_retail_data
+from forecast import storage
+from forecast.evaluation import backtest, report
+from forecast.prep.synthetic import generate_retail_data
 
 
 def main(folds: int = 3, horizon: int | None = None) -> None:

@@ -14,7 +14,7 @@ a fresh machine pays; later runs reuse what the earlier ones wrote.
 - ``count constant with SciPy's digamma``: the model's count constant in PyTensor ops, whose
   gradient calls SciPy's digamma through a function pointer: numba cannot cache a compiled function
   holding one, so the whole model compiles again in every process (what the package did before
-  ``forecast.likelihood.CountConstant``). Compiled once to warm the caches it can use, then
+  ``forecast.model.likelihood.CountConstant``). Compiled once to warm the caches it can use, then
   measured with the reruns, the two alternated (``--repeats`` each; medians reported).
 """
 
@@ -40,8 +40,8 @@ def child(n: int, weeks_dropped: int, scipy_digamma: bool) -> None:
     import nutpie
 
     from forecast import runs
-    from forecast.config import ForecastConfig
-    from forecast.synthetic import generate_retail_data
+    from forecast.config.options import ForecastConfig
+    from forecast.prep.synthetic import generate_retail_data
 
     data = generate_retail_data(n_products=n, seed=42)
     sales = data.sales
@@ -62,7 +62,7 @@ def _scipy_count_constant(model, y):
     """The same model with ``CountConstant`` replaced by the PyTensor-ops form of the count constant."""
     from pymc.model.fgraph import fgraph_from_model, model_from_fgraph
 
-    from forecast.likelihood import CountConstant, count_constant
+    from forecast.model.likelihood import CountConstant, count_constant
 
     fg, _ = fgraph_from_model(model)
     node = next(n for n in fg.apply_nodes if isinstance(n.op, CountConstant))

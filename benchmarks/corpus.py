@@ -4,7 +4,7 @@
     uv run python benchmarks/corpus.py --catalogs w6 q32-crossed --seeds 1
     uv run python benchmarks/corpus.py --table results/convergence_corpus.json   # print the table
 
-Each catalog is generated (no downloads) by ``forecast.synthetic.generate_retail_data`` from a spec
+Each catalog is generated (no downloads) by ``forecast.prep.synthetic.generate_retail_data`` from a spec
 below: sizes from 6 to 5,000 products; daily, weekly, monthly and quarterly data; strong, weak and no
 seasonality; no price variation and no promotions; short histories; mostly intermittent demand; one
 attribute only; many brands of one to three products; a crossed-only hierarchy of large counts.
@@ -122,8 +122,8 @@ def one(name: str, seed: int) -> dict:
     """One forecast run at default settings on a generated catalog: fit (with its remedies) and
     forecast; what the run record says, and the time."""
     from forecast import runs
-    from forecast.config import ForecastConfig
-    from forecast.synthetic import generate_retail_data
+    from forecast.config.options import ForecastConfig
+    from forecast.prep.synthetic import generate_retail_data
 
     spec = BY_NAME[name]
     data = generate_retail_data(seed=seed, **spec.generate)

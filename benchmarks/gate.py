@@ -14,7 +14,7 @@ For each catalog of the convergence corpus (``benchmarks/corpus.py``, seed 1), o
   unconstrained space, 40 tuning steps), and a *mis-specified funnel* (every part written
   centered, target acceptance 0.8).
 
-Each fit is scored by the gate (``forecast.diagnostics.failures``) and by the gate as it was before
+Each fit is scored by the gate (``forecast.model.diagnostics.failures``) and by the gate as it was before
 (max R-hat over every parameter at most 1.01, hyperparameter ESS at least 400, no divergences,
 BFMI at least 0.3), and by its error against the reference: the largest distance of a
 hyperparameter's (or a product level's) posterior mean from the reference's, in reference sds.
@@ -31,11 +31,11 @@ from _common import save
 from corpus import BY_NAME
 
 from forecast import runs
-from forecast.config import ForecastConfig
-from forecast.diagnostics import MIN_BFMI, MIN_ESS, checked_parameters, failures, parameter_table
-from forecast.geometry import choose_forms
-from forecast.inference import Sampler, pool_chains
-from forecast.model import centering_data
+from forecast.config.options import ForecastConfig
+from forecast.model.builder import centering_data
+from forecast.model.diagnostics import MIN_BFMI, MIN_ESS, checked_parameters, failures, parameter_table
+from forecast.model.forms import choose_forms
+from forecast.model.inference import Sampler, pool_chains
 
 
 def old_gate(idata, table) -> bool:
@@ -139,7 +139,7 @@ def measure(name: str) -> dict:
 
 
 def generate(spec):
-    from forecast.synthetic import generate_retail_data
+    from forecast.prep.synthetic import generate_retail_data
 
     return generate_retail_data(seed=1, **spec.generate)
 

@@ -6,7 +6,7 @@ For each catalog of the convergence corpus (``benchmarks/corpus.py``) and seed, 
 compiled once and sampled under each geometry in turn (the centering exponents are data of the
 compiled model): the fixed forms the model had before (products centered, attributes centered
 where every level holds 30 products, seasonality centered, elasticity, promotion and trend
-half-centered), and the exponents ``forecast.geometry`` computes from the rows and its quick
+half-centered), and the exponents ``forecast.model.forms`` computes from the rows and its quick
 pre-fit, with levels that share a scale summarised by their mean or by their 10th percentile (the
 default), and with a product's information taken from its own rows (the default) or from its
 deviation from its groups' mean. Default sampler settings (4 chains, 600 tuning + 1,000 draws, the catalog's target
@@ -25,12 +25,12 @@ from _common import save
 from corpus import BY_NAME
 
 from forecast import runs
-from forecast.config import ForecastConfig
-from forecast.diagnostics import checked_parameters, failures, parameter_table, verdict
-from forecast.geometry import choose_forms
-from forecast.inference import Sampler
-from forecast.model import CENTER_MIN_PRODUCTS, centering_data
-from forecast.synthetic import generate_retail_data
+from forecast.config.options import ForecastConfig
+from forecast.model.builder import CENTER_MIN_PRODUCTS, centering_data
+from forecast.model.diagnostics import checked_parameters, failures, parameter_table, verdict
+from forecast.model.forms import choose_forms
+from forecast.model.inference import Sampler
+from forecast.prep.synthetic import generate_retail_data
 
 
 def fixed_forms(design) -> dict:

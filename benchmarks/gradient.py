@@ -5,7 +5,7 @@
 For each catalog size, times logp + gradient (numba backend, as nutpie compiles it; the compiled
 function called directly) of
 
-- the model as built (``forecast.likelihood.RowsLogLik``: the rows grouped by product, forward and
+- the model as built (``forecast.model.likelihood.RowsLogLik``: the rows grouped by product, forward and
   backward together),
 - the same model with the rows' likelihood written as PyTensor ops (five 1-D gathers by per-row
   indices, their scatter-adds, the histogram form of the negative binomial), swapped in for the
@@ -13,7 +13,7 @@ function called directly) of
 - the likelihood alone as a function of every row's log mean: PyMC's textbook ``NegativeBinomial``
   and the histogram form,
 
-and the fused op's kernel alone on the model's rows: as built (``forecast.vecmath``: exp and log1p
+and the fused op's kernel alone on the model's rows: as built (``forecast.model.vecmath``: exp and log1p
 that vectorize), with the C library's ``exp`` and ``log1p`` instead, and with plain arithmetic in
 their place (what the gathers, scatter-adds and memory traffic cost by themselves); and the op in a
 compiled PyTensor function with the row data as constants (copied on every call by the numba
@@ -34,8 +34,8 @@ import pytensor.tensor as pt
 from _common import prepared, save
 from pymc.blocking import DictToArrayBijection
 
-from forecast.config import DEFAULT_PRIORS
-from forecast.likelihood import RowsLogLik, _rows_loglik, count_constant, negbin_loglik
+from forecast.config.options import DEFAULT_PRIORS
+from forecast.model.likelihood import RowsLogLik, _rows_loglik, count_constant, negbin_loglik
 
 
 def _timed(fn, *args, reps: int = 200) -> float:
@@ -89,8 +89,8 @@ def _kernel(softplus_sigmoid):
     """The fused kernel's own code, compiled with another softplus/sigmoid in place of vecmath's."""
     import types
 
-    import forecast.likelihood as likelihood
-    from forecast.vecmath import FASTMATH
+    import forecast.model.likelihood as likelihood
+    from forecast.model.vecmath import FASTMATH
 
     source = likelihood._rows_loglik.py_func
     swapped = types.FunctionType(source.__code__, {**vars(likelihood), "softplus_sigmoid": softplus_sigmoid})
@@ -163,7 +163,7 @@ def likelihood_only(y: np.ndarray) -> dict[str, float]:
 
 
 def measure(n: int) -> dict:
-    from forecast.model import build_model
+    from forecast.model.builder import build_model
 
     p = prepared(n)
     model = build_model(p.design, DEFAULT_PRIORS)

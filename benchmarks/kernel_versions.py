@@ -2,7 +2,7 @@
 
     uv run python benchmarks/kernel_versions.py [n_products ...] [--against REV]
 
-Loads ``forecast/likelihood.py`` and ``forecast/vecmath.py`` as they were at ``REV`` (``git show``;
+Loads ``forecast/model/likelihood.py`` and ``forecast/model/vecmath.py`` as they were at ``REV`` (``git show``;
 needs the repository's history) next to the working tree's, checks that both give the same
 log-density and gradients on a demo-like catalog, and times them alternately (best of 7 rounds),
 negative binomial and zero-inflated. On a shared machine only the ratio in one run means much.
@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 from _common import prepared, save
 
-from forecast.likelihood import ROW_FIELDS, _rows_loglik, rows_data
+from forecast.model.likelihood import ROW_FIELDS, _rows_loglik, rows_data
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -33,7 +33,7 @@ def kernel_at(rev: str):
         source = subprocess.run(
             ["git", "show", f"{rev}:forecast/{name}.py"], cwd=ROOT, check=True, capture_output=True, text=True
         ).stdout
-        source = source.replace("forecast.vecmath", "past_vecmath")
+        source = source.replace("forecast.model.vecmath", "past_vecmath")
         (folder / f"past_{name}.py").write_text(source)
     sys.path.insert(0, str(folder))
     spec = importlib.util.spec_from_file_location("past_likelihood", folder / "past_likelihood.py")

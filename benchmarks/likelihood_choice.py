@@ -2,7 +2,7 @@
 
     uv run python benchmarks/likelihood_choice.py [n_products] [--folds 2] [--stockout-share 0.1]
 
-The backtest of ``demand-forecast backtest`` (``forecast.backtest``: rolling-origin folds of 13
+The backtest of ``demand-forecast backtest`` (``forecast.evaluation.backtest``: rolling-origin folds of 13
 weeks, each fitted only on the sales up to its cutoff and forecast under the planned prices and
 promotions, scored by ``score_folds``) runs the hierarchical model with each likelihood, default
 configuration otherwise, on two catalogs from the demo's generator (seed 42):
@@ -25,9 +25,9 @@ import numpy as np
 import pandas as pd
 from _common import save
 
-from forecast import backtest
-from forecast.config import ForecastConfig
-from forecast.synthetic import generate_retail_data
+from forecast.config.options import ForecastConfig
+from forecast.evaluation import backtest
+from forecast.prep.synthetic import generate_retail_data
 
 TIE = 0.01
 

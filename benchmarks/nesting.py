@@ -9,7 +9,7 @@ its brands' effects and with each brand's (the most negative), the posterior sd 
 against that of the sum the data inform (its effect plus its brands' mean), and the worst bulk ESS
 and R-hat of the category effects. With brands summing to zero over the whole catalog the first
 two show the ridge (correlation near -1, an sd several times the informed sum's); with brands
-summing to zero within their category (``forecast.design.parent_groups``) the brands' mean is 0.
+summing to zero within their category (``forecast.prep.design.parent_groups``) the brands' mean is 0.
 Run it on two snapshots to compare (``git archive``, then ``PYTHONPATH=<snapshot>``).
 """
 
@@ -24,10 +24,10 @@ from _common import save
 from corpus import BY_NAME
 
 from forecast import runs
-from forecast.config import ForecastConfig
-from forecast.geometry import choose_forms
-from forecast.inference import Sampler
-from forecast.synthetic import generate_retail_data
+from forecast.config.options import ForecastConfig
+from forecast.model.forms import choose_forms
+from forecast.model.inference import Sampler
+from forecast.prep.synthetic import generate_retail_data
 
 
 def measure(name: str, seed: int) -> dict:

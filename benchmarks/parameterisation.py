@@ -4,7 +4,7 @@
     uv run python benchmarks/parameterisation.py 1000 --centering 0.3 0.7 1
 
 With ``--centering``, the default form only, its offsets' centering exponent
-(``forecast.model.PARTIAL_CENTERING``) set to each value in turn (results/parameterisation_centering.json).
+(``forecast.model.builder.PARTIAL_CENTERING``) set to each value in turn (results/parameterisation_centering.json).
 
 Each variant (``build_model(..., forms=...)``, the same model written differently): nutpie, 2
 chains, 500 tuning + 1,000 draws per seed. Reported: sampling time, mean leapfrog steps per draw,
@@ -23,10 +23,10 @@ import nutpie
 from _common import prepared, save
 from threadpoolctl import threadpool_limits
 
-from forecast import model as model_module
-from forecast.config import DEFAULT_PRIORS
-from forecast.diagnostics import checked_parameters, is_hyperparameter
-from forecast.model import build_model
+from forecast.config.options import DEFAULT_PRIORS
+from forecast.model import builder as model_module
+from forecast.model.builder import build_model
+from forecast.model.diagnostics import checked_parameters, is_hyperparameter
 
 TEXTBOOK = {c: "noncentered" for c in ("elasticity", "promo", "trend", "zero")}
 AVERAGE = {c: "average" for c in ("elasticity", "promo", "trend")}

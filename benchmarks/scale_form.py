@@ -3,11 +3,11 @@
     uv run python benchmarks/scale_form.py w5000 --seed 2 --part trend --scale 0.021
 
 For a catalog of the convergence corpus (``benchmarks/corpus.py``), the model is compiled once with
-the forms from the data (``forecast.geometry``) and sampled twice at the default settings (4 chains,
+the forms from the data (``forecast.model.forms``) and sampled twice at the default settings (4 chains,
 600 tuning + 1,000 draws, sampler seed = seed + 5): with ``--part`` at its exponent from the pre-fit,
 and at its exponent were its scale ``--scale`` (the posterior median a first attempt found;
-``forecast.geometry.exponent_at``). Reported: the part's scale's ESS, the part's worst R-hat, steps
-per draw, seconds and what fails the gate. The measurement behind ``forecast.remedies``' "written
+``forecast.model.forms.exponent_at``). Reported: the part's scale's ESS, the part's worst R-hat, steps
+per draw, seconds and what fails the gate. The measurement behind ``forecast.model.remedies``' "written
 for the scale the chains found" (benchmarks/README.md, "the convergence corpus").
 """
 
@@ -22,12 +22,12 @@ from _common import save
 from corpus import BY_NAME
 
 from forecast import runs
-from forecast.config import ForecastConfig
-from forecast.diagnostics import checked_parameters, failures, parameter_table
-from forecast.geometry import choose_forms, exponent_at, pilot_scales
-from forecast.inference import Sampler
-from forecast.model import centering_data
-from forecast.synthetic import generate_retail_data
+from forecast.config.options import ForecastConfig
+from forecast.model.builder import centering_data
+from forecast.model.diagnostics import checked_parameters, failures, parameter_table
+from forecast.model.forms import choose_forms, exponent_at, pilot_scales
+from forecast.model.inference import Sampler
+from forecast.prep.synthetic import generate_retail_data
 
 
 def main() -> None:

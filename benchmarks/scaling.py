@@ -22,7 +22,7 @@ from _common import prepared, save
 
 def one(n: int) -> dict:
     from forecast import runs, storage
-    from forecast.config import ForecastConfig
+    from forecast.config.options import ForecastConfig
 
     config = ForecastConfig()
     t0 = time.perf_counter()

@@ -35,7 +35,7 @@ def _shard_with_memory(shard, shared, config):
 
 
 def score(paths, future) -> dict:
-    from forecast.evaluation import crps_samples, randomized_pit
+    from forecast.evaluation.scores import crps_samples, randomized_pit
 
     index = {(p, d): (i, j) for i, p in enumerate(paths.products) for j, d in enumerate(paths.dates)}
     i, j = np.array([index[(p, d)] for p, d in zip(future["product_id"], future["date"], strict=True)]).T
@@ -52,8 +52,8 @@ def main(counts: list[int], workers: int | None, n_products: int, quick: bool) -
     from distributed import Client, LocalCluster
 
     from forecast import runs, shards
-    from forecast.config import ForecastConfig
-    from forecast.synthetic import generate_retail_data
+    from forecast.config.options import ForecastConfig
+    from forecast.prep.synthetic import generate_retail_data
 
     data = generate_retail_data(n_products=n_products, n_periods=N_TRAIN, horizon=HORIZON, seed=42)
     end = data.mean["date"].unique()[N_TRAIN - 1]

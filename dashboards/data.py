@@ -429,7 +429,7 @@ def fit_parameters(db: str, stamp: tuple, run_id: str) -> pd.DataFrame:
 
 @st.cache_data(show_spinner=False, max_entries=32)
 def fit_attempts(db: str, stamp: tuple, run_id: str) -> pd.DataFrame:
-    """The run's sampling attempts (``forecast.remedies``): what each did and why, and its verdict."""
+    """The run's sampling attempts (``forecast.model.remedies``): what each did and why, and its verdict."""
     return read_one(
         db,
         """
@@ -458,7 +458,7 @@ def group_effects(db: str, stamp: tuple, run_id: str, posterior_path: str | None
     """Posterior of the category, brand and color effects (log scale), for the forest plot.
 
     The fit records ``effect_<attr>[level]`` in ``fit_diagnostics``, sampled directly or derived from
-    the standardized ``z_<attr>`` (``forecast.diagnostics.checked_parameters``). Runs recorded before
+    the standardized ``z_<attr>`` (``forecast.model.diagnostics.checked_parameters``). Runs recorded before
     the derived effects were kept hold only ``z``: their effects are read from the run's saved
     posterior (mean and 90% HDI, as in ``fit_diagnostics``); without the file the standardized
     effects are shown.

@@ -11,11 +11,12 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
 from flows.clock import StageClock
-from flows.forecast import load_history
-from forecast import __version__, backtest, report, runs, storage
-from forecast.baselines import BASELINES
-from forecast.config import ForecastConfig
-from forecast.schema import DATE, PRODUCT
+from flows.forecast_flow import load_history
+from forecast import __version__, runs, storage
+from forecast.config.options import ForecastConfig
+from forecast.contract.schema import DATE, PRODUCT
+from forecast.evaluation import backtest, report
+from forecast.evaluation.baselines import BASELINES
 
 
 @dataclass

@@ -45,7 +45,7 @@ DbOption = Annotated[
     typer.Option("--db", help="DuckDB file [default: $DEMAND_DB or data/demand.duckdb]"),
 ]
 
-# Defaults as in forecast.config.ForecastConfig (not imported: the CLI starts light).
+# Defaults as in forecast.config.options.ForecastConfig (not imported: the CLI starts light).
 TargetAcceptOption = Annotated[
     float | None,
     typer.Option(
@@ -79,7 +79,7 @@ NO_DATABASE_HINT = "run `demand-forecast demo` or `demand-forecast ingest` first
 
 def _config(nested: str | None = None, crossed: str | None = None, **options):
     """The run's configuration, checked before any flow starts: an unknown sampler answers at once."""
-    from forecast.config import ForecastConfig  # light: no model, no Prefect
+    from forecast.config.options import ForecastConfig  # light: no model, no Prefect
 
     try:
         return ForecastConfig.from_options(nested, crossed, **options)
@@ -136,7 +136,7 @@ def demo(
     progress(f"demand-forecast demo: {products} products, two years of weekly sales -> {path}")
     progress("generating, ingesting, fitting (minutes; the fit shows its progress)...")
     from flows.demo import demo_flow
-    from flows.forecast import DiagnosticsError
+    from flows.forecast_flow import DiagnosticsError
 
     try:
         summary = demo_flow(
@@ -302,7 +302,7 @@ def forecast(
         except ValueError as exc:
             fail(str(exc))
     progress(f"forecast: fitting every product in {path} (minutes; the fit shows its progress)...")
-    from flows.forecast import DiagnosticsError, forecast_flow
+    from flows.forecast_flow import DiagnosticsError, forecast_flow
 
     run_flow = forecast_flow
     if task_runner == "dask":
@@ -586,13 +586,13 @@ ConfigOption = Annotated[
 @app.command()
 def pipeline(config: ConfigOption = None) -> None:
     """Run the scheduled pipeline once now: ingest the inbox's new files, forecast, report."""
-    from forecast.settings import load_settings
+    from forecast.config.settings import load_settings
 
     try:
         settings = load_settings(config)
     except ValueError as exc:
         fail(str(exc))
-    from flows.forecast import DiagnosticsError  # after the settings: importing the model takes seconds
+    from flows.forecast_flow import DiagnosticsError  # after the settings: importing the model takes seconds
     from flows.pipeline import pipeline_flow
 
     try:
@@ -623,7 +623,7 @@ def serve(
 
     from prefect.settings import PREFECT_API_URL
 
-    from forecast.settings import load_settings
+    from forecast.config.settings import load_settings
 
     try:
         settings = load_settings(config)

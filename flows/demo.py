@@ -8,10 +8,10 @@ from pathlib import Path
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from flows.forecast import ForecastSummary, forecast_flow
+from flows.forecast_flow import ForecastSummary, forecast_flow
 from flows.ingest import ingest_flow
 from forecast import storage
-from forecast.synthetic import generate_retail_data
+from forecast.prep.synthetic import generate_retail_data
 
 
 @dataclass

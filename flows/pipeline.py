@@ -23,7 +23,7 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
-from flows.forecast import DiagnosticsError, ForecastSummary, forecast_flow
+from flows.forecast_flow import DiagnosticsError, ForecastSummary, forecast_flow
 from flows.ingest import _worth_retrying
 from forecast import storage
 

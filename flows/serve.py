@@ -11,14 +11,14 @@ from prefect import serve
 from prefect.deployments.runner import EntrypointType, RunnerDeployment
 from prefect.schedules import Cron
 
-from flows.forecast import forecast_flow
+from flows.forecast_flow import forecast_flow
 from flows.ingest import ingest_flow
 from flows.pipeline import pipeline_flow
-from forecast.settings import PipelineSettings
+from forecast.config.settings import PipelineSettings
 
 TAGS = ["demand-forecast"]
-# Entrypoints by module (``flows.pipeline``), not by file: loading ``flows/pipeline.py`` as a script puts
-# ``flows/`` first on sys.path, where ``flows/forecast.py`` would shadow the ``forecast`` package.
+# Entrypoints by module (``flows.pipeline``), not by file: a run imports the installed packages as the
+# command line does, whatever folder it starts in.
 BY_MODULE = EntrypointType.MODULE_PATH
 
 

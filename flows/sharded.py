@@ -17,7 +17,7 @@ from prefect.settings import PREFECT_API_URL, temporary_settings
 from prefect_dask import DaskTaskRunner
 
 from flows.clock import StageClock
-from flows.forecast import (
+from flows.forecast_flow import (
     ForecastSummary,
     finish_run,
     load_history,
@@ -27,7 +27,7 @@ from flows.forecast import (
     write_results,
 )
 from forecast import runs, shards, storage
-from forecast.config import ForecastConfig
+from forecast.config.options import ForecastConfig
 
 
 @task(name="fit-stage1", cache_policy=NO_CACHE)

@@ -11,18 +11,18 @@ import arviz as az
 import pandas as pd
 
 from forecast import __version__
-from forecast.calendar import Frequency, infer_frequency
-from forecast.config import DEFAULT_HORIZON, ForecastConfig
-from forecast.design import Design, build_design
-from forecast.diagnostics import checked_parameters, parameter_table, verdict
-from forecast.effects import product_effects
-from forecast.geometry import choose_forms, exponent_at, pilot_scales
-from forecast.inference import fit_advi
-from forecast.model import build_model
-from forecast.predict import sample_paths, summarise
-from forecast.remedies import fit_until_converged
-from forecast.schema import DATE
-from forecast.storage import DrawsFrame
+from forecast.config.options import DEFAULT_HORIZON, ForecastConfig
+from forecast.contract.paths import SamplePaths
+from forecast.contract.schema import DATE
+from forecast.model.builder import build_model
+from forecast.model.diagnostics import checked_parameters, parameter_table, verdict
+from forecast.model.effects import product_effects
+from forecast.model.forms import choose_forms, exponent_at, pilot_scales
+from forecast.model.inference import fit_advi
+from forecast.model.predict import sample_paths, summarise
+from forecast.model.remedies import fit_until_converged
+from forecast.prep.calendar import Frequency, infer_frequency
+from forecast.prep.design import Design, build_design
 
 
 def new_run_id() -> str:
@@ -42,7 +42,7 @@ class Fitted:
     idata: az.InferenceData
     diagnostics: dict = field(default_factory=dict)  # the run record's summary and verdict
     parameters: pd.DataFrame | None = None  # fit_diagnostics rows
-    attempts: list[dict] = field(default_factory=list)  # every sampling attempt (forecast.remedies)
+    attempts: list[dict] = field(default_factory=list)  # every sampling attempt (forecast.model.remedies)
     forms: dict | None = None  # how the model was written for the posterior kept
 
     @property
@@ -72,7 +72,7 @@ def model_for(
 ):
     """The configured model on the history (or, with ``predict``, on the horizon); ``fixed``: known
     top-level values (a shard's stage 2, ``forecast.shards``); ``forms``: how each part is
-    written (default: from the data, ``forecast.geometry``)."""
+    written (default: from the data, ``forecast.model.forms``)."""
     return build_model(
         design,
         config.merged_priors,
@@ -88,7 +88,7 @@ def fit_model(
     prepared: Prepared, config: ForecastConfig, progressbar: bool = True, fixed: dict | None = None
 ) -> Fitted:
     """Sample the posterior and check it; a fit that fails its checks is retried within the time
-    budget (``forecast.remedies``), every attempt recorded."""
+    budget (``forecast.model.remedies``), every attempt recorded."""
     design, priors = prepared.design, config.merged_priors
     spreads = pilot_scales(design, priors)
     forms = choose_forms(design, priors, scales=spreads)
@@ -134,7 +134,7 @@ def run_tables(prepared: Prepared, fitted: Fitted) -> dict[str, pd.DataFrame]:
     return tables
 
 
-def forecast(prepared: Prepared, fitted: Fitted, config: ForecastConfig) -> tuple[pd.DataFrame, DrawsFrame]:
+def forecast(prepared: Prepared, fitted: Fitted, config: ForecastConfig) -> tuple[pd.DataFrame, SamplePaths]:
     model = model_for(prepared.design, config, predict=True, forms=fitted.forms)
     paths = sample_paths(model, prepared.design, fitted.idata, config.sample_paths, config.seed)
     return summarise(paths), paths

@@ -29,12 +29,12 @@ import numpy as np
 import pandas as pd
 
 from forecast import __version__
-from forecast.config import ForecastConfig
-from forecast.design import Design, subset_design
-from forecast.effects import product_effects
-from forecast.predict import sample_paths, summarise
+from forecast.config.options import ForecastConfig
+from forecast.contract.paths import SamplePaths
+from forecast.model.effects import product_effects
+from forecast.model.predict import sample_paths, summarise
+from forecast.prep.design import Design, subset_design
 from forecast.runs import Fitted, Prepared, config_record, fit_model, model_for, save_posterior
-from forecast.storage import DrawsFrame
 
 SCALARS = ("intercept", "sigma_product", "log_alpha")
 POOLED = ("trend", "elasticity", "promo", "logit_zero")  # per pooling group; "season" is per term too
@@ -79,7 +79,7 @@ class Stage1:
 class ShardResult:
     index: int
     forecasts: pd.DataFrame
-    paths: DrawsFrame
+    paths: SamplePaths
     effects: pd.DataFrame
     parameters: pd.DataFrame
     diagnostics: dict
@@ -287,7 +287,7 @@ def combine_diagnostics(parts: list[tuple[str, dict]]) -> dict:
     }
 
 
-def combine(stage1: Stage1, results: list[ShardResult]) -> tuple[pd.DataFrame, DrawsFrame, dict, dict]:
+def combine(stage1: Stage1, results: list[ShardResult]) -> tuple[pd.DataFrame, SamplePaths, dict, dict]:
     """The run's forecasts, sample paths, per-run tables and diagnostics, from all shards.
 
     Shards go in index order whatever order they finished in. ``fit_diagnostics`` holds stage 1's
@@ -301,7 +301,7 @@ def combine(stage1: Stage1, results: list[ShardResult]) -> tuple[pd.DataFrame, D
     n_paths = {r.paths.values.shape[0] for r in results}
     if len(n_paths) != 1:
         raise ValueError("shards drew different numbers of sample paths")
-    paths = DrawsFrame(
+    paths = SamplePaths(
         values=np.concatenate([r.paths.values for r in results], axis=1),
         products=np.concatenate([r.paths.products for r in results]),
         dates=dates,

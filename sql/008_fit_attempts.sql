@@ -1,6 +1,6 @@
 -- Every sampling attempt of a run, and who published it.
 --
--- A fit that fails its convergence checks is retried by the run itself (forecast/remedies.py):
+-- A fit that fails its convergence checks is retried by the run itself (forecast/model/remedies.py):
 -- more chains, smaller steps, another form for the failing part, within a time budget. Each
 -- attempt is kept in the run record; `fit_attempts` reads them as rows.
 

@@ -8,7 +8,7 @@ import pytest
 
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
-from forecast.synthetic import generate_retail_data  # noqa: E402
+from forecast.prep.synthetic import generate_retail_data  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -20,9 +20,9 @@ def tiny_data():
 @pytest.fixture(scope="session")
 def tiny_design(tiny_data):
     """``tiny_data`` prepared for the model: the default hierarchy, a 6-period horizon."""
-    from forecast.calendar import infer_frequency
-    from forecast.design import build_design
-    from forecast.schema import Hierarchy
+    from forecast.contract.schema import Hierarchy
+    from forecast.prep.calendar import infer_frequency
+    from forecast.prep.design import build_design
 
     freq = infer_frequency(tiny_data.sales["date"])
     return build_design(tiny_data.sales, tiny_data.products, Hierarchy(), freq, 6)

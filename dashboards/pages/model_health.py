@@ -77,7 +77,9 @@ else:
     ui.download(effects.frame, f"group_effects_{run_id}", "Download the effects (CSV)")
 
 st.subheader("Parameters, worst R-hat first")
-st.caption("The checked parameters come first; the sampler's raw coordinates (role raw) follow and are not checked.")
+st.caption(
+    "The checked parameters come first; the sampler's raw coordinates (role raw) follow and are not checked."
+)
 if params.empty:
     st.info("No per-parameter diagnostics stored for this run.")
 else:

@@ -12,7 +12,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from forecast import storage
-from forecast.synthetic import generate_retail_data
+from forecast.prep.synthetic import generate_retail_data
 
 HORIZON = 4
 ARRIVED = 2  # forecast periods whose sales are ingested after the fit
@@ -39,7 +39,7 @@ def _write_csv(frame: pd.DataFrame, path: Path) -> Path:
 def build_database(folder: Path) -> dict:
     """Ingest 30 products x 60 weeks, fit and forecast through the flows, then let two weeks arrive,
     record a failed run and a backtest (rows shaped by ``sql/006_backtest_tables.sql``)."""
-    from flows.forecast import forecast_flow
+    from flows.forecast_flow import forecast_flow
     from flows.ingest import ingest_flow
 
     world = generate_retail_data(n_products=30, n_periods=60, seed=7, new_share=0.15, horizon=ARRIVED)

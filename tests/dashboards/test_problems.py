@@ -17,6 +17,7 @@ from dashboards import data
 from dashboards.screenshots import serve
 from flows.cli import dashboard_command
 from forecast import storage
+from forecast.contract.paths import SamplePaths
 from tests.dashboards.conftest import PAGES, open_page
 
 
@@ -49,14 +50,12 @@ def test_a_database_with_only_an_unconverged_run_says_how_to_publish_it(monkeypa
     import numpy as np
     import pandas as pd
 
-    from forecast.predict import summarise
+    from forecast.model.predict import summarise
 
     db = str(tmp_path / "unconverged.duckdb")
     with storage.connect(db) as con:
         dates = pd.date_range("2025-01-06", periods=2, freq="7D")
-        draws = storage.DrawsFrame(
-            values=np.ones((3, 1, 2), dtype=int), products=np.array(["A"]), dates=dates
-        )
+        draws = SamplePaths(values=np.ones((3, 1, 2), dtype=int), products=np.array(["A"]), dates=dates)
         storage.start_run(con, "r-1", {"sampler": "nutpie"})
         record = {"problems": "ESS 210 < 400 on sigma_brand", "status": "unconverged"}
         storage.write_run(con, "r-1", summarise(draws), draws, record, publish=False)

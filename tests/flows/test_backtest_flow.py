@@ -7,9 +7,9 @@ import pandas as pd
 import pytest
 
 from forecast import storage
-from forecast.backtest import FROM_ATTRIBUTES, MODEL, NO_POOLING
-from forecast.baselines import BASELINES
-from forecast.storage import BACKTEST_QUANTILES
+from forecast.contract.quantiles import BACKTEST_QUANTILES
+from forecast.evaluation.backtest import FROM_ATTRIBUTES, MODEL, NO_POOLING
+from forecast.evaluation.baselines import BASELINES
 from tests.conftest import write_inputs
 
 FOLDS = 2

@@ -4,6 +4,7 @@ from typer.testing import CliRunner
 
 from flows.cli import app
 from forecast import storage
+from forecast.contract.paths import SamplePaths
 
 runner = CliRunner()
 
@@ -89,12 +90,12 @@ def test_parse_map():
 
 def _db_with_an_unconverged_run(tmp_path, run_id="r-unconverged"):
     """A database holding a published run and a newer one stored unconverged, as a failed fit leaves it."""
-    from forecast.predict import summarise
+    from forecast.model.predict import summarise
 
     db = tmp_path / "d.duckdb"
     con = storage.connect(db)
     dates = pd.date_range("2025-01-06", periods=2, freq="7D")
-    draws = storage.DrawsFrame(values=np.ones((3, 1, 2), dtype=int), products=np.array(["A"]), dates=dates)
+    draws = SamplePaths(values=np.ones((3, 1, 2), dtype=int), products=np.array(["A"]), dates=dates)
     for rid, publish in (("r-old", True), (run_id, False)):
         storage.start_run(con, rid, {"sampler": "nutpie"})
         record = {"problems": "ESS 210 < 400 on sigma_brand"} | ({} if publish else {"status": "unconverged"})

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from forecast import storage
-from forecast.schema import QUANTILE_COLUMNS
+from forecast.contract.schema import QUANTILE_COLUMNS
 from tests.conftest import write_inputs
 
 HORIZON = 5
@@ -13,7 +13,7 @@ PATHS = 40
 
 @pytest.fixture(scope="module")
 def forecast_db(tmp_path_factory, tiny_data, prefect_harness):
-    from flows.forecast import forecast_flow
+    from flows.forecast_flow import forecast_flow
     from flows.ingest import ingest_flow
 
     folder = tmp_path_factory.mktemp("e2e")
@@ -124,7 +124,7 @@ def test_diagnostics_and_effects_tables(forecast_db, tiny_data):
     assert len(no_history) and no_history["no_pooling_effect"].isna().all()
     # Shrinkage is the groups' weight in each product's level, on its 0-1 scale for every product:
     # 1 for a product with no rows. (That sparse products are shrunk further is a statistical claim,
-    # tested on a converged fit in tests/forecast/test_evidence.py; this fit's 150 draws are for plumbing.)
+    # tested on a converged fit in tests/forecast/evaluation/test_evidence.py; this fit's 150 draws are for plumbing.)
     assert eff["shrinkage"].notna().all() and eff["shrinkage"].between(0, 1).all()
     assert (eff.loc[eff["n_obs"] == 0, "shrinkage"] == 1).all()
 
@@ -140,7 +140,7 @@ def test_posterior_is_saved_with_its_config_hash(forecast_db):
 
 
 def test_unconverged_run_is_kept_but_not_published(forecast_db):
-    from flows.forecast import DiagnosticsError, forecast_flow
+    from flows.forecast_flow import DiagnosticsError, forecast_flow
 
     db, _, good = forecast_db
     with pytest.raises(DiagnosticsError, match="failed its convergence checks") as err:

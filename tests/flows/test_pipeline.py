@@ -8,7 +8,7 @@ import pytest
 
 from flows.pipeline import CHANGES_KEY, SUMMARY_KEY, InboxFiles, ingest_cache_key
 from forecast import storage
-from forecast.settings import parse_settings
+from forecast.config.settings import parse_settings
 
 # Enough draws to exercise every step; too few to pass the convergence checks.
 SMALL_FIT = {"draws": 60, "tune": 60, "chains": 2, "sample_paths": 20, "horizon": 4}

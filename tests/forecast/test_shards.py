@@ -6,10 +6,10 @@ import pymc as pm
 import pytest
 
 from forecast import runs, shards
-from forecast.config import DEFAULT_PRIORS, ForecastConfig
-from forecast.design import subset_design
-from forecast.model import build_model
-from forecast.storage import DrawsFrame
+from forecast.config.options import DEFAULT_PRIORS, ForecastConfig
+from forecast.contract.paths import SamplePaths
+from forecast.model.builder import build_model
+from forecast.prep.design import subset_design
 
 
 @pytest.fixture(scope="module")
@@ -126,7 +126,7 @@ def test_combine_puts_shards_in_order_and_refuses_a_product_twice(prepared):
 
     def result(index, products, draws=5):
         values = np.full((draws, len(products), len(dates)), index)
-        paths = DrawsFrame(values=values, products=np.array(products), dates=dates)
+        paths = SamplePaths(values=values, products=np.array(products), dates=dates)
         params = pd.DataFrame(
             {
                 "parameter": [f"alpha_product[{p}]" for p in products] + ["z_brand[x]"],

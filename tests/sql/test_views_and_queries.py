@@ -7,7 +7,8 @@ import pandas as pd
 import pytest
 
 from forecast import storage
-from forecast.predict import summarise
+from forecast.contract.paths import SamplePaths
+from forecast.model.predict import summarise
 
 SQL = Path(storage.SQL_DIR)
 QUERIES = sorted((SQL / "queries").glob("*.sql"))
@@ -38,7 +39,7 @@ def world():
     con.execute("insert into sales select date, product_id, quantity, null, false, 'test' from s")
     rng = np.random.default_rng(3)
     values = rng.negative_binomial(2, 0.3, size=(N_DRAWS, len(PRODUCTS), len(DATES)))
-    draws = storage.DrawsFrame(values=values, products=PRODUCTS["product_id"].to_numpy(), dates=DATES)
+    draws = SamplePaths(values=values, products=PRODUCTS["product_id"].to_numpy(), dates=DATES)
     storage.start_run(con, "run1", {"sampler": "fake"})
     storage.write_run(con, "run1", summarise(draws), draws, {"n_products": len(PRODUCTS)})
     yield con, values

@@ -1,0 +1,192 @@
+"""The forecast flow: history from DuckDB -> design -> fit -> sample paths -> one write."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+from prefect import flow, get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+
+from flows.clock import StageClock
+from forecast import runs, storage
+from forecast.config.options import ForecastConfig
+
+
+class DiagnosticsError(RuntimeError):
+    """The fit failed its convergence checks; the run was written but not published."""
+
+
+@dataclass
+class ForecastSummary:
+    run_id: str
+    db: str
+    n_products: int
+    n_observations: int
+    frequency: str
+    horizon: int
+    sampler: str
+    diagnostics: dict
+    timings: dict[str, float]
+    attempts: list[dict] = field(default_factory=list)  # every sampling attempt (forecast.model.remedies)
+
+
+@task(name="load-history", retries=2, retry_delay_seconds=2, cache_policy=NO_CACHE)
+def load_history(db: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    with storage.connect(db) as con:
+        return storage.load_training_data(con)
+
+
+@task(name="start-run", retries=2, retry_delay_seconds=2, cache_policy=NO_CACHE)
+def start_run(db: str, run_id: str, record: dict) -> None:
+    with storage.connect(db) as con:
+        storage.start_run(con, run_id, record)
+
+
+@task(name="prepare", cache_policy=NO_CACHE)
+def prepare(
+    sales: pd.DataFrame, products: pd.DataFrame, config: ForecastConfig, plan: str | None
+) -> runs.Prepared:
+    return runs.prepare(sales, products, config, storage.read_plan(plan) if plan else None)
+
+
+@task(name="fit", cache_policy=NO_CACHE)
+def fit(prepared: runs.Prepared, config: ForecastConfig, progressbar: bool) -> runs.Fitted:
+    return runs.fit_model(prepared, config, progressbar=progressbar)
+
+
+@task(name="forecast", cache_policy=NO_CACHE)
+def forecast(prepared: runs.Prepared, fitted: runs.Fitted, config: ForecastConfig):
+    """Sample paths and their summaries, plus the per-run diagnostics and effects tables."""
+    forecasts, paths = runs.forecast(prepared, fitted, config)
+    return forecasts, paths, runs.run_tables(prepared, fitted)
+
+
+@task(name="save-posterior", cache_policy=NO_CACHE)
+def save_posterior(fitted: runs.Fitted, folder: str, run_id: str, config: ForecastConfig) -> str:
+    return str(runs.save_posterior(fitted, Path(folder), run_id, config))
+
+
+@task(name="write-results", retries=2, retry_delay_seconds=2, cache_policy=NO_CACHE)
+def write_results(db: str, run_id: str, forecasts, paths, record: dict, publish: bool, tables: dict) -> None:
+    with storage.connect(db) as con:
+        storage.write_run(con, run_id, forecasts, paths, record, publish=publish, tables=tables)
+
+
+@task(name="mark-failed", retries=2, retry_delay_seconds=2, cache_policy=NO_CACHE)
+def mark_failed(db: str, run_id: str, message: str) -> None:
+    with storage.connect(db) as con:
+        storage.fail_run(con, run_id, message)
+
+
+@flow(name="forecast")
+def forecast_flow(
+    db: str | None = None,
+    horizon: int | None = None,
+    nested: str | None = None,
+    crossed: str | None = None,
+    sampler: str = "nutpie",
+    seed: int = 1,
+    draws: int | None = None,
+    tune: int | None = None,
+    target_accept: float | None = None,
+    chains: int | None = None,
+    attempt_budget: float | None = None,
+    sample_paths: int | None = None,
+    likelihood: str = "negbin",
+    plan: str | None = None,
+    publish_unconverged: bool = False,
+    progressbar: bool = True,
+) -> ForecastSummary:
+    """Fit the hierarchical model on every product in the database and write its forecasts.
+
+    Sampler settings left as ``None`` take ``ForecastConfig``'s defaults.
+    """
+    logger = get_run_logger()
+    db = str(db or storage.default_db_path())
+    config = ForecastConfig.from_options(
+        nested=nested,
+        crossed=crossed,
+        horizon=horizon,
+        sampler=sampler,
+        likelihood=likelihood,
+        seed=seed,
+        draws=draws,
+        tune=tune,
+        target_accept=target_accept,
+        chains=chains,
+        attempt_budget=attempt_budget,
+        sample_paths=sample_paths,
+    )
+    run_id = runs.new_run_id()
+    clock = StageClock(logger)
+    lap, timings = clock.lap, clock.timings
+
+    start_run(db, run_id, runs.config_record(config))
+    logger.info("run %s started on %s", run_id, Path(db))
+    try:
+        sales, products = load_history(db)
+        lap("load")
+        prepared = prepare(sales, products, config, plan)
+        record = runs.run_record(prepared, config)
+        logger.info(
+            "%d products, %d observations, %s data, horizon %d",
+            record["n_products"],
+            record["n_observations"],
+            record["frequency"],
+            record["horizon"],
+        )
+        lap("prepare")
+        fitted = fit(prepared, config, progressbar)
+        lap("fit")
+        d = fitted.diagnostics
+        logger.info("diagnostics: %s %s", d["verdict"], d["problems"])
+        forecasts, paths, tables = forecast(prepared, fitted, config)
+        posterior = save_posterior(fitted, str(Path(db).resolve().parent / "posteriors"), run_id, config)
+        lap("forecast")
+        publish, status = runs.outcome(d, publish_unconverged)
+        record |= {
+            **d,
+            **status,
+            "attempts": fitted.attempts,
+            "posterior_path": posterior,
+            "timings": timings,
+        }
+        write_results(db, run_id, forecasts, paths, record, publish, tables)
+        lap("write")
+    except Exception as exc:
+        mark_failed(db, run_id, f"{type(exc).__name__}: {exc}")
+        raise
+    return finish_run(db, run_id, record, config, fitted.diagnostics, timings, publish)
+
+
+def finish_run(
+    db: str, run_id: str, record: dict, config: ForecastConfig, d: dict, timings: dict, publish: bool
+) -> ForecastSummary:
+    """Store the run's timings; raise if it was not published, else summarise it."""
+    _store_timings(db, run_id, timings)
+    if not publish:
+        raise DiagnosticsError(
+            f"run {run_id} failed its convergence checks and was not published to latest_forecasts: "
+            f"{d['problems']}. Its forecasts are kept under that run id; give the run more time "
+            f"(--attempt-budget) or more draws (--draws), check the data of sparse groups, or publish "
+            f"it as it is: `demand-forecast publish {run_id} --db {db}`"
+        )
+    return ForecastSummary(
+        run_id=run_id,
+        db=db,
+        n_products=record["n_products"],
+        n_observations=record["n_observations"],
+        frequency=record["frequency"],
+        horizon=record["horizon"],
+        sampler=config.sampler,
+        diagnostics=d,
+        timings=timings,
+        attempts=record.get("attempts") or [],
+    )
+
+
+def _store_timings(db: str, run_id: str, timings: dict[str, float]) -> None:
+    with storage.connect(db) as con:
+        storage.update_run(con, run_id, {"timings": timings})

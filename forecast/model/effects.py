@@ -1,0 +1,87 @@
+"""Partial pooling made visible: each product's pooled effect next to its no-pooling estimate."""
+
+from __future__ import annotations
+
+import arviz as az
+import numpy as np
+import pandas as pd
+
+from forecast.contract.schema import PRODUCT
+from forecast.prep.design import Design
+
+
+def _mean(idata: az.InferenceData, name: str) -> np.ndarray:
+    return idata.posterior[name].mean(("chain", "draw")).to_numpy()
+
+
+def product_effects(idata: az.InferenceData, design: Design) -> pd.DataFrame:
+    """Per product: pooled level, its groups' mean, the no-pooling estimate and the shrinkage.
+
+    ``no_pooling_effect`` is the level the product's own rows alone would give, holding the other
+    components at their posterior means: log(sum y / sum exp(offset)), the maximum-likelihood level
+    of a count model with that offset; undefined (null) for products with no rows or no sales.
+
+    ``shrinkage`` is the weight of its groups' mean in the product's level, from 0 (its own rows
+    alone) to 1 (its groups alone): ``w = tau**-2 / (tau**-2 + I)``, the precision-weighted average
+    of the normal approximation (Gelman & Hill 2007, section 12.2), where ``tau`` is the posterior
+    mean of ``sigma_product`` (products' spread around their groups) and ``I`` the Fisher
+    information the product's rows give its level (negative binomial: ``sum mu alpha / (alpha +
+    mu)`` at the pooled level; zero inflation is left out, which makes ``I`` a little large). A
+    product with no rows has ``w = 1``. It is defined for every product of a pooled model (null
+    under no pooling). The ratio ``(no_pooling - pooled) / (no_pooling - group)`` is not used: with
+    the other effects moving too, it ran from -1 to 7 on the demo, outside any share's scale.
+    """
+    post = idata.posterior
+    alpha = post["alpha_product"]
+    pooled = alpha.mean(("chain", "draw")).to_numpy()
+    pooled_sd = alpha.std(("chain", "draw")).to_numpy()
+    n_products = len(design.products)
+    if "intercept" in post:
+        group = np.full(n_products, float(_mean(idata, "intercept")))
+        for attr, idx in design.level_idx.items():
+            group = group + _mean(idata, f"effect_{attr}")[idx]
+    else:
+        group = np.full(n_products, np.nan)
+
+    rows = design.train
+    pool = design.pool_idx[rows.product_idx]
+    season = np.zeros((len(design.dates), design.n_pool))
+    if "season" in post:
+        season = design.fourier @ _mean(idata, "season").T  # (periods, groups)
+    offset = (
+        season[rows.time_idx, pool]
+        + _mean(idata, "trend")[pool] * design.years[rows.time_idx]
+        + _mean(idata, "elasticity")[pool] * rows.log_price
+        + _mean(idata, "promo")[pool] * rows.promo
+    )
+    units = np.bincount(rows.product_idx, weights=rows.y, minlength=n_products)
+    exposure = np.bincount(rows.product_idx, weights=np.exp(offset), minlength=n_products)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        no_pool = np.where(units > 0, np.log(units / exposure), np.nan)
+    return pd.DataFrame(
+        {
+            PRODUCT: design.products.to_numpy(),
+            "n_obs": design.n_obs.astype(np.int64),
+            "units": units.astype(np.int64),
+            "pooled_effect": pooled,
+            "pooled_sd": pooled_sd,
+            "group_effect": group,
+            "no_pooling_effect": no_pool,
+            "shrinkage": _shrinkage(idata, pooled[rows.product_idx] + offset, rows.product_idx, n_products),
+        }
+    )
+
+
+def _shrinkage(idata: az.InferenceData, log_mu: np.ndarray, product_idx: np.ndarray, n: int) -> np.ndarray:
+    """The groups' weight in each product's level: prior precision over prior plus data precision."""
+    post = idata.posterior
+    if "sigma_product" not in post:  # no pooling: nothing is borrowed
+        return np.full(n, np.nan)
+    tau = float(_mean(idata, "sigma_product"))
+    mu = np.exp(log_mu)
+    if "log_alpha" in post:  # negative binomial: each row informs less than a Poisson row would
+        dispersion = float(np.exp(np.mean(_mean(idata, "log_alpha"))))
+        mu = mu * dispersion / (dispersion + mu)
+    info = np.bincount(product_idx, weights=mu, minlength=n)
+    prior = 1.0 / tau**2
+    return prior / (prior + info)

@@ -1,0 +1,289 @@
+"""How each part of the model is written for the sampler, chosen from how strongly the data inform it.
+
+Every level-and-scale pair of the model (a product's level around its groups, an attribute's
+effects, a pooled component's groups around their average) is written partially centered,
+``x = scale^(1 - a) * w`` with ``w ~ Normal(0, scale^a)``: the same model for every ``a``, a
+different geometry for NUTS. Where the data pin ``x`` (many rows, many products in a level) the
+centered form (``a = 1``) samples well and the non-centered one leaves the scale on a ridge; where
+the data say little (a product with no history, a price that never changed, groups that do not
+differ) the centered form is a funnel and the non-centered one samples well.
+
+For a normal level ``x ~ Normal(m, tau^2)`` observed with Fisher information ``I``, the best
+partial centering puts ``a = kappa / (1 + kappa)`` with ``kappa = tau^2 * I``: the share of ``x``'s
+posterior precision that its data provide (Papaspiliopoulos, Roberts and Skold 2007; Gorinova,
+Moore and Hoffman 2020). Both come from the rows before any fit:
+
+- ``I``: negative binomial weights ``mu / (1 + mu / alpha)`` at each product's average sales, times
+  the squared regressor with each product's own mean taken out (its level absorbs it), given the
+  group's other regressors (a promotion's price cut informs elasticity and lift together);
+- ``tau``, the spread of the levels, from a quick pre-fit (``pilot_scales``): one Fisher-scoring
+  step per pooling group from the no-effect model, and the groups' spread of those estimates less
+  their noise (a method-of-moments variance component, as in meta-analysis); products' and
+  attributes' spreads likewise from each product's crude log level. So seasonality that does not
+  differ between categories, or a catalog without seasonality, gets a scale near zero and a
+  non-centered form, however many rows inform it.
+
+An attribute's effects and a pooled component share one exponent over their levels (the
+zero-sum constraint couples them): a low percentile of their levels' exponents. Measured on the
+convergence corpus (``benchmarks/geometry.py``, ``benchmarks/corpus.py``; benchmarks/README.md).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import stats
+
+from forecast.prep.design import Design
+
+COMPONENTS = {
+    "season": "season",
+    "trend": "trend",
+    "elasticity": "elasticity",
+    "promo": "promo",
+    "zero": "zero",
+}
+# The range a pre-fit's spread may take, as shares of the prior scale: a moment estimate of zero
+# from a handful of groups is not proof that they do not differ, and one far above the prior is
+# noise the posterior will not follow.
+MIN_SCALE_SHARE = 0.05
+MAX_SCALE_SHARE = 2.0
+LOW_QUANTILE = 0.01
+# Levels that share one scale share one exponent: the 10th percentile of theirs, so the least
+# informed levels (the ones a centered form would trap in a funnel) decide; measured against their
+# mean on the corpus (benchmarks/geometry.py).
+LEVEL_SUMMARY: float | str = 0.1
+# A product's information is its own rows' (not its deviation from its groups' mean, which the
+# corpus measured as no better).
+PRODUCT_INFORMATION_OF = "rows"
+# Degrees of freedom of a scale taken as known (``exponent_at``): its low plausible value is itself.
+SURE_DF = 1e9
+
+
+def _exponent(kappa: np.ndarray) -> np.ndarray:
+    return kappa / (1.0 + kappa)
+
+
+def product_means(design: Design) -> np.ndarray:
+    """Each product's average units per period of history (smoothed: a product with no sales or
+    no rows gets a small positive mean)."""
+    rows = design.train
+    n = np.bincount(rows.product_idx, minlength=len(design.products))
+    units = np.bincount(rows.product_idx, weights=rows.y, minlength=len(design.products))
+    return (units + 0.5) / (n + 1.0)
+
+
+def row_weights(design: Design, priors: dict[str, float]) -> np.ndarray:
+    """Each history row's Fisher weight for the log mean, at its product's average sales."""
+    mean = product_means(design)
+    alpha = np.exp(priors["log_alpha_mu"])
+    return (mean / (1.0 + mean / alpha))[design.train.product_idx]
+
+
+def product_information(design: Design, priors: dict[str, float]) -> np.ndarray:
+    """Fisher information of each product's log level from its own rows (0 for a new product)."""
+    return np.bincount(
+        design.train.product_idx, weights=row_weights(design, priors), minlength=len(design.products)
+    )
+
+
+def _within_product(values: np.ndarray, weights: np.ndarray, product_idx: np.ndarray, n: int) -> np.ndarray:
+    """``values`` minus their weighted mean within each product."""
+    total = np.bincount(product_idx, weights=weights, minlength=n)
+    mean = np.bincount(product_idx, weights=weights * values, minlength=n) / np.maximum(total, 1e-12)
+    return values - mean[product_idx]
+
+
+def _component_steps(design: Design, priors: dict[str, float]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Per pooled component: each pooling group's one-step estimate of its coefficient(s) from the
+    no-effect model, and its conditional Fisher information (groups x terms each)."""
+    rows = design.train
+    w = row_weights(design, priors)
+    mean = product_means(design)[rows.product_idx]
+    residual = (rows.y - mean) / mean  # the working response of the log link at the no-effect model
+    group = design.pool_idx[rows.product_idx]
+    n_products, n_groups = len(design.products), design.n_pool
+    n_terms = design.fourier.shape[1]
+    columns = [design.years[rows.time_idx], rows.log_price, rows.promo] + [
+        design.fourier[rows.time_idx, k] for k in range(n_terms)
+    ]
+    x = np.column_stack([_within_product(c, w, rows.product_idx, n_products) for c in columns])
+    info = np.zeros((n_groups, x.shape[1]))
+    step = np.zeros((n_groups, x.shape[1]))
+    for g in range(n_groups):
+        in_g = group == g
+        xg, wg = x[in_g], w[in_g]
+        m = (xg * wg[:, None]).T @ xg
+        keep = np.diag(m) > 1e-9 * max(np.trace(m), 1e-300)  # regressors that vary in this group
+        if keep.any():
+            inv = np.linalg.pinv(m[np.ix_(keep, keep)])
+            info[g, keep] = 1.0 / np.maximum(np.diag(inv), 1e-300)
+            step[g, keep] = inv @ ((xg[:, keep] * wg[:, None]).T @ residual[in_g])
+    parts = {"trend": [0], "elasticity": [1], "promo": [2]}
+    if n_terms:  # no seasonality in a history shorter than a cycle (design.fourier_terms)
+        parts["season"] = list(range(3, 3 + n_terms))
+    out = {part: (step[:, cols], info[:, cols]) for part, cols in parts.items()}
+    # Zero inflation: its information about a group's logit is of the order of the group's rows.
+    zero_info = np.bincount(group, weights=w, minlength=n_groups)[:, None]
+    out["zero"] = (np.full_like(zero_info, np.nan), zero_info)
+    return out
+
+
+def _spread(estimates: np.ndarray, noise: np.ndarray) -> float | None:
+    """The spread of the true values behind noisy ``estimates`` (sampling variances ``noise``):
+    the DerSimonian-Laird moment estimate, which weighs each estimate by its precision; ``None``
+    with fewer than two usable estimates."""
+    ok = np.isfinite(estimates) & np.isfinite(noise) & (noise > 0)
+    if ok.sum() < 2:
+        return None
+    y, w = estimates[ok], 1.0 / noise[ok]
+    mean = np.sum(w * y) / np.sum(w)
+    q = np.sum(w * (y - mean) ** 2)
+    denominator = np.sum(w) - np.sum(w**2) / np.sum(w)
+    return float(np.sqrt(max((q - (ok.sum() - 1)) / denominator, 0.0))) if denominator > 0 else None
+
+
+def _crude_levels(design: Design, priors: dict[str, float]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each product's crude log level, its sampling variance, and which products have rows."""
+    info = product_information(design, priors)
+    seen = info > 0
+    return np.log(product_means(design)), 1.0 / np.maximum(info, 1e-12), seen
+
+
+@dataclass(frozen=True)
+class Spread:
+    """A part's spread across its levels, and how many levels' worth of information it rests on
+    (its degrees of freedom: fewer than the levels where each level is itself uncertain)."""
+
+    scale: float
+    df: float
+
+
+def _df(levels: int, noise: float, scale: float) -> float:
+    """Effective degrees of freedom of a moment estimate of ``scale`` from ``levels`` noisy
+    estimates of average sampling variance ``noise``: its relative variance is about
+    ``2 / (levels - 1) * (1 + noise / scale^2)^2`` (a one-way variance component)."""
+    return max(levels - 1, 0) / (1.0 + noise / scale**2) ** 2
+
+
+def pilot_scales(design: Design, priors: dict[str, float]) -> dict[str, Spread]:
+    """The quick pre-fit: the spread of each part's levels, by the method of moments (module
+    docstring), within ``MIN_SCALE_SHARE`` and ``MAX_SCALE_SHARE`` of its prior scale; the prior
+    scale where the data cannot tell (a single group, products with no rows)."""
+    scales: dict[str, Spread] = {}
+    level, noise, seen = _crude_levels(design, priors)
+    for attr, idx in design.level_idx.items():
+        prior = priors["group_sigma"]
+        n_levels = len(design.levels[attr])
+        count = np.bincount(idx[seen], minlength=n_levels)
+        means = np.bincount(idx[seen], weights=level[seen], minlength=n_levels) / np.maximum(count, 1)
+        within = level[seen] - means[idx[seen]]
+        pooled_var = float(np.sum(within**2) / max(seen.sum() - n_levels, 1))
+        scale = _clip(_spread(np.where(count > 0, means, np.nan), pooled_var / np.maximum(count, 1)), prior)
+        used = count[count > 0]
+        scales[f"groups:{attr}"] = Spread(
+            scale, _df(len(used), pooled_var / max(used.mean(), 1), scale) if len(used) else 0.0
+        )
+    # Products around their groups: the spread left within the finest level (all attributes' cells).
+    cell = np.zeros(len(design.products), dtype=np.int64)
+    for idx in design.level_idx.values():
+        cell = cell * (idx.max() + 1) + idx
+    _, cell = np.unique(cell, return_inverse=True)
+    count = np.bincount(cell[seen], minlength=cell.max() + 1)
+    means = np.bincount(cell[seen], weights=level[seen], minlength=cell.max() + 1) / np.maximum(count, 1)
+    repeated = seen & (count[cell] > 1)
+    prior = priors["product_sigma"]
+    dof = repeated.sum() - np.unique(cell[repeated]).size
+    if dof > 1:
+        within = level[repeated] - means[cell[repeated]]
+        scale = _clip(float(np.sqrt(max(np.sum(within**2) / dof - np.mean(noise[repeated]), 0.0))), prior)
+        scales["product"] = Spread(scale, _df(dof + 1, float(np.mean(noise[repeated])), scale))
+    else:
+        scales["product"] = Spread(prior, max(seen.sum() - 1, 0))
+    for part, (estimates, info) in _component_steps(design, priors).items():
+        prior = priors[f"{COMPONENTS[part]}_group_sigma"]
+        noise_k = 1.0 / np.maximum(info, 1e-12)
+        spreads = [_spread(estimates[:, k], noise_k[:, k]) for k in range(info.shape[1])]
+        spreads = [s for s in spreads if s is not None]
+        if not spreads:
+            scales[part] = Spread(prior, max(design.n_pool - 1, 0))
+            continue
+        scale = _clip(float(np.sqrt(np.mean(np.square(spreads)))), prior)
+        scales[part] = Spread(scale, _df(design.n_pool, float(np.median(noise_k)), scale))
+    return scales
+
+
+def _clip(spread: float | None, prior: float) -> float:
+    if spread is None:
+        return prior
+    return float(np.clip(spread, MIN_SCALE_SHARE * prior, MAX_SCALE_SHARE * prior))
+
+
+def low_scale(spread: Spread) -> float:
+    """A low plausible value of a scale: its ``LOW_QUANTILE`` quantile if its estimate were a
+    chi-square draw on its degrees of freedom. The funnel is where the scale is small, and where
+    few levels (or noisy ones) inform it the posterior reaches far below the estimate."""
+    if spread.df <= 0:
+        return spread.scale * MIN_SCALE_SHARE
+    share = np.sqrt(stats.chi2.ppf(LOW_QUANTILE, spread.df) / spread.df)
+    return float(spread.scale * max(share, MIN_SCALE_SHARE))
+
+
+def _summary(exponents: np.ndarray, how: float | str) -> float:
+    """One exponent for levels that share a scale: their mean, or a low quantile of them."""
+    return float(np.mean(exponents) if how == "mean" else np.quantile(exponents, how))
+
+
+def choose_forms(
+    design: Design,
+    priors: dict[str, float],
+    scales: dict[str, Spread] | None = None,
+    level_summary: float | str = LEVEL_SUMMARY,
+    product_information_of: str = PRODUCT_INFORMATION_OF,
+) -> dict:
+    """The centering exponent of every part: per product, per attribute, per pooled component, at
+    the low plausible value (``low_scale``) of ``scales`` (default: ``pilot_scales``; pass the
+    prior scales to compute the exponents from the rows alone)."""
+    spreads = pilot_scales(design, priors) if scales is None else scales
+    scales = {part: low_scale(spread) for part, spread in spreads.items()}
+    info = product_information(design, priors)
+    tau_product = scales["product"]
+    # A level's effect is informed by its products' levels, each as precise as its rows and the
+    # spread of products around their groups allow.
+    through_products = info / (1.0 + tau_product**2 * info)
+    forms: dict = {"groups": {}}
+    group_mean_var = np.full(len(design.products), 1.0 / max(through_products.sum(), 1e-12))  # intercept
+    for attr, idx in design.level_idx.items():
+        level_info = np.bincount(idx, weights=through_products, minlength=len(design.levels[attr]))
+        tau = scales[f"groups:{attr}"]
+        forms["groups"][attr] = _summary(_exponent(tau**2 * level_info), level_summary)
+        group_mean_var += (1.0 / (1.0 / tau**2 + level_info))[idx]
+    if product_information_of == "deviation":
+        # A product's deviation from its groups' mean, known as well as its rows and that mean allow.
+        info = np.where(info > 0, 1.0 / (1.0 / np.maximum(info, 1e-12) + group_mean_var), 0.0)
+    forms["product"] = _exponent(tau_product**2 * info)
+    for part, (_, part_info) in _component_steps(design, priors).items():
+        forms[part] = _summary(_exponent(scales[part] ** 2 * part_info), level_summary)
+    return forms
+
+
+def prior_scales(design: Design, priors: dict[str, float]) -> dict[str, Spread]:
+    """The prior scale of every part, on as many degrees of freedom as it has levels (the
+    exponents the rows alone give, without the pre-fit)."""
+    scales = {
+        f"groups:{a}": Spread(priors["group_sigma"], len(design.levels[a]) - 1) for a in design.level_idx
+    }
+    scales["product"] = Spread(priors["product_sigma"], len(design.products) - 1)
+    return scales | {
+        part: Spread(priors[f"{name}_group_sigma"], design.n_pool - 1) for part, name in COMPONENTS.items()
+    }
+
+
+def exponent_at(
+    design: Design, priors: dict[str, float], spreads: dict[str, Spread], part: str, scale: float
+) -> float | np.ndarray:
+    """``part``'s centering exponent were its scale ``scale`` (say, the posterior median a first
+    attempt found), the other parts' spreads as ``spreads`` (``pilot_scales``)."""
+    forms = choose_forms(design, priors, scales={**spreads, part: Spread(scale, SURE_DF)})
+    return forms["groups"][part.split(":", 1)[1]] if part.startswith("groups:") else forms[part]

@@ -1,0 +1,355 @@
+"""Design matrices: from long-format sales and products to the arrays the model reads.
+
+Everything here is pure (frames in, arrays out). Observations are one row per product and period
+from the product's first sale to the end of the data: a period with no sales row sold zero, as in
+point-of-sale extracts that omit zero-sale rows. Products with no sales at all have no observations
+and are forecast from their attributes (cold start).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from forecast.contract.schema import DATE, PRICE, PRODUCT, PROMO, QUANTITY, Hierarchy
+from forecast.prep.calendar import Frequency
+
+
+@dataclass
+class Rows:
+    """One row per (product, period) the model sees: observed history or the forecast horizon."""
+
+    product_idx: np.ndarray  # int, index into Design.products
+    time_idx: np.ndarray  # int, index into Design.dates
+    log_price: np.ndarray  # log(price / the product's reference price)
+    promo: np.ndarray  # 0/1
+    y: np.ndarray  # units sold (zeros on the horizon)
+
+    def __len__(self) -> int:
+        return len(self.product_idx)
+
+
+@dataclass
+class Design:
+    products: pd.Index  # product ids, model order
+    levels: dict[str, pd.Index]  # attribute -> its level keys ("tops/Northwind" for nested brands)
+    level_idx: dict[str, np.ndarray]  # attribute -> per-product index into levels[attribute]
+    pool: str | None  # attribute that pools seasonality, trend, price and promo effects
+    dates: pd.DatetimeIndex  # training periods followed by the horizon
+    n_train: int
+    fourier: np.ndarray  # (len(dates), n_terms)
+    fourier_names: list[str]
+    years: np.ndarray  # time in years from the last training period, per date
+    train: Rows
+    future: Rows
+    ref_price: np.ndarray  # per product
+    future_price_source: str  # what the horizon's prices and promotions assume
+    n_obs: np.ndarray  # observed periods per product
+
+    @property
+    def pool_idx(self) -> np.ndarray:
+        if self.pool is None:
+            return np.zeros(len(self.products), dtype=np.int64)
+        return self.level_idx[self.pool]
+
+    @property
+    def n_pool(self) -> int:
+        return 1 if self.pool is None else len(self.levels[self.pool])
+
+    @property
+    def future_dates(self) -> pd.DatetimeIndex:
+        return self.dates[self.n_train :]
+
+
+def fourier_terms(
+    dates: pd.DatetimeIndex, frequency: Frequency, order: int, history: int | None = None
+) -> tuple[np.ndarray, list]:
+    """Yearly Fourier terms (and weekly ones for daily data), as in Prophet's seasonality.
+
+    A cycle the ``history`` (periods of it, default: all ``dates``) does not cover once is left
+    out: less than a year of data cannot tell a yearly cycle from the level and the trend, and
+    its terms would only be a ridge for the sampler (the same rule as Prophet's automatic
+    seasonalities, there at two cycles). Returns an array of no columns when no cycle is left.
+    """
+    history = len(dates) if history is None else history
+    cols, names = [], []
+    year_frac = (dates.dayofyear.values - 1 + dates.hour.values / 24) / 365.25
+    yearly_order = min(order, int(frequency.periods_per_year // 2))
+    if frequency.code == "Q":
+        yearly_order = 1
+    if history < round(frequency.periods_per_year):
+        yearly_order = 0
+    for k in range(1, yearly_order + 1):
+        cols += [np.sin(2 * np.pi * k * year_frac), np.cos(2 * np.pi * k * year_frac)]
+        names += [f"year_sin{k}", f"year_cos{k}"]
+    if frequency.code == "D" and history >= 14:
+        dow = dates.dayofweek.values / 7.0
+        for k in range(1, 4):
+            cols += [np.sin(2 * np.pi * k * dow), np.cos(2 * np.pi * k * dow)]
+            names += [f"week_sin{k}", f"week_cos{k}"]
+    if not cols:
+        return np.zeros((len(dates), 0)), names
+    return np.column_stack(cols), names
+
+
+def level_keys(products: pd.DataFrame, hierarchy: Hierarchy) -> pd.DataFrame:
+    """Per product, the key of its level in each attribute; nested keys carry their parents."""
+    keys = pd.DataFrame(index=products.index)
+    parent = None
+    for attr in hierarchy.nested:
+        value = products[attr].astype(str)
+        keys[attr] = value if parent is None else parent + "/" + value
+        parent = keys[attr]
+    for attr in hierarchy.crossed:
+        keys[attr] = products[attr].astype(str)
+    return keys
+
+
+def parent_groups(design: Design) -> dict[str, np.ndarray]:
+    """For each attribute whose levels nest in earlier attributes' levels (every product of a
+    brand in one category), per level the cell of those parents it sits in.
+
+    Nesting is read from the products, not the configuration: a brand declared crossed whose
+    products all sit in one category still nests there. A nested attribute's effects that sum to
+    zero over the whole catalog leave a ridge between a parent's effect and its children's
+    average, which only the priors pin (measured at 5,000 products: correlation -0.97, the
+    category effect five times as uncertain as the sum the data inform; benchmarks/README.md,
+    "the convergence corpus"); ``forecast.model.builder`` makes them sum to zero within their parents.
+    """
+    groups = {}
+    attrs = list(design.level_idx)
+    for i, attr in enumerate(attrs):
+        idx, n = design.level_idx[attr], len(design.levels[attr])
+        cell = np.zeros(n, dtype=np.int64)
+        nested = False
+        for parent in attrs[:i]:
+            pidx = design.level_idx[parent]
+            first = np.full(n, -1, dtype=np.int64)
+            first[idx[::-1]] = pidx[::-1]  # each level's parent level, from one of its products
+            if len(design.levels[parent]) > 1 and np.array_equal(first[idx], pidx):
+                cell = cell * len(design.levels[parent]) + first
+                nested = True
+        if nested:
+            groups[attr] = np.unique(cell, return_inverse=True)[1].astype(np.int64)
+    return groups
+
+
+def build_design(
+    sales: pd.DataFrame,
+    products: pd.DataFrame,
+    hierarchy: Hierarchy,
+    frequency: Frequency,
+    horizon: int,
+    fourier_order: int = 3,
+    plan: pd.DataFrame | None = None,
+) -> Design:
+    """Turn sales and products into model arrays for history and the next ``horizon`` periods.
+
+    ``plan`` holds planned ``(date, product_id, [price], [promo])`` for horizon periods; periods and
+    products it does not cover assume the last regular price and no promotion.
+    """
+    missing = [a for a in hierarchy.attributes if a not in products.columns]
+    if missing:
+        raise ValueError(
+            f"products have no column(s) {missing} named in the hierarchy; "
+            f"available: {[c for c in products.columns if c != PRODUCT]}"
+        )
+    products = products.sort_values(PRODUCT).reset_index(drop=True)
+    keys = level_keys(products.fillna({a: "unknown" for a in hierarchy.attributes}), hierarchy)
+    levels, level_idx = {}, {}
+    for attr in hierarchy.attributes:
+        codes, uniques = pd.factorize(keys[attr], sort=True)
+        levels[attr], level_idx[attr] = pd.Index(uniques, name=attr), codes.astype(np.int64)
+    pid = pd.Index(products[PRODUCT].astype(str), name=PRODUCT)
+
+    sales = sales.copy()
+    sales[DATE] = pd.to_datetime(sales[DATE])
+    unknown = set(sales[PRODUCT].astype(str)) - set(pid)
+    if unknown:
+        raise ValueError(
+            f"{len(unknown)} product(s) in sales are not in products, e.g. {sorted(unknown)[:3]}"
+        )
+    first, last = sales[DATE].min(), sales[DATE].max()
+    train_dates = frequency.grid(first, last)
+    if len(train_dates) < 2:
+        raise ValueError("need at least two periods of sales history")
+    dates = train_dates.append(frequency.future(train_dates[-1], horizon))
+    pos = pd.Series(np.arange(len(dates)), index=dates)
+    sales["t"] = pos.reindex(sales[DATE]).values
+    if sales["t"].isna().any():
+        bad = sales.loc[sales["t"].isna(), DATE].iloc[0]
+        raise ValueError(f"sales date {bad.date()} is off the {frequency.name} grid starting {first.date()}")
+    sales["p"] = pid.get_indexer(sales[PRODUCT].astype(str))
+    has_price = PRICE in sales.columns and sales[PRICE].notna().any()
+    has_promo = PROMO in sales.columns
+
+    # Dense panel: every period from a product's first sale to the end of history.
+    start = sales.groupby("p")["t"].min()
+    n_train = len(train_dates)
+    lengths = (n_train - start).to_numpy()
+    p_rows = np.repeat(start.index.to_numpy(), lengths)
+    t_rows = np.concatenate([np.arange(s, n_train) for s in start.to_numpy()]) if len(start) else []
+    panel = pd.DataFrame({"p": p_rows, "t": np.asarray(t_rows, dtype=np.int64)})
+    cols = ["p", "t", QUANTITY] + ([PRICE] if has_price else []) + ([PROMO] if has_promo else [])
+    panel = panel.merge(sales[cols], on=["p", "t"], how="left").sort_values(["p", "t"])
+    panel[QUANTITY] = panel[QUANTITY].fillna(0).astype(np.int64)
+    promo = panel[PROMO].fillna(0).astype(float).to_numpy() if has_promo else np.zeros(len(panel))
+
+    ref_price = np.ones(len(pid))
+    last_regular = np.ones(len(pid))
+    if has_price:
+        # A period with no sales row had the shelf price of the last regular (non-promotion)
+        # period, not a promotion price carried past the promotion's end.
+        observed = panel[PRICE].notna()
+        shelf = panel[PRICE].where(promo == 0).groupby(panel["p"]).ffill()
+        shelf = shelf.fillna(panel[PRICE].where(promo == 0).groupby(panel["p"]).bfill())
+        panel[PRICE] = panel[PRICE].where(observed, shelf)
+        regular = panel[(promo == 0) & observed.to_numpy()].dropna(subset=[PRICE])
+        ref = regular.groupby("p")[PRICE].median()
+        ref = ref.reindex(range(len(pid))).fillna(panel.groupby("p")[PRICE].median())
+        ref_price = ref.fillna(1.0).to_numpy()
+        last = regular.groupby("p")[PRICE].last().reindex(range(len(pid)))
+        last_regular = last.fillna(pd.Series(ref_price)).to_numpy()
+        log_price = np.log(panel[PRICE].to_numpy() / ref_price[panel["p"].to_numpy()])
+        log_price = np.nan_to_num(log_price, nan=0.0)
+    else:
+        log_price = np.zeros(len(panel))
+
+    train = Rows(
+        product_idx=panel["p"].to_numpy(np.int64),
+        time_idx=panel["t"].to_numpy(np.int64),
+        log_price=log_price,
+        promo=promo,
+        y=panel[QUANTITY].to_numpy(np.int64),
+    )
+    if has_price and plan is not None and PRICE in plan.columns:
+        fresh = np.bincount(p_rows, minlength=len(pid)) == 0
+        ref_price = _launch_prices(plan, pid, fresh, ref_price)
+        last_regular = np.where(fresh, ref_price, last_regular)
+    fp = np.repeat(np.arange(len(pid)), horizon)
+    ft = np.tile(np.arange(n_train, n_train + horizon), len(pid))
+    future_price = last_regular[fp].copy()
+    future_promo = np.zeros(len(fp))
+    source = "last regular price, no promotion" if has_price else "no prices in the data; no promotion"
+    if plan is not None and len(plan):
+        future_price, future_promo, planned = _apply_plan(
+            plan, pid, dates, n_train, horizon, future_price, future_promo
+        )
+        source = f"planned prices/promotions for {planned} product-periods; elsewhere {source}"
+    future = Rows(
+        product_idx=fp.astype(np.int64),
+        time_idx=ft.astype(np.int64),
+        log_price=np.log(future_price / ref_price[fp]),
+        promo=future_promo,
+        y=np.zeros(len(fp), dtype=np.int64),
+    )
+    fourier, names = fourier_terms(dates, frequency, fourier_order, n_train)
+    years = (dates - train_dates[-1]).days.values / 365.25
+    n_obs = np.bincount(train.product_idx, minlength=len(pid))
+    return Design(
+        products=pid,
+        levels=levels,
+        level_idx=level_idx,
+        pool=hierarchy.pooling_attribute,
+        dates=dates,
+        n_train=n_train,
+        fourier=fourier,
+        fourier_names=names,
+        years=years,
+        train=train,
+        future=future,
+        ref_price=ref_price,
+        future_price_source=source,
+        n_obs=n_obs,
+    )
+
+
+def _launch_prices(plan, pid, fresh, ref_price):
+    """Reference prices of products without history, from their planned regular prices.
+
+    Such a product has no shelf price of its own to compare with: its planned regular price (the
+    median over its planned non-promotion periods, else over all its planned periods) is its
+    reference, so a launch price is not read as a price change.
+    """
+    priced = plan[plan[PRICE].notna()].copy()
+    priced["p"] = pid.get_indexer(priced[PRODUCT].astype(str))
+    priced = priced[(priced["p"] >= 0) & fresh[priced["p"].clip(lower=0).to_numpy()]]
+    ref_price = ref_price.copy()
+    if priced.empty:
+        return ref_price
+    regular = priced[priced[PROMO].fillna(0) == 0] if PROMO in priced.columns else priced
+    ref = regular.groupby("p")[PRICE].median().combine_first(priced.groupby("p")[PRICE].median())
+    ref_price[ref.index.to_numpy()] = ref.to_numpy()
+    return ref_price
+
+
+def _apply_plan(plan, pid, dates, n_train, horizon, price, promo):
+    """Overlay planned prices and promotions on the horizon rows (product-major order)."""
+    plan = plan.copy()
+    plan[DATE] = pd.to_datetime(plan[DATE])
+    future = pd.Series(np.arange(horizon), index=dates[n_train:])
+    t = future.reindex(plan[DATE]).to_numpy()
+    if np.isnan(t).any():
+        bad = plan.loc[np.isnan(t), DATE].iloc[0].date()
+        raise ValueError(
+            f"plan date {bad} is not a forecast period; the horizon runs "
+            f"{dates[n_train].date()} to {dates[-1].date()}"
+        )
+    p = pid.get_indexer(plan[PRODUCT].astype(str))
+    if (p < 0).any():
+        raise ValueError(f"plan names unknown product {plan.loc[p < 0, PRODUCT].iloc[0]!r}")
+    row = p * horizon + t.astype(np.int64)
+    if PRICE in plan.columns:
+        given = plan[PRICE].notna().to_numpy()
+        if (plan.loc[given, PRICE] <= 0).any():
+            raise ValueError("plan has non-positive prices")
+        price[row[given]] = plan.loc[given, PRICE].to_numpy(float)
+    if PROMO in plan.columns:
+        given = plan[PROMO].notna().to_numpy()
+        promo[row[given]] = plan.loc[given, PROMO].astype(float).to_numpy()
+    return price, promo, len(plan)
+
+
+def _subset_rows(rows: Rows, new_pos: np.ndarray) -> Rows:
+    keep = new_pos[rows.product_idx] >= 0
+    return Rows(
+        product_idx=new_pos[rows.product_idx[keep]],
+        time_idx=rows.time_idx[keep],
+        log_price=rows.log_price[keep],
+        promo=rows.promo[keep],
+        y=rows.y[keep],
+    )
+
+
+def subset_design(design: Design, product_idx: np.ndarray) -> Design:
+    """The design of some products only: a shard, or a sample of the catalog.
+
+    Dates, Fourier terms and the trend's time origin stay the catalog's, so every subset forecasts
+    the same horizon dates on the same clock; attribute levels shrink to those the products use.
+    """
+    keep = np.unique(np.asarray(product_idx, dtype=np.int64))
+    new_pos = np.full(len(design.products), -1, dtype=np.int64)
+    new_pos[keep] = np.arange(len(keep))
+    levels, level_idx = {}, {}
+    for attr, idx in design.level_idx.items():
+        used, inverse = np.unique(idx[keep], return_inverse=True)
+        levels[attr] = design.levels[attr][used]
+        level_idx[attr] = inverse.astype(np.int64)
+    return Design(
+        products=design.products[keep],
+        levels=levels,
+        level_idx=level_idx,
+        pool=design.pool,
+        dates=design.dates,
+        n_train=design.n_train,
+        fourier=design.fourier,
+        fourier_names=design.fourier_names,
+        years=design.years,
+        train=_subset_rows(design.train, new_pos),
+        future=_subset_rows(design.future, new_pos),
+        ref_price=design.ref_price[keep],
+        future_price_source=design.future_price_source,
+        n_obs=design.n_obs[keep],
+    )

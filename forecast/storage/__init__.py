@@ -1,0 +1,98 @@
+"""DuckDB storage: the only package that talks to the database.
+
+- ``connection``: connections, the schema from the numbered files in ``sql/``, queries and exports
+- ``ingest``: products and sales files in, every row loaded or rejected with a reason
+- ``inputs``: what a forecast reads back (history, the check that it can be fitted, a plan file)
+- ``runs``: forecast runs, written in one transaction, published or failed
+- ``backtests``: backtest runs, likewise
+
+Callers use ``from forecast import storage`` and the names below.
+"""
+
+from forecast.storage.backtests import (
+    fail_backtest,
+    latest_backtest_id,
+    read_backtest,
+    start_backtest,
+    write_backtest,
+)
+from forecast.storage.connection import (
+    DEFAULT_DB,
+    EXPORT_FORMATS,
+    SQL_DIR,
+    apply_schema,
+    connect,
+    connect_read_only,
+    database_id,
+    default_db_path,
+    export_query,
+    query,
+    schema_files,
+)
+from forecast.storage.ingest import (
+    FilesSpec,
+    IngestError,
+    IngestSummary,
+    check_headers,
+    csv_delimiter,
+    ingest,
+    input_fingerprints,
+    parse_delimiter,
+    resolve_files,
+)
+from forecast.storage.inputs import check_forecast_inputs, load_training_data, read_plan
+from forecast.storage.runs import (
+    fail_run,
+    forecast_changes,
+    has_new_sales_since_latest_run,
+    mark_stale_runs_failed,
+    previous_published_run,
+    publish_run,
+    run_record,
+    runs_since,
+    start_run,
+    update_run,
+    write_run,
+)
+
+__all__ = [
+    "DEFAULT_DB",
+    "EXPORT_FORMATS",
+    "SQL_DIR",
+    "FilesSpec",
+    "IngestError",
+    "IngestSummary",
+    "apply_schema",
+    "check_forecast_inputs",
+    "check_headers",
+    "connect",
+    "connect_read_only",
+    "csv_delimiter",
+    "database_id",
+    "default_db_path",
+    "export_query",
+    "fail_backtest",
+    "fail_run",
+    "forecast_changes",
+    "has_new_sales_since_latest_run",
+    "ingest",
+    "input_fingerprints",
+    "latest_backtest_id",
+    "load_training_data",
+    "mark_stale_runs_failed",
+    "parse_delimiter",
+    "previous_published_run",
+    "publish_run",
+    "query",
+    "read_backtest",
+    "read_plan",
+    "resolve_files",
+    "run_record",
+    "runs_since",
+    "schema_files",
+    "start_backtest",
+    "start_run",
+    "update_run",
+    "write_backtest",
+    "write_run",
+]

@@ -1,0 +1,234 @@
+"""Forecast runs in the database: started, written in one transaction, published or failed, and the
+queries a scheduler asks of them."""
+
+from __future__ import annotations
+
+import os
+import socket
+from datetime import datetime
+from typing import Any
+
+import duckdb
+import numpy as np
+import pandas as pd
+
+from forecast.contract.paths import SamplePaths
+from forecast.contract.schema import (
+    DATE,
+    PRODUCT,
+    QUANTILE_COLUMNS,
+)
+from forecast.storage.connection import insert_row, quote_ident, update_row, utc_now
+
+
+def start_run(con: duckdb.DuckDBPyConnection, run_id: str, record: dict[str, Any]) -> None:
+    """Record a run as running before any work, so a crash leaves a trace.
+
+    Records the writing process (pid, host) and first marks runs whose writer is gone as failed
+    (see ``mark_stale_runs_failed``).
+    """
+    mark_stale_runs_failed(con)
+    fields = {
+        "run_id": run_id,
+        "created_at": utc_now(),
+        "status": "running",
+        "writer_pid": os.getpid(),
+        "writer_host": socket.gethostname(),
+        **record,
+    }
+    insert_row(con, "forecast_runs", fields)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: alive
+        return True
+    return True
+
+
+def mark_stale_runs_failed(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """Mark ``running`` runs whose writer process is gone as ``failed`` ('interrupted').
+
+    A run killed mid-write (SIGKILL, power loss) never reached ``fail_run``; its transaction rolled
+    back, so it has no forecasts, but its record still says ``running``. Only runs written from this
+    host can be checked (by pid); runs without a recorded writer count as gone.
+
+    Returns
+    -------
+    list[str]
+        The run ids marked failed.
+    """
+    host = socket.gethostname()
+    stale = [
+        run_id
+        for run_id, pid, writer_host in con.execute(
+            "select run_id, writer_pid, writer_host from forecast_runs where status = 'running' order by run_id"
+        ).fetchall()
+        if pid is None or (writer_host == host and not _alive(pid))
+    ]
+    for run_id in stale:
+        fail_run(con, run_id, "interrupted")
+    return stale
+
+
+def write_run(
+    con: duckdb.DuckDBPyConnection,
+    run_id: str,
+    forecasts: pd.DataFrame,
+    draws: SamplePaths,
+    record: dict[str, Any],
+    publish: bool = True,
+    tables: dict[str, pd.DataFrame] | None = None,
+) -> None:
+    """Write a run's forecasts, draws and per-run ``tables`` (``fit_diagnostics``,
+    ``product_effects``) and mark it succeeded, all in one transaction."""
+    con.execute("begin transaction")
+    try:
+        for table, frame in (tables or {}).items():
+            con.register("new_rows", frame)
+            cols = ", ".join(quote_ident(c) for c in frame.columns)
+            con.execute(f"insert into {table} (run_id, {cols}) select ?, {cols} from new_rows", [run_id])
+            con.unregister("new_rows")
+        con.register("new_forecasts", forecasts)
+        cols = ", ".join([PRODUCT, DATE, "mean", *QUANTILE_COLUMNS])
+        con.execute(f"insert into forecasts (run_id, {cols}) select ?, {cols} from new_forecasts", [run_id])
+        con.register(
+            "draw_products",
+            pd.DataFrame({"p": np.arange(len(draws.products)), PRODUCT: draws.products}),
+        )
+        con.register("draw_dates", pd.DataFrame({"t": np.arange(len(draws.dates)), DATE: draws.dates}))
+        con.register("new_draws", draws.frame())
+        con.execute(
+            f"""
+            insert into forecast_draws
+            select ?, p.{PRODUCT}, t.{DATE}, d.draw, d.quantity
+            from new_draws as d
+            join draw_products as p using (p)
+            join draw_dates as t using (t)
+            order by p.{PRODUCT}, t.{DATE}, d.draw
+            """,
+            [run_id],
+        )
+        update_run(
+            con,
+            run_id,
+            {"status": "succeeded", **record, "published": publish, "finished_at": utc_now()},
+        )
+        con.execute("commit")
+    except BaseException:
+        con.execute("rollback")
+        raise
+    finally:
+        for name in ("new_forecasts", "draw_products", "draw_dates", "new_draws"):
+            con.unregister(name)
+
+
+def publish_run(con: duckdb.DuckDBPyConnection, run_id: str) -> str | None:
+    """Publish a stored run that failed its convergence checks (status ``unconverged``), as it is:
+    a manual override, recorded in ``published_by`` and the run's message. Returns the run
+    ``latest_run`` now names."""
+    record = run_record(con, run_id)
+    if record is None:
+        raise ValueError(
+            f"no run '{run_id}' in the database: `demand-forecast sql \"select run_id, status from "
+            'forecast_runs order by created_at desc"` lists the runs'
+        )
+    if record["status"] != "unconverged":
+        state = (
+            "already published"
+            if record["published"]
+            else f"{record['status']}, with no forecasts to publish"
+        )
+        raise ValueError(
+            f"run {run_id} is {state}; only a run stored as unconverged can be published by hand"
+        )
+    note = f"published by hand on {utc_now():%Y-%m-%d %H:%M} UTC though it failed its checks ({record['problems']})"
+    message = f"{record['message']}; {note}" if record["message"] else note
+    con.execute("begin transaction")
+    try:
+        changed = con.execute(
+            "update forecast_runs set status = 'succeeded', published = true, published_by = 'manual', "
+            "message = ? where run_id = ? and status = 'unconverged' returning run_id",
+            [message, run_id],
+        ).fetchall()
+        if not changed:  # another process published it since it was read
+            raise ValueError(f"run {run_id} is no longer stored as unconverged; nothing was changed")
+        latest = con.execute("select run_id from latest_run").fetchone()[0]
+        con.execute("commit")
+    except BaseException:
+        con.execute("rollback")
+        raise
+    return latest
+
+
+def fail_run(con: duckdb.DuckDBPyConnection, run_id: str, message: str) -> None:
+    update_run(con, run_id, {"status": "failed", "message": message, "finished_at": utc_now()})
+
+
+def update_run(con: duckdb.DuckDBPyConnection, run_id: str, fields: dict[str, Any]) -> None:
+    update_row(con, "forecast_runs", "run_id", run_id, fields)
+
+
+def run_record(con: duckdb.DuckDBPyConnection, run_id: str) -> dict[str, Any] | None:
+    """A run's ``forecast_runs`` row as a dict, or None."""
+    cursor = con.execute("select * from forecast_runs where run_id = ?", [run_id])
+    row = cursor.fetchone()
+    if row is None:
+        return None
+    return dict(zip([d[0] for d in cursor.description], row, strict=True))
+
+
+def runs_since(con: duckdb.DuckDBPyConnection, since: datetime) -> list[str]:
+    """Ids of the runs started at or after ``since`` (UTC, naive), oldest first."""
+    rows = con.execute(
+        "select run_id from forecast_runs where created_at >= ? order by created_at, run_id", [since]
+    ).fetchall()
+    return [r[0] for r in rows]
+
+
+def previous_published_run(con: duckdb.DuckDBPyConnection, run_id: str) -> str | None:
+    """The newest published run created before ``run_id``, or None for the first one."""
+    row = con.execute(
+        """
+        select p.run_id
+        from forecast_runs as p, forecast_runs as r
+        where r.run_id = ? and p.status = 'succeeded' and p.published and p.run_id <> r.run_id
+            and (p.created_at < r.created_at or (p.created_at = r.created_at and p.run_id < r.run_id))
+        order by p.created_at desc, p.run_id desc
+        limit 1
+        """,
+        [run_id],
+    ).fetchone()
+    return row[0] if row else None
+
+
+def forecast_changes(
+    con: duckdb.DuckDBPyConnection, run_id: str, previous: str | None, limit: int | None = None
+) -> pd.DataFrame:
+    """Per product, ``run_id``'s horizon total against ``previous``'s, largest absolute change first.
+
+    The SQL is the ``forecast_changes`` table macro (``sql/007_forecast_changes.sql``).
+    """
+    sql = "select * from forecast_changes(?, ?)" + (f" limit {int(limit)}" if limit is not None else "")
+    return con.execute(sql, [run_id, previous]).df()
+
+
+def has_new_sales_since_latest_run(con: duckdb.DuckDBPyConnection) -> bool:
+    """Did an ingest load or correct sales (or products) after the newest published run started?
+
+    True when there is no published run yet.
+    """
+    row = con.execute(
+        """
+        select
+            (select max(created_at) from forecast_runs where status = 'succeeded' and published),
+            (select max(ingested_at) from ingest_log where rows_loaded > 0 or products_read > 0)
+        """
+    ).fetchone()
+    latest_run, latest_ingest = row
+    if latest_run is None:
+        return True
+    return latest_ingest is not None and latest_ingest > latest_run

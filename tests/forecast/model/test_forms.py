@@ -1,0 +1,108 @@
+"""How each part of the model is written, from the data: the same model, a geometry per catalog."""
+
+import numpy as np
+import pymc as pm
+import pytest
+from pytensor.compile.sharedvalue import SharedVariable
+from pytensor.graph.traversal import ancestors
+
+from forecast.config.options import DEFAULT_PRIORS
+from forecast.contract.schema import Hierarchy
+from forecast.model.builder import build_model, centering_data
+from forecast.model.forms import MIN_SCALE_SHARE, Spread, choose_forms, exponent_at, low_scale, pilot_scales
+from forecast.prep.calendar import infer_frequency
+from forecast.prep.design import build_design
+from forecast.prep.synthetic import generate_retail_data
+
+
+def _design(data, hierarchy=None, horizon=4):
+    freq = infer_frequency(data.sales["date"])
+    return build_design(data.sales, data.products, hierarchy or Hierarchy(), freq, horizon)
+
+
+@pytest.mark.parametrize("exponent", [0.0, 0.5, 1.0])
+def test_product_levels_have_the_same_prior_whatever_their_centering(tiny_design, exponent):
+    """``alpha = group_mean + sigma^(1-a) * (w - a * group_mean)``, ``w ~ Normal(a * group_mean,
+    sigma^a)``: a level's deviation from its groups is Normal(0, sigma) for every exponent."""
+    n = len(tiny_design.products)
+    model = build_model(tiny_design, DEFAULT_PRIORS, forms={"product": np.full(n, exponent)})
+    group_mean = model["intercept"] + sum(
+        model[f"effect_{a}"][tiny_design.level_idx[a]] for a in tiny_design.levels
+    )
+    with model:
+        draws = pm.draw(
+            [model["alpha_product"] - group_mean, model["sigma_product"]], draws=4000, random_seed=5
+        )
+    z = draws[0] / draws[1][:, None]
+    assert abs(z.mean()) < 0.03 and abs(z.std() - 1) < 0.03
+
+
+def test_a_catalog_without_price_changes_or_seasonal_differences_gets_non_centered_forms():
+    flat = generate_retail_data(
+        n_products=150, seed=4, price_changes=False, promo_rate=0.0, season_amplitude=(0, 0)
+    )
+    design = _design(flat)
+    scales = pilot_scales(design, DEFAULT_PRIORS)
+    forms = choose_forms(design, DEFAULT_PRIORS)
+    assert forms["elasticity"] == forms["promo"] == 0.0  # nothing informs them: the data say nothing
+    assert scales["season"].scale < 0.2 * DEFAULT_PRIORS["season_group_sigma"]  # the pre-fit finds no spread
+    assert forms["season"] < 0.2
+    seasonal = _design(generate_retail_data(n_products=150, seed=4, season_amplitude=(0.3, 1.0)))
+    assert (
+        choose_forms(seasonal, DEFAULT_PRIORS)["season"] > 0.7
+    )  # categories' cycles differ, thousands of rows: mostly centered, even the least informed
+
+
+def test_product_levels_follow_their_history_and_the_catalogs_size():
+    data = generate_retail_data(n_products=300, seed=2)
+    design = _design(data)
+    a = choose_forms(design, DEFAULT_PRIORS)["product"]
+    assert a.shape == (len(design.products),)
+    assert np.all(a[design.n_obs == 0] == 0)  # no rows: nothing to pin the level, non-centered
+    long = design.n_obs >= 100
+    assert np.median(a[long]) > 0.8  # pinned by two years of sales: near centered
+    tiny = _design(generate_retail_data(n_products=6, seed=2))
+    # Six products: their groups' mean is itself uncertain, so even long histories are not centered.
+    assert choose_forms(tiny, DEFAULT_PRIORS)["product"].max() < np.median(a[long])
+
+
+def test_few_levels_reach_far_below_their_estimated_scale():
+    assert low_scale(Spread(0.5, 2)) < 0.06 < low_scale(Spread(0.5, 6)) < low_scale(Spread(0.5, 30)) < 0.5
+    assert low_scale(Spread(0.5, 0)) == 0.5 * MIN_SCALE_SHARE  # nothing to go on: the floor
+
+
+def test_exponents_are_data_of_the_compiled_model(tiny_design):
+    """A retry in another geometry samples the same graph: the exponents are shared variables."""
+    forms = choose_forms(tiny_design, DEFAULT_PRIORS)
+    model = build_model(tiny_design, DEFAULT_PRIORS, forms=forms)
+    names = set(centering_data(forms)) - {"centering_logit_zero"}  # a zero-inflated model's only
+    shared = {v.name for v in ancestors([model.logp()]) if isinstance(v, SharedVariable)}
+    assert names <= shared
+    assert {"centering_alpha_product", "centering_effect_brand", "centering_season"} <= names
+
+
+def test_an_attribute_with_one_level_has_no_effect_to_sample(tiny_data):
+    products = tiny_data.products.assign(color="black")
+    data = type(tiny_data)(tiny_data.sales, products, tiny_data.truth, tiny_data.mean)
+    model = build_model(_design(data), DEFAULT_PRIORS)
+    names = {rv.name for rv in model.free_RVs}
+    assert "sigma_color" not in names and "z_color" not in names
+    assert pm.draw(model["effect_color"]).tolist() == [0.0]
+
+
+def test_history_shorter_than_a_year_has_no_yearly_cycle():
+    short = generate_retail_data(n_products=40, n_periods=20, seed=3)
+    design = _design(short)
+    assert design.fourier.shape[1] == 0
+    model = build_model(design, DEFAULT_PRIORS)
+    assert "season" not in model.named_vars and "season_sigma" not in model.named_vars
+    long = _design(generate_retail_data(n_products=40, n_periods=60, seed=3))
+    assert long.fourier.shape[1] == 6
+
+
+def test_a_part_at_a_larger_scale_is_written_more_centered(tiny_design):
+    spreads = pilot_scales(tiny_design, DEFAULT_PRIORS)
+    for part in ("trend", "groups:brand", "product"):
+        low = np.mean(exponent_at(tiny_design, DEFAULT_PRIORS, spreads, part, 1e-3))
+        high = np.mean(exponent_at(tiny_design, DEFAULT_PRIORS, spreads, part, 5.0))
+        assert 0 <= low < high <= 1, part

@@ -1,0 +1,103 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+from forecast.contract.schema import Hierarchy
+from forecast.prep.calendar import infer_frequency
+from forecast.prep.design import build_design, parent_groups
+
+
+def _design(sales, products, horizon=4, hierarchy=None):
+    freq = infer_frequency(sales["date"])
+    return build_design(sales, products, hierarchy or Hierarchy(), freq, horizon)
+
+
+@pytest.fixture
+def small():
+    dates = pd.date_range("2024-01-01", periods=6, freq="7D")
+    sales = pd.DataFrame(
+        {
+            "date": [dates[0], dates[2], dates[5], dates[4], dates[5]],
+            "product_id": ["A", "A", "A", "B", "B"],
+            "quantity": [3, 1, 2, 5, 4],
+            "price": [10.0, 8.0, 10.0, 20.0, 22.0],
+            "promo": [0, 1, 0, 0, 0],
+        }
+    )
+    products = pd.DataFrame(
+        {
+            "product_id": ["A", "B", "C"],
+            "category": ["x", "x", "y"],
+            "brand": ["k", "m", "k"],
+            "color": ["red", "red", "blue"],
+        }
+    )
+    return sales, products
+
+
+def test_zero_sale_periods_are_observations_from_first_sale_on(small):
+    d = _design(*small)
+    a = d.train.product_idx == 0
+    assert d.train.y[a].tolist() == [3, 0, 1, 0, 0, 2]  # weeks 1, 3, 4 had no row: sold 0
+    b = d.train.product_idx == 1
+    assert d.train.y[b].tolist() == [5, 4]  # B launched in week 4
+    assert d.n_obs.tolist() == [6, 2, 0]  # C has no history: cold start
+
+
+def test_prices_are_relative_to_the_regular_price_and_carried_over(small):
+    d = _design(*small)
+    a = d.train.product_idx == 0
+    # A's regular price is 10; the promo week sold at 8; the zero-sale weeks after it had the last
+    # regular shelf price, not the promotion price carried past the promotion
+    assert np.allclose(np.exp(d.train.log_price[a]), [1.0, 1.0, 0.8, 1.0, 1.0, 1.0])
+    assert d.train.promo[a].tolist() == [0, 0, 1, 0, 0, 0]
+
+
+def test_horizon_rows_cover_every_product_product_major(small):
+    d = _design(*small, horizon=4)
+    assert len(d.future) == 3 * 4
+    assert d.future.product_idx.tolist() == [0] * 4 + [1] * 4 + [2] * 4
+    assert d.future_dates[0] == pd.Timestamp("2024-02-12")
+    assert d.future.promo.sum() == 0
+    # B's last regular price 22 against its reference (median 21)
+    b = d.future.product_idx == 1
+    assert np.allclose(np.exp(d.future.log_price[b]), 22 / 21)
+
+
+def test_nested_levels_carry_their_parents(small):
+    d = _design(*small)
+    assert list(d.levels["brand"]) == ["x/k", "x/m", "y/k"]  # brand k in x and in y differ
+    assert d.level_idx["brand"].tolist() == [0, 1, 2]
+    assert list(d.levels["color"]) == ["blue", "red"]
+    assert d.pool == "category"
+
+
+def test_any_attribute_lists_work(small):
+    sales, products = small
+    products = products.rename(columns={"category": "region", "brand": "store"}).assign(size=["s", "m", "s"])
+    d = _design(sales, products, hierarchy=Hierarchy(("region", "store"), ("color", "size")))
+    assert set(d.levels) == {"region", "store", "color", "size"}
+    with pytest.raises(ValueError, match=r"no column\(s\) \['category', 'brand'\]"):
+        _design(sales, products)
+
+
+def test_sales_for_unknown_products_are_refused(small):
+    sales, products = small
+    with pytest.raises(ValueError, match="not in products"):
+        _design(sales, products[products["product_id"] != "B"])
+
+
+def test_parent_groups_are_read_from_the_products(small):
+    sales, products = small
+    d = _design(sales, products.assign(color=["red", "blue", "red"]))
+    # brands x/k and x/m sit in category x, y/k in y; red is sold in both categories
+    assert set(parent_groups(d)) == {"brand"}
+    assert parent_groups(d)["brand"].tolist() == [0, 0, 1]
+    # a "crossed" attribute whose levels each sit in one category nests there all the same
+    d = _design(
+        sales, products.assign(color=["red", "blue", "green"]), hierarchy=Hierarchy(("category",), ("color",))
+    )
+    assert parent_groups(d)["color"].tolist() == [0, 1, 0]  # blue, green, red: x, y, x
+    # one level of the parent: nothing to nest in
+    d = _design(sales, products.assign(category="x"))
+    assert "brand" not in parent_groups(d)

@@ -1,0 +1,167 @@
+import duckdb
+import numpy as np
+import pandas as pd
+import pytest
+
+from forecast import storage
+from forecast.contract.paths import SamplePaths
+from forecast.storage import IngestError
+
+
+@pytest.fixture
+def con():
+    c = storage.connect(":memory:")
+    yield c
+    c.close()
+
+
+def _count(con, table, where="true"):
+    return con.execute(f"select count(*) from {table} where {where}").fetchone()[0]
+
+
+def test_schema_is_idempotent(con):
+    storage.apply_schema(con)
+    storage.apply_schema(con)
+    tables = {r[0] for r in con.execute("select table_name from information_schema.tables").fetchall()}
+    assert {
+        "sales",
+        "products",
+        "rejected_sales",
+        "ingest_log",
+        "forecast_runs",
+        "forecasts",
+        "forecast_draws",
+        "latest_forecasts",
+    } <= tables
+
+
+def test_ingest_loads_every_row_and_is_idempotent(con, tiny_files, tiny_data):
+    sales, products = tiny_files
+    first = storage.ingest(con, sales, products)
+    assert not first.already_ingested
+    assert first.rows_read == len(tiny_data.sales) == first.rows_loaded + first.rows_rejected
+    assert first.rows_rejected == 0
+    assert _count(con, "sales") == len(tiny_data.sales)
+    assert _count(con, "products") == len(tiny_data.products)
+    again = storage.ingest(con, sales, products)
+    assert again.already_ingested and again.ingest_id == first.ingest_id
+    assert _count(con, "sales") == len(tiny_data.sales)
+    assert _count(con, "ingest_log") == 1
+
+
+def test_bad_rows_are_rejected_with_a_reason(con, tmp_path):
+    products = tmp_path / "products.csv"
+    products.write_text("product_id,category,brand,color\nA,x,k,red\nB,x,m,blue\n")
+    sales = tmp_path / "sales.csv"
+    sales.write_text(
+        "date,product_id,quantity,price,promo\n"
+        "2024-01-01,A,3,10.0,0\n"  # good
+        "2024-01-08,A,2,,1\n"  # good, price unknown
+        "2024-13-45,A,1,10.0,0\n"  # impossible date
+        ",A,1,10.0,0\n"  # missing date
+        "2024-01-15,A,-2,10.0,0\n"  # negative
+        "2024-01-22,A,1.5,10.0,0\n"  # fractional
+        "2024-01-29,A,lots,10.0,0\n"  # non-numeric
+        "2024-02-05,A,1,0,0\n"  # non-positive price
+        "2024-02-05,Z,1,5.0,0\n"  # unknown product
+        "2024-02-12,B,4,5.0,maybe\n"  # bad promo
+        "2024-02-19,B,4,5.0,0\n"  # good
+        "2024-02-19,B,4,5.0,0\n"  # exact duplicate of the row above
+        "2024-02-26,B,4,5.0,0\n"  # same key, different quantities: both rejected
+        "2024-02-26,B,5,5.0,0\n"
+    )
+    s = storage.ingest(con, sales, products)
+    assert s.rows_read == 14
+    assert s.rows_loaded == 3
+    assert s.rows_read == s.rows_loaded + s.rows_rejected
+    reasons = dict(con.execute("select source_row, reason from rejected_sales").fetchall())
+    assert reasons == {
+        3: "unparsable date",
+        4: "missing date",
+        5: "negative quantity",
+        6: "fractional quantity",
+        7: "non-numeric quantity",
+        8: "non-positive price",
+        9: "product not in the products file",
+        10: "unparsable promo (expected 0/1/true/false)",
+        12: "duplicate row",
+        13: "same date and product twice with different quantities",
+        14: "same date and product twice with different quantities",
+    }
+    assert con.execute("select price from sales where date = '2024-01-08'").fetchone()[0] is None
+
+
+def test_file_level_problems_are_one_line_errors_and_change_nothing(con, tmp_path):
+    products = tmp_path / "products.csv"
+    products.write_text("product_id,category,brand,color\nA,x,k,red\n")
+    bad = tmp_path / "sales.csv"
+    bad.write_text("day,sku,units\n2024-01-01,A,3\n")
+    with pytest.raises(IngestError, match=r"lacks required column\(s\) \['date', 'product_id', 'quantity'\]"):
+        storage.ingest(con, bad, products)
+    empty = tmp_path / "empty.csv"
+    empty.write_text("")
+    with pytest.raises(IngestError, match="file is empty"):
+        storage.ingest(con, empty, products)
+    with pytest.raises(IngestError, match="file not found"):
+        storage.ingest(con, tmp_path / "nope.csv", products)
+    conflict = tmp_path / "conflict.csv"
+    conflict.write_text("product_id,category,brand,color\nA,x,k,red\nA,y,k,red\n")
+    good = tmp_path / "good.csv"
+    good.write_text("date,product_id,quantity\n2024-01-01,A,3\n")
+    with pytest.raises(IngestError, match=r"conflicting attributes for \['A'\]"):
+        storage.ingest(con, good, conflict)
+    assert _count(con, "products") == 0 and _count(con, "sales") == 0 and _count(con, "ingest_log") == 0
+
+
+def test_parquet_input(con, tmp_path, tiny_data):
+    sales, products = tmp_path / "s.parquet", tmp_path / "p.parquet"
+    tiny_data.sales.to_parquet(sales)
+    tiny_data.products.to_parquet(products)
+    s = storage.ingest(con, sales, products)
+    assert s.rows_loaded == len(tiny_data.sales)
+    loaded = con.execute("select sum(quantity), count(*) filter (where promo) from sales").fetchone()
+    assert loaded == (tiny_data.sales["quantity"].sum(), tiny_data.sales["promo"].sum())
+
+
+def _draws(n_draw=4, products=("A", "B"), horizon=3, value=1):
+    return SamplePaths(
+        values=np.full((n_draw, len(products), horizon), value),
+        products=np.array(products),
+        dates=pd.date_range("2025-01-06", periods=horizon, freq="7D"),
+    )
+
+
+def _forecasts(draws):
+    from forecast.model.predict import summarise
+
+    return summarise(draws)
+
+
+def test_a_run_lands_whole_and_is_published(con):
+    storage.start_run(con, "r1", {"sampler": "nutpie"})
+    assert _count(con, "forecast_runs", "status = 'running'") == 1
+    assert _count(con, "latest_forecasts") == 0
+    draws = _draws()
+    storage.write_run(con, "r1", _forecasts(draws), draws, {"n_products": 2})
+    assert _count(con, "forecasts") == 6
+    assert _count(con, "forecast_draws") == 4 * 6
+    assert _count(con, "latest_forecasts") == 6
+    assert con.execute("select status, published from forecast_runs").fetchone() == ("succeeded", True)
+
+
+def test_a_failed_write_leaves_nothing_half_written(con):
+    draws = _draws()
+    storage.start_run(con, "good", {})
+    storage.write_run(con, "good", _forecasts(draws), draws, {})
+    storage.start_run(con, "bad", {})
+    # the run record update is the last statement: forecasts and draws are in by then
+    with pytest.raises(duckdb.Error, match="no_such_column"):
+        storage.write_run(con, "bad", _forecasts(draws), draws, {"no_such_column": 1})
+    storage.fail_run(con, "bad", "boom")
+    assert _count(con, "forecasts", "run_id = 'bad'") == 0
+    assert _count(con, "forecast_draws", "run_id = 'bad'") == 0
+    assert con.execute("select status, message from forecast_runs where run_id = 'bad'").fetchone() == (
+        "failed",
+        "boom",
+    )
+    assert con.execute("select distinct run_id from latest_forecasts").fetchall() == [("good",)]
