@@ -23,6 +23,7 @@ from _common import prepared, save
 def one(n: int) -> dict:
     from forecast import runs, storage
     from forecast.config.options import ForecastConfig
+    from forecast.contract.run_record import RunRecord
 
     config = ForecastConfig()
     t0 = time.perf_counter()
@@ -38,8 +39,10 @@ def one(n: int) -> dict:
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
         con = storage.connect(Path(tmp) / "bench.duckdb")
-        storage.start_run(con, "bench", {})
-        storage.write_run(con, "bench", forecasts, paths, runs.run_record(p, config), tables=tables)
+        record = RunRecord.started("bench")
+        storage.start_run(con, record)
+        record = record.with_(**runs.describe(p, config)).finished(True, "checks")
+        storage.write_run(con, record, forecasts, paths, tables=tables)
         con.close()
     t_write = time.perf_counter() - t0
     stats = fitted.idata.sample_stats

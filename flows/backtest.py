@@ -12,7 +12,7 @@ from prefect.cache_policies import NO_CACHE
 
 from flows.clock import StageClock
 from flows.forecast_flow import load_history
-from forecast import __version__, runs, storage
+from forecast import __version__, storage
 from forecast.config.options import ForecastConfig
 from forecast.contract.schema import DATE, PRODUCT
 from forecast.evaluation import backtest, report
@@ -106,7 +106,7 @@ def backtest_flow(
         attempt_budget=attempt_budget,
         sample_paths=sample_paths,
     )
-    backtest_id = "bt-" + runs.new_run_id()
+    backtest_id = "bt-" + storage.new_id()
     clock = StageClock(logger)
     lap, timings = clock.lap, clock.timings
 

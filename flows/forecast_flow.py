@@ -12,6 +12,7 @@ from prefect.cache_policies import NO_CACHE
 from flows.clock import StageClock
 from forecast import runs, storage
 from forecast.config.options import ForecastConfig
+from forecast.contract.run_record import RunRecord
 
 
 class DiagnosticsError(RuntimeError):
@@ -39,9 +40,9 @@ def load_history(db: str) -> tuple[pd.DataFrame, pd.DataFrame]:
 
 
 @task(name="start-run", retries=2, retry_delay_seconds=2, cache_policy=NO_CACHE)
-def start_run(db: str, run_id: str, record: dict) -> None:
+def start_run(db: str, record: RunRecord) -> None:
     with storage.connect(db) as con:
-        storage.start_run(con, run_id, record)
+        storage.start_run(con, record)
 
 
 @task(name="prepare", cache_policy=NO_CACHE)
@@ -69,9 +70,9 @@ def save_posterior(fitted: runs.Fitted, folder: str, run_id: str, config: Foreca
 
 
 @task(name="write-results", retries=2, retry_delay_seconds=2, cache_policy=NO_CACHE)
-def write_results(db: str, run_id: str, forecasts, paths, record: dict, publish: bool, tables: dict) -> None:
+def write_results(db: str, record: RunRecord, forecasts, paths, tables: dict) -> None:
     with storage.connect(db) as con:
-        storage.write_run(con, run_id, forecasts, paths, record, publish=publish, tables=tables)
+        storage.write_run(con, record, forecasts, paths, tables=tables)
 
 
 @task(name="mark-failed", retries=2, retry_delay_seconds=2, cache_policy=NO_CACHE)
@@ -119,23 +120,24 @@ def forecast_flow(
         attempt_budget=attempt_budget,
         sample_paths=sample_paths,
     )
-    run_id = runs.new_run_id()
+    run_id = storage.new_id()
     clock = StageClock(logger)
     lap, timings = clock.lap, clock.timings
 
-    start_run(db, run_id, runs.config_record(config))
+    record = RunRecord.started(run_id, **runs.configured(config))
+    start_run(db, record)
     logger.info("run %s started on %s", run_id, Path(db))
     try:
         sales, products = load_history(db)
         lap("load")
         prepared = prepare(sales, products, config, plan)
-        record = runs.run_record(prepared, config)
+        record = record.with_(**runs.describe(prepared, config))
         logger.info(
             "%d products, %d observations, %s data, horizon %d",
-            record["n_products"],
-            record["n_observations"],
-            record["frequency"],
-            record["horizon"],
+            record.n_products,
+            record.n_observations,
+            record.frequency,
+            record.horizon,
         )
         lap("prepare")
         fitted = fit(prepared, config, progressbar)
@@ -145,45 +147,39 @@ def forecast_flow(
         forecasts, paths, tables = forecast(prepared, fitted, config)
         posterior = save_posterior(fitted, str(Path(db).resolve().parent / "posteriors"), run_id, config)
         lap("forecast")
-        publish, status = runs.outcome(d, publish_unconverged)
-        record |= {
-            **d,
-            **status,
-            "attempts": fitted.attempts,
-            "posterior_path": posterior,
-            "timings": timings,
-        }
-        write_results(db, run_id, forecasts, paths, record, publish, tables)
+        publish, published_by = runs.outcome(d, publish_unconverged)
+        record = record.with_(**d, attempts=fitted.attempts, posterior_path=posterior, timings=timings)
+        record = record.finished(publish, published_by)
+        write_results(db, record, forecasts, paths, tables)
         lap("write")
     except Exception as exc:
         mark_failed(db, run_id, f"{type(exc).__name__}: {exc}")
         raise
-    return finish_run(db, run_id, record, config, fitted.diagnostics, timings, publish)
+    return finish_run(db, record, config, timings)
 
 
-def finish_run(
-    db: str, run_id: str, record: dict, config: ForecastConfig, d: dict, timings: dict, publish: bool
-) -> ForecastSummary:
-    """Store the run's timings; raise if it was not published, else summarise it."""
+def finish_run(db: str, record: RunRecord, config: ForecastConfig, timings: dict) -> ForecastSummary:
+    """Store the run's timings (its write included); raise if it was not published, else summarise it."""
+    run_id = record.run_id
     _store_timings(db, run_id, timings)
-    if not publish:
+    if not record.published:
         raise DiagnosticsError(
             f"run {run_id} failed its convergence checks and was not published to latest_forecasts: "
-            f"{d['problems']}. Its forecasts are kept under that run id; give the run more time "
+            f"{record.problems}. Its forecasts are kept under that run id; give the run more time "
             f"(--attempt-budget) or more draws (--draws), check the data of sparse groups, or publish "
             f"it as it is: `demand-forecast publish {run_id} --db {db}`"
         )
     return ForecastSummary(
         run_id=run_id,
         db=db,
-        n_products=record["n_products"],
-        n_observations=record["n_observations"],
-        frequency=record["frequency"],
-        horizon=record["horizon"],
+        n_products=record.n_products,
+        n_observations=record.n_observations,
+        frequency=record.frequency,
+        horizon=record.horizon,
         sampler=config.sampler,
-        diagnostics=d,
+        diagnostics=record.diagnostics(),
         timings=timings,
-        attempts=record.get("attempts") or [],
+        attempts=record.attempts,
     )
 
 

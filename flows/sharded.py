@@ -28,6 +28,7 @@ from flows.forecast_flow import (
 )
 from forecast import runs, shards, storage
 from forecast.config.options import ForecastConfig
+from forecast.contract.run_record import RunRecord
 
 
 @task(name="fit-stage1", cache_policy=NO_CACHE)
@@ -94,11 +95,12 @@ def sharded_forecast_flow(
     if shards_n is None and shard_by is None:
         shard_by = config.hierarchy.pooling_attribute
     sharding = shards.ShardConfig(n_shards=shards_n, by=shard_by, sample_products=sample_products)
-    run_id = runs.new_run_id()
+    run_id = storage.new_id()
     clock = StageClock(logger)
     lap, timings = clock.lap, clock.timings
 
-    start_run(db, run_id, shards.run_config_record(config, sharding))
+    record = RunRecord.started(run_id, **shards.configured_sharded(config, sharding))
+    start_run(db, record)
     logger.info("run %s started on %s (sharded)", run_id, Path(db))
     folder = str(Path(db).resolve().parent / "posteriors")
     try:
@@ -106,10 +108,10 @@ def sharded_forecast_flow(
         lap("load")
         prepared = prepare(sales, products, config, plan)
         parts = shards.split(prepared, sharding)
-        record = runs.run_record(prepared, config)
+        record = record.with_(**runs.describe(prepared, config))
         logger.info(
             "%d products in %d shards (%s products)",
-            record["n_products"],
+            record.n_products,
             len(parts),
             ", ".join(str(len(p.design.products)) for p in parts),
         )
@@ -125,18 +127,24 @@ def sharded_forecast_flow(
         lap("shards")
         forecasts, paths, tables, d = shards.combine(stage1, results)
         logger.info("diagnostics: %s %s", d["verdict"], d["problems"])
-        publish, status = runs.outcome(d, publish_unconverged)
+        publish, published_by = runs.outcome(d, publish_unconverged)
         line, shard_seconds = shards.describe(stage1, results)
         timings |= shard_seconds
         attempts = shards.attempts(stage1, results)
-        record |= {**d, **status, "attempts": attempts, "posterior_path": posterior, "timings": timings}
-        record["message"] += f"; {line}"
-        write_results(db, run_id, forecasts, paths, record, publish, tables)
+        record = record.with_(
+            **d,
+            attempts=attempts,
+            posterior_path=posterior,
+            timings=timings,
+            message=f"{record.message}; {line}",
+        )
+        record = record.finished(publish, published_by)
+        write_results(db, record, forecasts, paths, tables)
         lap("write")
     except Exception as exc:
         mark_failed(db, run_id, f"{type(exc).__name__}: {exc}")
         raise
-    return finish_run(db, run_id, record, config, d, timings, publish)
+    return finish_run(db, record, config, timings)
 
 
 def task_runner(dask_address: str | None = None, workers: int | None = None) -> DaskTaskRunner:

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 
 import arviz as az
@@ -23,11 +21,6 @@ from forecast.model.predict import sample_paths, summarise
 from forecast.model.remedies import fit_until_converged
 from forecast.prep.calendar import Frequency, infer_frequency
 from forecast.prep.design import Design, build_design
-
-
-def new_run_id() -> str:
-    """Sortable and unique: UTC time, then a random suffix."""
-    return datetime.now(UTC).strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
 
 
 @dataclass
@@ -140,8 +133,8 @@ def forecast(prepared: Prepared, fitted: Fitted, config: ForecastConfig) -> tupl
     return summarise(paths), paths
 
 
-def run_record(prepared: Prepared, config: ForecastConfig) -> dict:
-    """The run's metadata for ``forecast_runs``: what was fitted, on what, and how."""
+def describe(prepared: Prepared, config: ForecastConfig) -> dict:
+    """What the run fits, on what (``RunRecord`` fields)."""
     d = prepared.design
     return {
         "frequency": prepared.frequency.name,
@@ -155,18 +148,19 @@ def run_record(prepared: Prepared, config: ForecastConfig) -> dict:
     }
 
 
-def outcome(diagnostics: dict, publish_unconverged: bool) -> tuple[bool, dict]:
-    """Whether a run is published, and its status fields: published when its fit passed the
-    checks (``published_by`` "checks"), or on ``--publish-unconverged`` ("option"); otherwise
-    written with status ``unconverged`` for ``demand-forecast publish RUN_ID`` ("manual")."""
+def outcome(diagnostics: dict, publish_unconverged: bool) -> tuple[bool, str | None]:
+    """Whether a run is published, and by whom: when its fit passed the checks ("checks"), or on
+    ``--publish-unconverged`` ("option"); otherwise it is written as ``unconverged`` for
+    ``demand-forecast publish RUN_ID`` ("manual", ``storage.publish_run``)."""
     if diagnostics.get("verdict") in ("converged", "approximate"):
-        return True, {"published_by": "checks"}
+        return True, "checks"
     if publish_unconverged:
-        return True, {"published_by": "option"}
-    return False, {"status": "unconverged"}
+        return True, "option"
+    return False, None
 
 
-def config_record(config: ForecastConfig) -> dict:
+def configured(config: ForecastConfig) -> dict:
+    """How the run is configured (``RunRecord`` fields)."""
     return {
         "sampler": config.sampler,
         "likelihood": config.likelihood,

@@ -31,10 +31,10 @@ import pandas as pd
 from forecast import __version__
 from forecast.config.options import ForecastConfig
 from forecast.contract.paths import SamplePaths
-from forecast.model.effects import product_effects
+from forecast.model.effects import posterior_mean, product_effects
 from forecast.model.predict import sample_paths, summarise
 from forecast.prep.design import Design, subset_design
-from forecast.runs import Fitted, Prepared, config_record, fit_model, model_for, save_posterior
+from forecast.runs import Fitted, Prepared, configured, fit_model, model_for, save_posterior
 
 SCALARS = ("intercept", "sigma_product", "log_alpha")
 POOLED = ("trend", "elasticity", "promo", "logit_zero")  # per pooling group; "season" is per term too
@@ -88,10 +88,10 @@ class ShardResult:
     attempts: list[dict] = field(default_factory=list)
 
 
-def run_config_record(config: ForecastConfig, sharding: ShardConfig) -> dict:
-    """``runs.config_record`` with the sharding in the config and in its hash: a sharded run's
+def configured_sharded(config: ForecastConfig, sharding: ShardConfig) -> dict:
+    """``runs.configured`` with the sharding in the config and in its hash: a sharded run's
     results differ from the single model's, so they must not share a hash."""
-    record = config_record(config)
+    record = configured(config)
     record["config"] = record["config"] | {"sharding": sharding.to_dict()}
     payload = json.dumps({"config": record["config"], "version": __version__}, sort_keys=True, default=str)
     record["config_hash"] = hashlib.sha256(payload.encode()).hexdigest()[:16]
@@ -178,10 +178,6 @@ def stage1_sample(design: Design, size: int, innermost: str | None, seed: int) -
 # ------------------------------------------------------------------------------------ the stages
 
 
-def _mean(posterior, name: str) -> np.ndarray:
-    return posterior[name].mean(("chain", "draw")).to_numpy()
-
-
 def shared_values(fitted: Fitted, design: Design) -> dict:
     """Posterior means of everything above the product level, keyed as ``build_model``'s ``fixed``."""
     post = fitted.idata.posterior
@@ -191,17 +187,17 @@ def shared_values(fitted: Fitted, design: Design) -> dict:
     for name in post.data_vars:
         hyper = name.startswith("sigma_") or name.endswith(("_mu", "_sigma")) or name in SCALARS
         if hyper and not name.endswith(("_z", "__")):
-            value = _mean(post, name)
+            value = posterior_mean(post, name)
             shared[name] = float(value) if value.ndim == 0 else value
     for attr, levels in design.levels.items():
-        shared[f"effect_{attr}"] = pd.Series(_mean(post, f"effect_{attr}"), index=levels)
+        shared[f"effect_{attr}"] = pd.Series(posterior_mean(post, f"effect_{attr}"), index=levels)
     pool_levels = design.levels[design.pool] if design.pool is not None else pd.Index(["all"])
     for name in POOLED:
         if name in post:
-            shared[name] = pd.Series(_mean(post, name), index=pool_levels)
+            shared[name] = pd.Series(posterior_mean(post, name), index=pool_levels)
     if "season" in post:
         shared["season"] = pd.DataFrame(
-            _mean(post, "season"), index=pool_levels, columns=design.fourier_names
+            posterior_mean(post, "season"), index=pool_levels, columns=design.fourier_names
         )
     return shared
 

@@ -20,9 +20,6 @@ SALES_OPTIONAL = (PRICE, PROMO)
 DEFAULT_NESTED = ("category", "brand")
 DEFAULT_CROSSED = ("color",)
 
-QUANTILES = (0.05, 0.10, 0.25, 0.50, 0.75, 0.90, 0.95)
-QUANTILE_COLUMNS = tuple(f"p{round(q * 100):02d}" for q in QUANTILES)
-
 
 @dataclass(frozen=True)
 class Hierarchy:

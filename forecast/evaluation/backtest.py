@@ -25,23 +25,27 @@ import pandas as pd
 from forecast import runs
 from forecast.config.options import DEFAULT_HORIZON, ForecastConfig
 from forecast.contract.paths import SamplePaths
-from forecast.contract.quantiles import BACKTEST_QUANTILES
+from forecast.contract.quantiles import (
+    BACKTEST_QUANTILES,
+    BAND_QUANTILES,
+    SCORING_COLUMNS,
+    SCORING_GRID,
+    scoring_column,
+)
 from forecast.contract.schema import DATE, PRICE, PRODUCT, PROMO, QUANTITY, Hierarchy
+from forecast.contract.segments import INTERMITTENT_ADI, is_new
 from forecast.evaluation.baselines import baseline_forecasts
-from forecast.evaluation.metrics import QCOLS, QUANTILE_GRID, pit, pit_histogram, qcol, score
 from forecast.evaluation.metrics import mase as fold_mase
+from forecast.evaluation.metrics import pit, pit_histogram, score
 from forecast.prep.calendar import Frequency, infer_frequency
-from forecast.prep.design import level_keys
+from forecast.prep.design import level_keys, panel_rows
 
 MODEL = "hierarchical"
 NO_POOLING = "no_pooling"
 FROM_ATTRIBUTES = "hierarchical_from_attributes"
-NEW_PERIODS = 13  # fewer periods of history than this at the cutoff: a new product
-INTERMITTENT_ADI = 1.32  # average demand interval above this: intermittent (Syntetos & Boylan 2005)
 SEGMENTS = ("all", "regular", "intermittent", "new", "unseen", "cold_start")
 SEASON = {"D": 7, "W": 52, "M": 12, "Q": 4}
 SEP = "\x1f"
-BACKTEST_LEVELS = (0.025, 0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95, 0.975)  # stored per forecast
 
 
 @dataclass(frozen=True)
@@ -90,9 +94,8 @@ def dense_panel(sales: pd.DataFrame, grid: pd.DatetimeIndex) -> pd.DataFrame:
     pos = pd.Series(np.arange(len(grid)), index=grid)
     t = pos.reindex(sales[DATE]).to_numpy()
     first = pd.Series(t, index=sales.index).groupby(sales[PRODUCT].astype(str)).min()
-    products = np.repeat(first.index.to_numpy(), (len(grid) - first).astype(int))
-    t_rows = np.concatenate([np.arange(int(s), len(grid)) for s in first.to_numpy()]) if len(first) else []
-    panel = pd.DataFrame({PRODUCT: products, DATE: grid[np.asarray(t_rows, dtype=int)]})
+    products, t_rows = panel_rows(first.index.to_numpy(), first.to_numpy(), len(grid))
+    panel = pd.DataFrame({PRODUCT: products, DATE: grid[t_rows]})
     qty = sales.groupby([sales[PRODUCT].astype(str), DATE])[QUANTITY].sum()
     panel["y"] = qty.reindex(pd.MultiIndex.from_frame(panel[[PRODUCT, DATE]])).fillna(0).to_numpy()
     return panel
@@ -106,7 +109,7 @@ def segment_products(history: pd.DataFrame, products: pd.Index) -> pd.Series:
     adi = n / nonzero.replace(0, np.nan)
     seg = pd.Series("regular", index=n.index)
     seg[(adi > INTERMITTENT_ADI) | adi.isna()] = "intermittent"
-    seg[n < NEW_PERIODS] = "new"
+    seg[is_new(n)] = "new"
     return seg.reindex(products).fillna("unseen").rename("segment")
 
 
@@ -147,8 +150,8 @@ def path_quantiles(paths: SamplePaths, keys: pd.DataFrame, seen: pd.Index) -> pd
 
 def _quantile_frame(values: np.ndarray, ids: pd.Index, dates: pd.DatetimeIndex, level: str) -> pd.DataFrame:
     n_series, n_time = values.shape[1:]
-    q = np.quantile(values, QUANTILE_GRID, axis=0)  # (quantile, series, period)
-    frame = pd.DataFrame(q.reshape(len(QUANTILE_GRID), -1).T, columns=QCOLS)
+    q = np.quantile(values, SCORING_GRID, axis=0)  # (quantile, series, period)
+    frame = pd.DataFrame(q.reshape(len(SCORING_GRID), -1).T, columns=SCORING_COLUMNS)
     frame.insert(0, "mean", values.mean(axis=0).ravel())
     frame.insert(0, DATE, np.tile(dates.values, n_series))
     frame.insert(0, "series_id", np.repeat(ids.to_numpy(), n_time))
@@ -259,7 +262,7 @@ def run_fold(
         parts = base["series_id"].str.split(SEP, n=1, expand=True)
         forecasts.append(base.assign(level=parts[0], series_id=parts[1]))
     frame = pd.concat(forecasts, ignore_index=True)
-    frame = frame[["method", "level", "series_id", DATE, "mean", *QCOLS]]
+    frame = frame[["method", "level", "series_id", DATE, "mean", *SCORING_COLUMNS]]
     return FoldResult(fold, frame, actuals, seen_history, segments, fits)
 
 
@@ -306,7 +309,7 @@ def score_folds(results: list[FoldResult], seed: int = 0) -> tuple[pd.DataFrame,
                     {"method": method, "level": level, "segment": segment, "fold": int(fold)} | metrics
                 )
                 if fold == 0 and level == "product":
-                    u = pit(part["actual"].to_numpy(float), part[QCOLS].to_numpy(float), seed=seed)
+                    u = pit(part["actual"].to_numpy(float), part[SCORING_COLUMNS].to_numpy(float), seed=seed)
                     for b, share in enumerate(pit_histogram(u)):
                         pits.append({"method": method, "segment": segment, "bin": b, "share": float(share)})
     return pd.DataFrame(rows), pd.DataFrame(pits)
@@ -359,7 +362,7 @@ def plan_folds(
 
 def scored_forecasts(results: list[FoldResult]) -> pd.DataFrame:
     """Product-level forecasts of every method with their actuals: rows of ``backtest_forecasts``."""
-    keep = {qcol(a): name for a, name in zip(BACKTEST_LEVELS, BACKTEST_QUANTILES, strict=True)}
+    keep = {scoring_column(a): name for a, name in zip(BAND_QUANTILES, BACKTEST_QUANTILES, strict=True)}
     frames = []
     for r in results:
         f = r.forecasts[r.forecasts["level"] == "product"]

@@ -22,7 +22,7 @@ from statsforecast import StatsForecast
 from statsforecast.models import ADIDA, TSB, AutoETS, CrostonOptimized, Naive, SeasonalNaive
 from statsforecast.utils import ConformalIntervals
 
-from forecast.evaluation.metrics import INTERVAL_LEVELS, QCOLS
+from forecast.contract.quantiles import INTERVAL_LEVELS, SCORING_COLUMNS
 
 BASELINES = ("seasonal_naive", "auto_ets", "croston", "tsb", "adida")
 CONFORMAL_WINDOWS = 4
@@ -86,7 +86,7 @@ def baseline_forecasts(history: pd.DataFrame, dates: pd.DatetimeIndex, season: i
     for method, out, column in outputs:
         out = out.sort_values(["unique_id", "ds"])
         q = _quantiles(out, column)
-        frame = pd.DataFrame(q, columns=QCOLS)
+        frame = pd.DataFrame(q, columns=SCORING_COLUMNS)
         frame.insert(0, "mean", np.clip(out[column].to_numpy(), 0, None))
         frame.insert(0, "date", np.tile(dates.values, len(out) // horizon))
         frame.insert(0, "series_id", out["unique_id"].to_numpy())

@@ -1,7 +1,7 @@
 """Backtest scores of quantile forecasts: CRPS, weighted quantile loss, MASE, bias, coverage, PIT.
 
 Every method, the project's model and the baselines alike, is scored from the same grid of quantiles
-(``QUANTILE_GRID``), so no method gains from a finer representation: the model's quantiles come from
+(``SCORING_GRID``), so no method gains from a finer representation: the model's quantiles come from
 its sample paths, a baseline's from its prediction intervals. CRPS comes from scoringrules and MASE from
 utilsforecast; the rest are sums simple enough to state in one line each.
 """
@@ -13,32 +13,23 @@ import pandas as pd
 import scoringrules as sr
 from utilsforecast.losses import mase as _mase
 
-# Central intervals at 10%, 20%, ..., 90% and 95%, plus the median: 21 quantile levels.
-QUANTILE_GRID = np.array(
-    [0.025, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5]
-    + [0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95, 0.975]
-)
-QCOLS = [f"q{round(a * 1000):03d}" for a in QUANTILE_GRID]
-INTERVAL_LEVELS = [10, 20, 30, 40, 50, 60, 70, 80, 90, 95]  # statsforecast's `level`, giving the grid
+from forecast.contract.quantiles import SCORING_COLUMNS, SCORING_GRID, scoring_column
+
 PIT_BINS = 10
 
 
-def qcol(alpha: float) -> str:
-    return f"q{round(alpha * 1000):03d}"
-
-
-def pinball(y: np.ndarray, q: np.ndarray, alphas: np.ndarray = QUANTILE_GRID) -> np.ndarray:
+def pinball(y: np.ndarray, q: np.ndarray, alphas: np.ndarray = SCORING_GRID) -> np.ndarray:
     """Pinball loss per cell and level: ``alpha (y - q)`` above the quantile, ``(1 - alpha)(q - y)`` below."""
     diff = np.asarray(y, float)[:, None] - np.asarray(q, float)
     return np.where(diff >= 0, alphas * diff, (alphas - 1) * diff)
 
 
-def crps(y: np.ndarray, q: np.ndarray, alphas: np.ndarray = QUANTILE_GRID) -> np.ndarray:
+def crps(y: np.ndarray, q: np.ndarray, alphas: np.ndarray = SCORING_GRID) -> np.ndarray:
     """CRPS per cell, approximated from quantiles: twice the mean pinball loss (scoringrules)."""
     return np.asarray(sr.crps_quantile(np.asarray(y, float), np.asarray(q, float), alphas, backend="numpy"))
 
 
-def wql(y: np.ndarray, q: np.ndarray, alphas: np.ndarray = QUANTILE_GRID) -> float:
+def wql(y: np.ndarray, q: np.ndarray, alphas: np.ndarray = SCORING_GRID) -> float:
     """Weighted quantile loss: mean over levels of ``2 sum(pinball) / sum(|y|)``; scale-free."""
     total = np.abs(np.asarray(y, float)).sum()
     if total == 0:
@@ -58,7 +49,7 @@ def coverage(y: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> float:
     return float(np.mean((y >= lo) & (y <= hi))) if len(y) else float("nan")
 
 
-def pit(y: np.ndarray, q: np.ndarray, alphas: np.ndarray = QUANTILE_GRID, seed: int = 0) -> np.ndarray:
+def pit(y: np.ndarray, q: np.ndarray, alphas: np.ndarray = SCORING_GRID, seed: int = 0) -> np.ndarray:
     """Randomized PIT of each outcome under the distribution its quantiles describe.
 
     The CDF runs linearly between quantiles; where several quantiles equal the outcome (a count
@@ -101,7 +92,7 @@ def pit_histogram(u: np.ndarray, bins: int = PIT_BINS) -> np.ndarray:
     return counts / max(len(u), 1)
 
 
-def mase(scored: pd.DataFrame, train: pd.DataFrame, point: str = QCOLS[10]) -> pd.Series:
+def mase(scored: pd.DataFrame, train: pd.DataFrame, point: str = SCORING_COLUMNS[10]) -> pd.Series:
     """MASE of the median per series, scaled by the in-sample one-step naive MAE (utilsforecast).
 
     ``scored`` has ``series_id, date, actual`` and the quantile columns; ``train`` has
@@ -123,7 +114,7 @@ def mase(scored: pd.DataFrame, train: pd.DataFrame, point: str = QCOLS[10]) -> p
 def score(scored: pd.DataFrame, train: pd.DataFrame | None = None, seed: int = 0) -> dict[str, float]:
     """All metrics of one set of scored cells (``actual``, ``mean`` and the quantile columns)."""
     y = scored["actual"].to_numpy(float)
-    q = scored[QCOLS].to_numpy(float)
+    q = scored[SCORING_COLUMNS].to_numpy(float)
     u = pit(y, q, seed=seed)
     mase_values = mase(scored, train) if train is not None else pd.Series(dtype=float)
     return {
@@ -133,7 +124,7 @@ def score(scored: pd.DataFrame, train: pd.DataFrame | None = None, seed: int = 0
         "wql": wql(y, q),
         "mase": float(mase_values.mean()) if mase_values.notna().any() else float("nan"),
         "bias": bias(y, scored["mean"].to_numpy(float)),
-        "coverage_80": coverage(y, scored[qcol(0.1)], scored[qcol(0.9)]),
-        "coverage_95": coverage(y, scored[qcol(0.025)], scored[qcol(0.975)]),
+        "coverage_80": coverage(y, scored[scoring_column(0.1)], scored[scoring_column(0.9)]),
+        "coverage_95": coverage(y, scored[scoring_column(0.025)], scored[scoring_column(0.975)]),
         "pit_coverage_80": float(np.mean((u >= 0.1) & (u <= 0.9))) if len(u) else float("nan"),
     }

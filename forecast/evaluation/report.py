@@ -18,6 +18,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from forecast.contract.segments import INTERMITTENT_ADI, NEW_MAX_PERIODS
 from forecast.evaluation.backtest import FROM_ATTRIBUTES, MODEL, NO_POOLING  # noqa: E402
 
 PALETTE = {MODEL: "#1f5fa8", NO_POOLING: "#7fa7d6", FROM_ATTRIBUTES: "#6a3d9a"}
@@ -240,8 +241,8 @@ def render(
         "<h2>Accuracy by segment</h2>",
         accuracy_plot(metrics),
         _table(seg_table),
-        "<p class='note'>Segments at each cutoff: <i>new</i> fewer than 13 periods of history, "
-        "<i>intermittent</i> average demand interval above 1.32, <i>unseen</i> no history (only the "
+        f"<p class='note'>Segments at each cutoff: <i>new</i> at most {NEW_MAX_PERIODS} periods of "
+        f"history, <i>intermittent</i> average demand interval above {INTERMITTENT_ADI}, <i>unseen</i> no history (only the "
         "project's models can forecast them), <i>cold_start</i> a sample of established products "
         "whose whole history was hidden from one more fit (method hierarchical_from_attributes) next to "
         "the same products forecast with history.</p>",

@@ -10,8 +10,9 @@ from forecast.contract.schema import PRODUCT
 from forecast.prep.design import Design
 
 
-def _mean(idata: az.InferenceData, name: str) -> np.ndarray:
-    return idata.posterior[name].mean(("chain", "draw")).to_numpy()
+def posterior_mean(posterior, name: str) -> np.ndarray:
+    """A variable's mean over chains and draws."""
+    return posterior[name].mean(("chain", "draw")).to_numpy()
 
 
 def product_effects(idata: az.InferenceData, design: Design) -> pd.DataFrame:
@@ -37,9 +38,9 @@ def product_effects(idata: az.InferenceData, design: Design) -> pd.DataFrame:
     pooled_sd = alpha.std(("chain", "draw")).to_numpy()
     n_products = len(design.products)
     if "intercept" in post:
-        group = np.full(n_products, float(_mean(idata, "intercept")))
+        group = np.full(n_products, float(posterior_mean(idata.posterior, "intercept")))
         for attr, idx in design.level_idx.items():
-            group = group + _mean(idata, f"effect_{attr}")[idx]
+            group = group + posterior_mean(idata.posterior, f"effect_{attr}")[idx]
     else:
         group = np.full(n_products, np.nan)
 
@@ -47,12 +48,12 @@ def product_effects(idata: az.InferenceData, design: Design) -> pd.DataFrame:
     pool = design.pool_idx[rows.product_idx]
     season = np.zeros((len(design.dates), design.n_pool))
     if "season" in post:
-        season = design.fourier @ _mean(idata, "season").T  # (periods, groups)
+        season = design.fourier @ posterior_mean(idata.posterior, "season").T  # (periods, groups)
     offset = (
         season[rows.time_idx, pool]
-        + _mean(idata, "trend")[pool] * design.years[rows.time_idx]
-        + _mean(idata, "elasticity")[pool] * rows.log_price
-        + _mean(idata, "promo")[pool] * rows.promo
+        + posterior_mean(idata.posterior, "trend")[pool] * design.years[rows.time_idx]
+        + posterior_mean(idata.posterior, "elasticity")[pool] * rows.log_price
+        + posterior_mean(idata.posterior, "promo")[pool] * rows.promo
     )
     units = np.bincount(rows.product_idx, weights=rows.y, minlength=n_products)
     exposure = np.bincount(rows.product_idx, weights=np.exp(offset), minlength=n_products)
@@ -77,10 +78,10 @@ def _shrinkage(idata: az.InferenceData, log_mu: np.ndarray, product_idx: np.ndar
     post = idata.posterior
     if "sigma_product" not in post:  # no pooling: nothing is borrowed
         return np.full(n, np.nan)
-    tau = float(_mean(idata, "sigma_product"))
+    tau = float(posterior_mean(idata.posterior, "sigma_product"))
     mu = np.exp(log_mu)
     if "log_alpha" in post:  # negative binomial: each row informs less than a Poisson row would
-        dispersion = float(np.exp(np.mean(_mean(idata, "log_alpha"))))
+        dispersion = float(np.exp(np.mean(posterior_mean(idata.posterior, "log_alpha"))))
         mu = mu * dispersion / (dispersion + mu)
     info = np.bincount(product_idx, weights=mu, minlength=n)
     prior = 1.0 / tau**2

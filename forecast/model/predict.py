@@ -9,7 +9,8 @@ import pymc as pm
 import xarray as xr
 
 from forecast.contract.paths import SamplePaths
-from forecast.contract.schema import DATE, PRODUCT, QUANTILE_COLUMNS, QUANTILES
+from forecast.contract.quantiles import QUANTILE_COLUMNS, QUANTILES
+from forecast.contract.schema import DATE, PRODUCT
 from forecast.prep.design import Design
 
 

@@ -17,6 +17,15 @@ from forecast.contract.schema import DATE, PRICE, PRODUCT, PROMO, QUANTITY, Hier
 from forecast.prep.calendar import Frequency
 
 
+def panel_rows(keys: np.ndarray, first: np.ndarray, n_periods: int) -> tuple[np.ndarray, np.ndarray]:
+    """The rows of a dense panel: each key once per period from its ``first`` period to the last
+    (``n_periods - 1``); a period without a sales row sold zero. Returns ``(keys, periods)``."""
+    first = np.asarray(first, dtype=np.int64)
+    lengths = n_periods - first
+    offset = np.arange(lengths.sum()) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+    return np.repeat(np.asarray(keys), lengths), np.repeat(first, lengths) + offset
+
+
 @dataclass
 class Rows:
     """One row per (product, period) the model sees: observed history or the forecast horizon."""
@@ -185,13 +194,10 @@ def build_design(
     has_price = PRICE in sales.columns and sales[PRICE].notna().any()
     has_promo = PROMO in sales.columns
 
-    # Dense panel: every period from a product's first sale to the end of history.
     start = sales.groupby("p")["t"].min()
     n_train = len(train_dates)
-    lengths = (n_train - start).to_numpy()
-    p_rows = np.repeat(start.index.to_numpy(), lengths)
-    t_rows = np.concatenate([np.arange(s, n_train) for s in start.to_numpy()]) if len(start) else []
-    panel = pd.DataFrame({"p": p_rows, "t": np.asarray(t_rows, dtype=np.int64)})
+    p_rows, t_rows = panel_rows(start.index.to_numpy(), start.to_numpy(), n_train)
+    panel = pd.DataFrame({"p": p_rows, "t": t_rows})
     cols = ["p", "t", QUANTITY] + ([PRICE] if has_price else []) + ([PROMO] if has_promo else [])
     panel = panel.merge(sales[cols], on=["p", "t"], how="left").sort_values(["p", "t"])
     panel[QUANTITY] = panel[QUANTITY].fillna(0).astype(np.int64)

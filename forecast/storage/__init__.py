@@ -26,6 +26,7 @@ from forecast.storage.connection import (
     database_id,
     default_db_path,
     export_query,
+    new_id,
     query,
     schema_files,
 )
@@ -69,6 +70,7 @@ __all__ = [
     "connect_read_only",
     "csv_delimiter",
     "database_id",
+    "new_id",
     "default_db_path",
     "export_query",
     "fail_backtest",

@@ -7,6 +7,7 @@ import json
 import os
 import random
 import time
+import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -163,3 +164,8 @@ def update_row(
 def database_id(con: duckdb.DuckDBPyConnection) -> str:
     """The database's identity (``database_info``): fixed for its lifetime, new for a new file."""
     return con.execute("select database_id from database_info").fetchone()[0]
+
+
+def new_id() -> str:
+    """An id for a run, a backtest or an ingest: sortable and unique (UTC time, then a random suffix)."""
+    return datetime.now(UTC).strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]

@@ -9,10 +9,8 @@ import glob
 import gzip
 import hashlib
 import re
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +27,7 @@ from forecast.contract.schema import (
     SALES_REQUIRED,
 )
 from forecast.storage.connection import (
+    new_id,
     quote_ident,
     sql_literal,
     table_columns,
@@ -447,7 +446,7 @@ def ingest(
         ).fetchone()
         return IngestSummary(done[0], True, done[1], done[2], done[3], done[4], {})
 
-    ingest_id = datetime.now(UTC).strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
+    ingest_id = new_id()
     con.execute("begin transaction")
     try:
         headers: dict[Path, list[str]] = {}

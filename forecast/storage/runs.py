@@ -13,30 +13,25 @@ import numpy as np
 import pandas as pd
 
 from forecast.contract.paths import SamplePaths
+from forecast.contract.quantiles import QUANTILE_COLUMNS
+from forecast.contract.run_record import RunRecord
 from forecast.contract.schema import (
     DATE,
     PRODUCT,
-    QUANTILE_COLUMNS,
 )
 from forecast.storage.connection import insert_row, quote_ident, update_row, utc_now
 
 
-def start_run(con: duckdb.DuckDBPyConnection, run_id: str, record: dict[str, Any]) -> None:
+def start_run(con: duckdb.DuckDBPyConnection, record: RunRecord) -> None:
     """Record a run as running before any work, so a crash leaves a trace.
 
-    Records the writing process (pid, host) and first marks runs whose writer is gone as failed
-    (see ``mark_stale_runs_failed``).
+    The record names the writing process (pid, host, ``RunRecord.started``); runs whose writer is
+    gone are first marked failed (see ``mark_stale_runs_failed``).
     """
+    if record.status != "running":
+        raise ValueError(f"run {record.run_id} starts as running, not {record.status}")
     mark_stale_runs_failed(con)
-    fields = {
-        "run_id": run_id,
-        "created_at": utc_now(),
-        "status": "running",
-        "writer_pid": os.getpid(),
-        "writer_host": socket.gethostname(),
-        **record,
-    }
-    insert_row(con, "forecast_runs", fields)
+    insert_row(con, "forecast_runs", record.as_row())
 
 
 def _alive(pid: int) -> bool:
@@ -76,15 +71,16 @@ def mark_stale_runs_failed(con: duckdb.DuckDBPyConnection) -> list[str]:
 
 def write_run(
     con: duckdb.DuckDBPyConnection,
-    run_id: str,
+    record: RunRecord,
     forecasts: pd.DataFrame,
     draws: SamplePaths,
-    record: dict[str, Any],
-    publish: bool = True,
     tables: dict[str, pd.DataFrame] | None = None,
 ) -> None:
-    """Write a run's forecasts, draws and per-run ``tables`` (``fit_diagnostics``,
-    ``product_effects``) and mark it succeeded, all in one transaction."""
+    """Write a finished run's forecasts, draws and per-run ``tables`` (``fit_diagnostics``,
+    ``product_effects``) and its record (``RunRecord.finished``), all in one transaction."""
+    if record.status not in ("succeeded", "unconverged"):
+        raise ValueError(f"run {record.run_id} is {record.status}: RunRecord.finished comes before the write")
+    run_id = record.run_id
     con.execute("begin transaction")
     try:
         for table, frame in (tables or {}).items():
@@ -112,11 +108,7 @@ def write_run(
             """,
             [run_id],
         )
-        update_run(
-            con,
-            run_id,
-            {"status": "succeeded", **record, "published": publish, "finished_at": utc_now()},
-        )
+        update_run(con, run_id, {k: v for k, v in record.as_row().items() if k != "run_id"})
         con.execute("commit")
     except BaseException:
         con.execute("rollback")
@@ -136,17 +128,15 @@ def publish_run(con: duckdb.DuckDBPyConnection, run_id: str) -> str | None:
             f"no run '{run_id}' in the database: `demand-forecast sql \"select run_id, status from "
             'forecast_runs order by created_at desc"` lists the runs'
         )
-    if record["status"] != "unconverged":
-        state = (
-            "already published"
-            if record["published"]
-            else f"{record['status']}, with no forecasts to publish"
-        )
+    if record.status != "unconverged":
+        state = "already published" if record.published else f"{record.status}, with no forecasts to publish"
         raise ValueError(
             f"run {run_id} is {state}; only a run stored as unconverged can be published by hand"
         )
-    note = f"published by hand on {utc_now():%Y-%m-%d %H:%M} UTC though it failed its checks ({record['problems']})"
-    message = f"{record['message']}; {note}" if record["message"] else note
+    note = (
+        f"published by hand on {utc_now():%Y-%m-%d %H:%M} UTC though it failed its checks ({record.problems})"
+    )
+    message = f"{record.message}; {note}" if record.message else note
     con.execute("begin transaction")
     try:
         changed = con.execute(
@@ -169,16 +159,20 @@ def fail_run(con: duckdb.DuckDBPyConnection, run_id: str, message: str) -> None:
 
 
 def update_run(con: duckdb.DuckDBPyConnection, run_id: str, fields: dict[str, Any]) -> None:
+    """Set some of a run's ``forecast_runs`` columns (``RunRecord``'s fields)."""
+    unknown = set(fields) - set(RunRecord.columns())
+    if unknown:
+        raise ValueError(f"forecast_runs has no column(s) {sorted(unknown)}")
     update_row(con, "forecast_runs", "run_id", run_id, fields)
 
 
-def run_record(con: duckdb.DuckDBPyConnection, run_id: str) -> dict[str, Any] | None:
-    """A run's ``forecast_runs`` row as a dict, or None."""
+def run_record(con: duckdb.DuckDBPyConnection, run_id: str) -> RunRecord | None:
+    """A run's ``forecast_runs`` row, or None."""
     cursor = con.execute("select * from forecast_runs where run_id = ?", [run_id])
     row = cursor.fetchone()
     if row is None:
         return None
-    return dict(zip([d[0] for d in cursor.description], row, strict=True))
+    return RunRecord.from_row(dict(zip([d[0] for d in cursor.description], row, strict=True)))
 
 
 def runs_since(con: duckdb.DuckDBPyConnection, since: datetime) -> list[str]:

@@ -12,6 +12,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from forecast import storage
+from forecast.contract.run_record import RunRecord
 from forecast.prep.synthetic import generate_retail_data
 
 HORIZON = 4
@@ -64,7 +65,7 @@ def build_database(folder: Path) -> dict:
     ingest_flow(str(_write_csv(later, folder / "sales_later.csv")), str(products), db=db)
     con = storage.connect(db)
     try:
-        storage.start_run(con, "failed-run", {"sampler": "nutpie"})
+        storage.start_run(con, RunRecord.started("failed-run", sampler="nutpie"))
         storage.fail_run(con, "failed-run", "ValueError: an example failure")
         backtest = insert_backtest(con)
     finally:

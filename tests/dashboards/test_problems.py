@@ -18,6 +18,7 @@ from dashboards.screenshots import serve
 from flows.cli import dashboard_command
 from forecast import storage
 from forecast.contract.paths import SamplePaths
+from forecast.contract.run_record import RunRecord
 from tests.dashboards.conftest import PAGES, open_page
 
 
@@ -56,9 +57,10 @@ def test_a_database_with_only_an_unconverged_run_says_how_to_publish_it(monkeypa
     with storage.connect(db) as con:
         dates = pd.date_range("2025-01-06", periods=2, freq="7D")
         draws = SamplePaths(values=np.ones((3, 1, 2), dtype=int), products=np.array(["A"]), dates=dates)
-        storage.start_run(con, "r-1", {"sampler": "nutpie"})
-        record = {"problems": "ESS 210 < 400 on sigma_brand", "status": "unconverged"}
-        storage.write_run(con, "r-1", summarise(draws), draws, record, publish=False)
+        record = RunRecord.started("r-1", sampler="nutpie")
+        storage.start_run(con, record)
+        record = record.with_(problems="ESS 210 < 400 on sigma_brand").finished(False)
+        storage.write_run(con, record, summarise(draws), draws)
     for page in ["explorer", "aggregates", "new_products"]:
         message = open_page(monkeypatch, db, page).warning[0].value
         assert "No published forecast run" in message and "1 run(s) are stored unconverged" in message

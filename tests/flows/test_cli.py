@@ -5,6 +5,7 @@ from typer.testing import CliRunner
 from flows.cli import app
 from forecast import storage
 from forecast.contract.paths import SamplePaths
+from forecast.contract.run_record import RunRecord
 
 runner = CliRunner()
 
@@ -97,9 +98,10 @@ def _db_with_an_unconverged_run(tmp_path, run_id="r-unconverged"):
     dates = pd.date_range("2025-01-06", periods=2, freq="7D")
     draws = SamplePaths(values=np.ones((3, 1, 2), dtype=int), products=np.array(["A"]), dates=dates)
     for rid, publish in (("r-old", True), (run_id, False)):
-        storage.start_run(con, rid, {"sampler": "nutpie"})
-        record = {"problems": "ESS 210 < 400 on sigma_brand"} | ({} if publish else {"status": "unconverged"})
-        storage.write_run(con, rid, summarise(draws), draws, record, publish=publish)
+        record = RunRecord.started(rid, sampler="nutpie")
+        storage.start_run(con, record)
+        record = record.with_(problems="ESS 210 < 400 on sigma_brand").finished(publish, "checks")
+        storage.write_run(con, record, summarise(draws), draws)
     con.close()
     return db
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from forecast import storage
-from forecast.contract.schema import QUANTILE_COLUMNS
+from forecast.contract.quantiles import QUANTILE_COLUMNS
 from tests.conftest import write_inputs
 
 HORIZON = 5

@@ -173,11 +173,12 @@ def test_combine_puts_shards_in_order_and_refuses_a_product_twice(prepared):
 
 def test_sharding_is_part_of_the_run_config_and_its_hash():
     config = ForecastConfig()
-    single = runs.config_record(config)
-    four = shards.run_config_record(config, shards.ShardConfig(n_shards=4))
-    by_category = shards.run_config_record(config, shards.ShardConfig(by="category"))
+    single = runs.configured(config)
+    four = shards.configured_sharded(config, shards.ShardConfig(n_shards=4))
+    by_category = shards.configured_sharded(config, shards.ShardConfig(by="category"))
     assert four["config"]["sharding"]["n_shards"] == 4
     assert len({single["config_hash"], four["config_hash"], by_category["config_hash"]}) == 3
     assert (
-        four["config_hash"] == shards.run_config_record(config, shards.ShardConfig(n_shards=4))["config_hash"]
+        four["config_hash"]
+        == shards.configured_sharded(config, shards.ShardConfig(n_shards=4))["config_hash"]
     )

@@ -8,6 +8,7 @@ import pytest
 
 from forecast import storage
 from forecast.contract.paths import SamplePaths
+from forecast.contract.run_record import RunRecord
 from forecast.model.predict import summarise
 
 SQL = Path(storage.SQL_DIR)
@@ -40,8 +41,11 @@ def world():
     rng = np.random.default_rng(3)
     values = rng.negative_binomial(2, 0.3, size=(N_DRAWS, len(PRODUCTS), len(DATES)))
     draws = SamplePaths(values=values, products=PRODUCTS["product_id"].to_numpy(), dates=DATES)
-    storage.start_run(con, "run1", {"sampler": "fake"})
-    storage.write_run(con, "run1", summarise(draws), draws, {"n_products": len(PRODUCTS)})
+    record = RunRecord.started("run1", sampler="fake")
+    storage.start_run(con, record)
+    storage.write_run(
+        con, record.with_(n_products=len(PRODUCTS)).finished(True, "checks"), summarise(draws), draws
+    )
     yield con, values
     con.close()
 

@@ -6,8 +6,8 @@ import pytest
 
 from forecast.config.options import ForecastConfig
 from forecast.contract.paths import SamplePaths
+from forecast.contract.quantiles import SCORING_COLUMNS, SCORING_GRID
 from forecast.evaluation import backtest
-from forecast.evaluation.metrics import QCOLS, QUANTILE_GRID
 from forecast.prep.calendar import infer_frequency
 
 GRID = pd.date_range("2024-01-07", periods=60, freq="W-SUN")
@@ -54,7 +54,7 @@ def test_aggregate_quantiles_come_from_summed_paths():
     q = backtest.path_quantiles(paths, keys, seen=pd.Index(["p1", "p2", "p3"]))
     x = q[(q["level"] == "category") & (q["series_id"] == "x")].sort_values("date")
     np.testing.assert_allclose(
-        x[QCOLS].to_numpy(), np.quantile(values[:, :2].sum(axis=1), QUANTILE_GRID, axis=0).T
+        x[SCORING_COLUMNS].to_numpy(), np.quantile(values[:, :2].sum(axis=1), SCORING_GRID, axis=0).T
     )
     total = q[q["level"] == "total"]
     np.testing.assert_allclose(total["mean"], values.sum(axis=1).mean(axis=0))
@@ -144,7 +144,7 @@ def test_every_baseline_forecasts_every_seen_series(tiny_data, monkeypatch):
         products = f[(f["method"] == method) & (f["level"] == "product")]
         assert set(products["series_id"]) == set(seen), method
         assert products.groupby("series_id")["date"].nunique().eq(len(fold.dates)).all()
-        q = products[QCOLS].to_numpy()
+        q = products[SCORING_COLUMNS].to_numpy()
         assert (q >= 0).all() and (np.diff(q, axis=1) >= 0).all()
         assert set(f.loc[f["method"] == method, "level"]) == {
             "product",

@@ -14,6 +14,7 @@ import pytest
 
 from forecast import runs
 from forecast.config.options import ForecastConfig
+from forecast.contract.segments import is_new
 from forecast.evaluation.scores import crps_samples, randomized_pit
 from forecast.model.effects import product_effects
 from forecast.prep.synthetic import generate_retail_data
@@ -76,7 +77,7 @@ def _segments(train, products):
     seg = pd.Series("regular", index=products["product_id"])
     seg[rate < 1.0] = "sparse"
     seg[rate >= 3.0] = "well-sold"
-    seg[weeks <= 12] = "new"
+    seg[is_new(weeks)] = "new"
     return seg
 
 

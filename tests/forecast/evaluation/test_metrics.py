@@ -5,8 +5,8 @@ import pandas as pd
 import pytest
 from scipy import stats
 
+from forecast.contract.quantiles import SCORING_COLUMNS, SCORING_GRID
 from forecast.evaluation import metrics
-from forecast.evaluation.metrics import QCOLS, QUANTILE_GRID
 
 ALPHAS = np.array([0.1, 0.5, 0.9])
 
@@ -23,7 +23,7 @@ def test_crps_is_twice_the_mean_pinball_loss():
 
 
 def test_crps_of_a_point_mass_is_the_absolute_error():
-    q = np.full((1, len(QUANTILE_GRID)), 5.0)
+    q = np.full((1, len(SCORING_GRID)), 5.0)
     # 2 * mean over levels of (1 - alpha) * |5 - 2|; the grid's levels average 0.5, so exactly 3.
     np.testing.assert_allclose(metrics.crps(np.array([2.0]), q), [3.0])
 
@@ -69,11 +69,11 @@ def test_pit_of_a_calibrated_count_forecast_is_uniform():
     rng = np.random.default_rng(0)
     means = rng.choice([0.3, 2.0, 8.0], size=20000)
     y = rng.poisson(means)
-    q = stats.poisson.ppf(QUANTILE_GRID[None, :], means[:, None])
+    q = stats.poisson.ppf(SCORING_GRID[None, :], means[:, None])
     hist = metrics.pit_histogram(metrics.pit(y, q, seed=2))
     np.testing.assert_allclose(hist, 0.1, atol=0.015)
     # A forecast that is too narrow piles PIT values into the outer bins.
-    narrow = stats.poisson.ppf(QUANTILE_GRID[None, :], means[:, None] * 0.5)
+    narrow = stats.poisson.ppf(SCORING_GRID[None, :], means[:, None] * 0.5)
     assert metrics.pit_histogram(metrics.pit(y, narrow, seed=2))[-1] > 0.2
 
 
@@ -87,7 +87,7 @@ def _cells(series, actual, median):
     frame = pd.DataFrame(
         {"series_id": series, "date": pd.date_range("2024-01-01", periods=n, freq="W"), "actual": actual}
     )
-    for c in QCOLS:
+    for c in SCORING_COLUMNS:
         frame[c] = median
     frame["mean"] = median
     return frame
@@ -113,6 +113,6 @@ def test_score_collects_every_metric():
     cells = _cells(["a", "a", "b"], [2.0, 5.0, 0.0], 3.0)
     out = metrics.score(cells)
     assert out["n_series"] == 2 and out["n_cells"] == 3
-    assert out["crps"] == pytest.approx(metrics.crps(cells["actual"], cells[QCOLS]).mean())
+    assert out["crps"] == pytest.approx(metrics.crps(cells["actual"], cells[SCORING_COLUMNS]).mean())
     assert out["bias"] == pytest.approx((9 - 7) / 7)
     assert out["coverage_80"] == pytest.approx(0.0)  # a point forecast at 3 never holds 2, 5 or 0

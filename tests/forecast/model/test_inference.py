@@ -57,6 +57,6 @@ def test_the_sampler_gets_the_catalog_sized_target_acceptance(prepared, monkeypa
             runs.fit_model(prepared, config, progressbar=False)
         assert (
             f"NUTS target acceptance {config.target_accept_for(n):.2f}"
-            in runs.run_record(prepared, config)["message"]
+            in runs.describe(prepared, config)["message"]
         )
     assert given == [0.95, 0.85]  # the tiny catalog is a small one

@@ -9,13 +9,16 @@ import textwrap
 from pathlib import Path
 
 from forecast import storage
+from forecast.contract.run_record import RunRecord
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 # Writes run `run_id` with fake draws for `n_products` products (13 weeks, `n_draws` paths).
 WRITER = """
 import sys, numpy as np, pandas as pd
 from forecast import storage
+from forecast.contract.paths import SamplePaths
+from forecast.contract.run_record import RunRecord
 from forecast.model.predict import summarise
 
 def run(db, run_id, n_products, n_draws, hold=False):
@@ -27,17 +30,18 @@ def run(db, run_id, n_products, n_draws, hold=False):
     )
     forecasts = summarise(draws)
     con = storage.connect(db)
-    storage.start_run(con, run_id, {"sampler": "fake"})
+    record = RunRecord.started(run_id, sampler="fake")
+    storage.start_run(con, record)
     con.close()
     if hold:
         # stop inside write_run's transaction, after forecasts and draws are inserted
-        real = storage.update_run
+        import forecast.storage.runs as run_store
         def stop(con, rid, fields):
             print("inside the transaction", flush=True)
             import time; time.sleep(600)
-        storage.update_run = stop
+        run_store.update_run = stop
     con = storage.connect(db)
-    storage.write_run(con, run_id, forecasts, draws, {"n_products": n_products})
+    storage.write_run(con, record.with_(n_products=n_products).finished(True, "checks"), forecasts, draws)
     con.close()
     print("written", flush=True)
 """
@@ -129,9 +133,9 @@ def test_a_writer_killed_mid_write_leaves_the_previous_run_intact(tmp_path):
 
 def test_a_live_running_run_is_not_marked_failed(tmp_path):
     con = storage.connect(tmp_path / "d.duckdb")
-    storage.start_run(con, "mine", {})
+    storage.start_run(con, RunRecord.started("mine"))
     assert storage.mark_stale_runs_failed(con) == []
     con.execute("update forecast_runs set writer_pid = 2147483000 where run_id = 'mine'")
-    storage.start_run(con, "next", {})  # a new run sweeps the dead one
+    storage.start_run(con, RunRecord.started("next"))  # a new run sweeps the dead one
     assert con.execute("select status from forecast_runs where run_id = 'mine'").fetchone()[0] == "failed"
     con.close()

@@ -6,6 +6,7 @@ import pytest
 
 from forecast import storage
 from forecast.contract.paths import SamplePaths
+from forecast.contract.run_record import RunRecord
 from forecast.model.predict import summarise
 
 
@@ -22,8 +23,9 @@ def _write(con, run_id, values: dict[str, int], publish=True, horizon=3):
         products=np.array(list(values)),
         dates=pd.date_range("2025-01-06", periods=horizon, freq="7D"),
     )
-    storage.start_run(con, run_id, {})
-    storage.write_run(con, run_id, summarise(draws), draws, {}, publish=publish)
+    record = RunRecord.started(run_id)
+    storage.start_run(con, record)
+    storage.write_run(con, record.finished(publish, "checks"), summarise(draws), draws)
 
 
 def test_changes_per_product_largest_first_with_products_that_came_and_went(con):

@@ -5,7 +5,9 @@ import pytest
 
 from forecast import storage
 from forecast.contract.paths import SamplePaths
+from forecast.contract.run_record import RunRecord
 from forecast.storage import IngestError
+from forecast.storage import runs as run_store
 
 
 @pytest.fixture
@@ -138,25 +140,33 @@ def _forecasts(draws):
 
 
 def test_a_run_lands_whole_and_is_published(con):
-    storage.start_run(con, "r1", {"sampler": "nutpie"})
+    record = RunRecord.started("r1", sampler="nutpie")
+    storage.start_run(con, record)
     assert _count(con, "forecast_runs", "status = 'running'") == 1
     assert _count(con, "latest_forecasts") == 0
     draws = _draws()
-    storage.write_run(con, "r1", _forecasts(draws), draws, {"n_products": 2})
+    storage.write_run(con, record.with_(n_products=2).finished(True, "checks"), _forecasts(draws), draws)
     assert _count(con, "forecasts") == 6
     assert _count(con, "forecast_draws") == 4 * 6
     assert _count(con, "latest_forecasts") == 6
     assert con.execute("select status, published from forecast_runs").fetchone() == ("succeeded", True)
 
 
-def test_a_failed_write_leaves_nothing_half_written(con):
+def test_a_failed_write_leaves_nothing_half_written(con, monkeypatch):
     draws = _draws()
-    storage.start_run(con, "good", {})
-    storage.write_run(con, "good", _forecasts(draws), draws, {})
-    storage.start_run(con, "bad", {})
+    good, bad = RunRecord.started("good"), RunRecord.started("bad")
+    storage.start_run(con, good)
+    storage.write_run(con, good.finished(True, "checks"), _forecasts(draws), draws)
+    storage.start_run(con, bad)
+
     # the run record update is the last statement: forecasts and draws are in by then
-    with pytest.raises(duckdb.Error, match="no_such_column"):
-        storage.write_run(con, "bad", _forecasts(draws), draws, {"no_such_column": 1})
+    def broken(con, run_id, fields):
+        con.execute("select * from no_such_table")
+
+    monkeypatch.setattr(run_store, "update_run", broken)
+    with pytest.raises(duckdb.Error, match="no_such_table"):
+        storage.write_run(con, bad.finished(True, "checks"), _forecasts(draws), draws)
+    monkeypatch.undo()
     storage.fail_run(con, "bad", "boom")
     assert _count(con, "forecasts", "run_id = 'bad'") == 0
     assert _count(con, "forecast_draws", "run_id = 'bad'") == 0
@@ -165,3 +175,32 @@ def test_a_failed_write_leaves_nothing_half_written(con):
         "boom",
     )
     assert con.execute("select distinct run_id from latest_forecasts").fetchall() == [("good",)]
+
+
+def test_the_run_record_is_the_forecast_runs_row(con):
+    """Every column of forecast_runs is a field of RunRecord and back: a new column goes in both."""
+    columns = [r[0] for r in con.execute("describe forecast_runs").fetchall()]
+    assert sorted(columns) == sorted(RunRecord.columns())
+    record = RunRecord.started("r1", sampler="nutpie", config={"draws": 10})
+    storage.start_run(con, record)
+    draws = _draws()
+    done = record.with_(n_products=2, timings={"fit": 1.5}, attempts=[{"attempt": 1}]).finished(False)
+    storage.write_run(con, done, _forecasts(draws), draws)
+    back = storage.run_record(con, "r1")
+    assert back.status == "unconverged" and back.published is False and back.published_by is None
+    assert back.config == {"draws": 10} and back.timings == {"fit": 1.5} and back.attempts == [{"attempt": 1}]
+    assert back.finished_at is not None and back.writer_pid == record.writer_pid
+
+
+def test_a_run_ends_in_one_state_whatever_order_its_facts_arrive_in():
+    record = RunRecord.started("r1")
+    with pytest.raises(ValueError, match="change only when the run finishes"):
+        record.with_(status="succeeded")
+    with pytest.raises(ValueError, match="names who published it"):
+        record.finished(True)
+    published = record.with_(verdict="converged").finished(True, "checks")
+    assert (published.status, published.published, published.published_by) == ("succeeded", True, "checks")
+    kept = record.finished(False, "checks")
+    assert (kept.status, kept.published, kept.published_by) == ("unconverged", False, None)
+    with pytest.raises(ValueError, match="unknown run status"):
+        RunRecord("r2", status="done")
