@@ -73,11 +73,12 @@ def write_run(
     con: duckdb.DuckDBPyConnection,
     record: RunRecord,
     forecasts: pd.DataFrame,
-    draws: SamplePaths,
+    paths: SamplePaths,
     tables: dict[str, pd.DataFrame] | None = None,
 ) -> None:
-    """Write a finished run's forecasts, draws and per-run ``tables`` (``fit_diagnostics``,
-    ``product_effects``) and its record (``RunRecord.finished``), all in one transaction."""
+    """Write a finished run's forecasts, its sample paths (into ``forecast_draws``), the per-run
+    ``tables`` (``fit_diagnostics``, ``product_effects``) and its record (``RunRecord.finished``), all in
+    one transaction."""
     if record.status not in ("succeeded", "unconverged"):
         raise ValueError(f"run {record.run_id} is {record.status}: RunRecord.finished comes before the write")
     run_id = record.run_id
@@ -93,10 +94,10 @@ def write_run(
         con.execute(f"insert into forecasts (run_id, {cols}) select ?, {cols} from new_forecasts", [run_id])
         con.register(
             "draw_products",
-            pd.DataFrame({"p": np.arange(len(draws.products)), PRODUCT: draws.products}),
+            pd.DataFrame({"p": np.arange(len(paths.products)), PRODUCT: paths.products}),
         )
-        con.register("draw_dates", pd.DataFrame({"t": np.arange(len(draws.dates)), DATE: draws.dates}))
-        con.register("new_draws", draws.frame())
+        con.register("draw_dates", pd.DataFrame({"t": np.arange(len(paths.dates)), DATE: paths.dates}))
+        con.register("new_draws", paths.frame())
         con.execute(
             f"""
             insert into forecast_draws
