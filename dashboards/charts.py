@@ -83,14 +83,17 @@ def fan(
     return alt.layer(area, line).resolve_scale(color="independent").properties(title=title, height=height)
 
 
-def forest(effects: pd.DataFrame, height_per_level: int = 18) -> alt.VConcatChart:
-    """Posterior mean and 90% interval of every level's effect, one panel per attribute (log scale)."""
+def forest(
+    effects: pd.DataFrame, height_per_level: int = 18, attributes: tuple[str, ...] = ATTRIBUTES
+) -> alt.VConcatChart:
+    """Posterior mean and 90% interval of every level's effect, one panel per attribute (log scale),
+    ``attributes`` (the run's hierarchy) first in their order, then any others found."""
     lo = float(min(effects["hdi_05"].min(), 0)) if len(effects) else -1.0
     hi = float(max(effects["hdi_95"].max(), 0)) if len(effects) else 1.0
     x_scale = alt.Scale(domain=[lo, hi], nice=True)
     panels = []
     found = list(dict.fromkeys(effects["attribute"]))
-    order = [a for a in ATTRIBUTES if a in found] + [a for a in found if a not in ATTRIBUTES]
+    order = [a for a in attributes if a in found] + [a for a in found if a not in attributes]
     for attribute in order:
         frame = effects[effects["attribute"] == attribute]
         base = alt.Chart(frame).encode(

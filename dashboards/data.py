@@ -21,8 +21,11 @@ import pandas as pd
 import streamlit as st
 
 from forecast import storage
+from forecast.contract.schema import DEFAULT_CROSSED, DEFAULT_NESTED
+from forecast.storage.connection import quote_ident
 
-ATTRIBUTES = ("category", "brand", "color")
+# The default hierarchy's attributes; a run's own come from its configuration (``run_attributes``).
+ATTRIBUTES = DEFAULT_NESTED + DEFAULT_CROSSED
 BANDS = {"50%": ("p25", "p75"), "80%": ("p10", "p90"), "95%": ("p025", "p975")}
 NEW_MAX_PERIODS = 12  # "new": this many periods of history or fewer (as in the evidence tests)
 SPARSE_MAX_UNITS = 30  # "sparse": fewer units than this in the whole history
@@ -131,12 +134,42 @@ def latest_run(db: str, stamp: tuple) -> dict | None:
     return _record(frame.iloc[0])
 
 
+def run_attributes(run: dict) -> tuple[str, ...]:
+    """The attributes of a run's hierarchy, nested ones outermost first, then the crossed ones: what
+    the pages filter and group by. A run recorded without a hierarchy ran the default one."""
+    config = run.get("config")
+    if isinstance(config, str):
+        config = json.loads(config)
+    hierarchy = config.get("hierarchy") if isinstance(config, dict) else None
+    if not isinstance(hierarchy, dict):
+        return ATTRIBUTES
+    return tuple(hierarchy.get("nested") or ()) + tuple(hierarchy.get("crossed") or ())
+
+
+def _columns(attributes: tuple[str, ...], table: str = "p") -> str:
+    """``p."a" as "a", ...``: the attributes as columns named as the hierarchy spells them."""
+    return ", ".join(f"{table}.{quote_ident(a)} as {quote_ident(a)}" for a in attributes)
+
+
+def _check_attribute(by: str, attributes: tuple[str, ...]) -> None:
+    if by not in attributes:
+        raise ValueError(f"unknown attribute {by}: the run's are {', '.join(attributes)}")
+
+
 def _record(row: pd.Series) -> dict:
     record = row.to_dict()
     for key in ("timings", "config"):
         if isinstance(record.get(key), str):
             record[key] = json.loads(record[key])
     return record
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def run_config(db: str, stamp: tuple, run_id: str) -> dict:
+    """A run's stored configuration (empty when it has none, e.g. a run that failed first)."""
+    frame = read_one(db, "select config from forecast_runs where run_id = $run_id", {"run_id": run_id})
+    config = frame["config"].iloc[0] if len(frame) else None
+    return json.loads(config) if isinstance(config, str) else {}
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
@@ -298,27 +331,31 @@ def product_view(
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
-def attribute_levels(db: str, stamp: tuple) -> pd.DataFrame:
-    return read_one(db, "select distinct category, brand, color from products order by all")
+def attribute_levels(db: str, stamp: tuple, attributes: tuple[str, ...] = ATTRIBUTES) -> pd.DataFrame:
+    """Every combination of the attributes' levels the products hold (a column per attribute)."""
+    if not attributes:
+        return pd.DataFrame()
+    return read_one(db, f"select distinct {_columns(attributes)} from products p order by all")
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
 def slice_view(
-    db: str, stamp: tuple, run_id: str, by: str, category: str | None, brand: str | None, color: str | None
+    db: str, stamp: tuple, run_id: str, by: str, picked: tuple[tuple[str, str | None], ...]
 ) -> dict[str, pd.DataFrame]:
-    """A coherent slice: sample paths summed across its products within each draw (per period, and
-    over the horizon per level of ``by``), its history and its number of products."""
-    if by not in ATTRIBUTES:
-        raise ValueError(f"unknown attribute {by}")
-    picked = {"category": category, "brand": brand, "color": color}
-    chosen = {a: v for a, v in picked.items() if v is not None}
-    where = " and ".join(f"p.{a} = ${a}" for a in chosen) or "true"
+    """A coherent slice of the products holding every ``(attribute, level)`` of ``picked`` (a level
+    None: any): sample paths summed across its products within each draw (per period, and over the
+    horizon per level of ``by``, one of ``picked``'s attributes), its history and its number of products."""
+    _check_attribute(by, tuple(a for a, _ in picked))
+    q = quote_ident
+    chosen = {f"v{i}": (a, v) for i, (a, v) in enumerate(picked) if v is not None}
+    where = " and ".join(f"p.{q(a)} = ${name}" for name, (a, _) in chosen.items()) or "true"
+    values = {name: v for name, (_, v) in chosen.items()}
     members = f"product_id in (select product_id from products p where {where})"
     products_in, sales_in = ("true", "true") if not chosen else (members, f"s.{members}")
     return read(
         db,
         {
-            "forecast": (_fan_sql(products_in), {"run_id": run_id, **chosen}),
+            "forecast": (_fan_sql(products_in), {"run_id": run_id, **values}),
             "history": (
                 f"""
                 select d.date, coalesce(sum(s.quantity), 0) as actual
@@ -326,20 +363,20 @@ def slice_view(
                 left join sales s on s.date = d.date and {sales_in}
                 group by d.date order by d.date
                 """,
-                chosen or None,
+                values or None,
             ),
-            "products": (f"select count(*) as n from products p where {where}", chosen or None),
+            "products": (f"select count(*) as n from products p where {where}", values or None),
             "breakdown": (
                 f"""
                 with units as (
-                    select p.{by} as level, d.draw, sum(d.quantity) as units
+                    select p.{q(by)} as level, d.draw, sum(d.quantity) as units
                     from forecast_draws d inner join products p using (product_id)
                     where d.run_id = $run_id and {where}
-                    group by p.{by}, d.draw
+                    group by p.{q(by)}, d.draw
                 )
                 {_summary("level", by, "mean desc")}
                 """,
-                {"run_id": run_id, **chosen},
+                {"run_id": run_id, **values},
             ),
         },
     )
@@ -349,16 +386,19 @@ def slice_view(
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
-def pooling_table(db: str, stamp: tuple, run_id: str) -> pd.DataFrame:
+def pooling_table(
+    db: str, stamp: tuple, run_id: str, attributes: tuple[str, ...] = ATTRIBUTES
+) -> pd.DataFrame:
     """Per product: attributes, history, shrinkage and its forecast per period (mean over the horizon)."""
+    columns = f"{_columns(attributes)}, " if attributes else ""
     return read_one(
         db,
-        """
+        f"""
         with fc as (
             select product_id, avg(mean) as forecast_mean, avg(p50) as forecast_p50
             from forecasts where run_id = $run_id group by product_id
         )
-        select p.product_id, p.category, p.brand, p.color, e.n_obs, e.units, e.shrinkage,
+        select p.product_id, {columns}e.n_obs, e.units, e.shrinkage,
                e.pooled_effect, e.group_effect, e.no_pooling_effect, fc.forecast_mean, fc.forecast_p50
         from product_effects e
         inner join products p using (product_id)
@@ -393,18 +433,20 @@ def with_group_means(frame: pd.DataFrame, by: str) -> pd.DataFrame:
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
-def group_fan(db: str, stamp: tuple, run_id: str, by: str, level: str) -> pd.DataFrame:
+def group_fan(
+    db: str, stamp: tuple, run_id: str, by: str, level: str, attributes: tuple[str, ...] = ATTRIBUTES
+) -> pd.DataFrame:
     """The average product of a group: its summed sample paths divided by its number of products."""
-    if by not in ATTRIBUTES:
-        raise ValueError(f"unknown attribute {by}")
+    _check_attribute(by, attributes)
+    column = quote_ident(by)
     out = read(
         db,
         {
             "fan": (
-                _fan_sql(f"product_id in (select product_id from products where {by} = $level)"),
+                _fan_sql(f"product_id in (select product_id from products where {column} = $level)"),
                 {"run_id": run_id, "level": level},
             ),
-            "n": (f"select count(*) as n from products where {by} = $level", {"level": level}),
+            "n": (f"select count(*) as n from products where {column} = $level", {"level": level}),
         },
     )
     frame, n = out["fan"], out["n"]["n"][0]
@@ -455,7 +497,7 @@ def _split_parameter(frame: pd.DataFrame, prefix: str) -> pd.DataFrame:
 
 @st.cache_data(show_spinner=False, max_entries=16)
 def group_effects(db: str, stamp: tuple, run_id: str, posterior_path: str | None) -> Effects:
-    """Posterior of the category, brand and color effects (log scale), for the forest plot.
+    """Posterior of the group effects of the run's attributes (log scale), for the forest plot.
 
     The fit records ``effect_<attr>[level]`` in ``fit_diagnostics``, sampled directly or derived from
     the standardized ``z_<attr>`` (``forecast.model.diagnostics.checked_parameters``). Runs recorded before

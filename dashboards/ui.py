@@ -65,6 +65,12 @@ def shown(frame: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+def listed(names: tuple[str, ...] | list[str]) -> str:
+    """``("category", "brand", "color")`` as "category, brand and color"."""
+    names = list(names)
+    return " and ".join([", ".join(names[:-1]), names[-1]]) if len(names) > 1 else "".join(names)
+
+
 def none_if_all(value: str) -> str | None:
     return None if value == ALL else value
 

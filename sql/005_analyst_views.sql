@@ -1,5 +1,5 @@
--- Views and a macro analysts query: accuracy against later sales, coherent aggregates from the
--- sample paths. Idempotent.
+-- Views analysts query: accuracy against later sales, the default attributes' cube of coherent
+-- aggregates from the sample paths (any hierarchy's: sql/009_hierarchy_views.sql). Idempotent.
 
 -- Stock on hand per product, for sql/queries/stockout_risk.sql (filled by the analyst; may stay empty).
 create table if not exists stock_levels (
@@ -62,83 +62,9 @@ with final as (
 
 select * from final;
 
--- Coherent totals: sum every product's units within each draw (one joint sample path), then take
--- the mean and quantiles of those sums. Summing product quantiles instead would overstate the spread.
-create or replace view category_forecasts as
-with summed as (
-    select category, date, draw, sum(quantity) as units
-    from latest_draws
-    group by category, date, draw
-),
-
-final as (
-    select
-        category,
-        date,
-        avg(units) as mean,  -- expected units
-        quantile_cont(units, 0.05) as p05,
-        quantile_cont(units, 0.10) as p10,
-        quantile_cont(units, 0.25) as p25,
-        quantile_cont(units, 0.50) as p50,
-        quantile_cont(units, 0.75) as p75,
-        quantile_cont(units, 0.90) as p90,
-        quantile_cont(units, 0.95) as p95
-    from summed
-    group by category, date
-)
-
-select * from final;
-
-create or replace view brand_forecasts as
-with summed as (
-    select category, brand, date, draw, sum(quantity) as units
-    from latest_draws
-    group by category, brand, date, draw
-),
-
-final as (
-    select
-        category,
-        brand,
-        date,
-        avg(units) as mean,  -- expected units
-        quantile_cont(units, 0.05) as p05,
-        quantile_cont(units, 0.10) as p10,
-        quantile_cont(units, 0.25) as p25,
-        quantile_cont(units, 0.50) as p50,
-        quantile_cont(units, 0.75) as p75,
-        quantile_cont(units, 0.90) as p90,
-        quantile_cont(units, 0.95) as p95
-    from summed
-    group by category, brand, date
-)
-
-select * from final;
-
-create or replace view color_forecasts as
-with summed as (
-    select color, date, draw, sum(quantity) as units
-    from latest_draws
-    group by color, date, draw
-),
-
-final as (
-    select
-        color,
-        date,
-        avg(units) as mean,  -- expected units
-        quantile_cont(units, 0.05) as p05,
-        quantile_cont(units, 0.10) as p10,
-        quantile_cont(units, 0.25) as p25,
-        quantile_cont(units, 0.50) as p50,
-        quantile_cont(units, 0.75) as p75,
-        quantile_cont(units, 0.90) as p90,
-        quantile_cont(units, 0.95) as p95
-    from summed
-    group by color, date
-)
-
-select * from final;
+-- Coherent totals per attribute and level of any run's hierarchy (level_forecasts), the default
+-- attributes' views (category_forecasts, brand_forecasts, color_forecasts) and slices
+-- (slice_forecast_by, slice_forecast): sql/009_hierarchy_views.sql.
 
 -- Every combination of category, brand and color at once (grouping sets of the cube); a NULL key
 -- with its `all_*` flag true means "all". E.g. category and color, any brand:
@@ -178,41 +104,6 @@ final as (
         quantile_cont(units, 0.95) as p95
     from summed
     group by all
-)
-
-select * from final;
-
--- Any slice of the catalog by the default attributes, coherent; NULL (the default) means any:
---   select * from slice_forecast(category := 'tops', color := 'red')
-create or replace macro slice_forecast(category := null, brand := null, color := null) as table
-with picked as (
-    select date, draw, quantity
-    from latest_draws as d
-    where (category is null or d.category = category)
-        and (brand is null or d.brand = brand)
-        and (color is null or d.color = color)
-),
-
-summed as (
-    select date, draw, sum(quantity) as units
-    from picked
-    group by date, draw
-),
-
-final as (
-    select
-        date,
-        avg(units) as mean,  -- expected units
-        quantile_cont(units, 0.05) as p05,
-        quantile_cont(units, 0.10) as p10,
-        quantile_cont(units, 0.25) as p25,
-        quantile_cont(units, 0.50) as p50,
-        quantile_cont(units, 0.75) as p75,
-        quantile_cont(units, 0.90) as p90,
-        quantile_cont(units, 0.95) as p95
-    from summed
-    group by date
-    order by date
 )
 
 select * from final;

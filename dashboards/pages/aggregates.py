@@ -1,4 +1,5 @@
-"""Aggregates: any slice by category, brand and color, from sample paths summed within each draw."""
+"""Aggregates: any slice by the run's attributes (category, brand and color by default), from sample
+paths summed within each draw."""
 
 from __future__ import annotations
 
@@ -10,23 +11,27 @@ st.title("Aggregates")
 db = ui.database()
 run = ui.latest_run(db)
 stamp = data.version(db)
+attributes = data.run_attributes(run)
+if not attributes:
+    st.info("This run's hierarchy has no attributes: there is nothing to slice or break down by.")
+    st.stop()
 
 with ui.shown_problems():
-    levels = data.attribute_levels(db, stamp)
+    levels = data.attribute_levels(db, stamp, attributes)
 
-cols = st.columns(4)
+cols = st.columns(len(attributes) + 1)
 picked: dict[str, str | None] = {}
 remaining = levels
-for col, attr in zip(cols, data.ATTRIBUTES, strict=False):
+for col, attr in zip(cols, attributes, strict=False):
     options = [ui.ALL, *sorted(remaining[attr].dropna().astype(str).unique())]
     choice = col.selectbox(attr.capitalize(), options, key=f"slice-{attr}")
     picked[attr] = ui.none_if_all(choice)
     if picked[attr] is not None:
         remaining = remaining[remaining[attr].astype(str) == picked[attr]]
-by = cols[3].selectbox("Break down by", list(data.ATTRIBUTES), key="by")
+by = cols[-1].selectbox("Break down by", list(attributes), key="by")
 
 with ui.shown_problems():
-    view = data.slice_view(db, stamp, run["run_id"], by, **picked)
+    view = data.slice_view(db, stamp, run["run_id"], by, tuple(picked.items()))
 split = view["breakdown"]
 
 n = int(view["products"]["n"][0])

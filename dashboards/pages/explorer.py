@@ -12,15 +12,23 @@ db = ui.database()
 run = ui.latest_run(db)
 stamp = data.version(db)
 
+attributes = data.run_attributes(run)
 with ui.shown_problems():
     catalog = data.products(db, stamp, run["run_id"])
+# the run's attributes first, then any other attribute a product holds (not the default ones a
+# catalog of other attributes leaves empty)
+metrics = ("n_obs", "units", "shrinkage")
+others = [
+    c for c in catalog.columns if c not in ("product_id", *metrics, *attributes) and catalog[c].notna().any()
+]
+attrs = [a for a in attributes if a in catalog.columns] + others
+catalog = catalog[["product_id", *attrs, *metrics]]
 
 text = st.text_input("Search products", placeholder="product id or attributes, e.g. 'tops red'", key="search")
 found = data.search(catalog, text)
 if found.empty:
     st.info(f"No product matches '{text}'.")
     st.stop()
-attrs = [c for c in catalog.columns if c not in ("product_id", "n_obs", "units", "shrinkage")]
 labels = {
     row.product_id: " · ".join([str(row.product_id), *[str(getattr(row, a)) for a in attrs]])
     for row in found.itertuples()
@@ -52,9 +60,9 @@ with left:
         )
 with right:
     st.markdown("**Attributes**")
-    attributes = view["attributes"].drop(columns="product_id").T.reset_index()
-    attributes.columns = ["attribute", "value"]
-    st.dataframe(attributes, hide_index=True, width="stretch")
+    values = view["attributes"][[a for a in attrs if a in view["attributes"].columns]].T.reset_index()
+    values.columns = ["attribute", "value"]
+    st.dataframe(values, hide_index=True, width="stretch")
     st.markdown("**Borrowed from its groups**")
     if effects.empty:
         st.info("No pooling record for this product in this run.")
@@ -64,7 +72,7 @@ with right:
         st.metric(
             "Shrinkage",
             "n/a" if pd.isna(shrinkage) else f"{shrinkage:.0%}",
-            help="The weight of its groups' mean (category, brand, color) in the product's level: "
+            help=f"The weight of its groups' mean ({', '.join(attributes)}) in the product's level: "
             "0% its own sales alone, 100% its groups alone (a product without history). It weighs the "
             "information in its own rows against how far products spread around their groups.",
         )

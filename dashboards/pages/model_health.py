@@ -68,11 +68,13 @@ with ui.shown_problems():
     params = data.fit_parameters(db, stamp, run_id)
     effects = data.group_effects(db, stamp, run_id, run["posterior_path"])
 
-st.subheader("Category, brand and color effects")
+with ui.shown_problems():
+    attributes = data.run_attributes({"config": data.run_config(db, stamp, run_id) or None})
+st.subheader(f"{ui.listed(attributes).capitalize() or 'Group'} effects")
 if effects.frame.empty:
     st.info("This run recorded no group effects.")
 else:
-    st.altair_chart(charts.forest(effects.frame), width="content")
+    st.altair_chart(charts.forest(effects.frame, attributes=attributes), width="content")
     st.caption(f"From {effects.source}. Log scale: +0.1 is about 10% more demand than the average product.")
     ui.download(effects.frame, f"group_effects_{run_id}", "Download the effects (CSV)")
 

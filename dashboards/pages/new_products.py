@@ -11,11 +11,15 @@ st.title("New and sparse products")
 db = ui.database()
 run = ui.latest_run(db)
 stamp = data.version(db)
+attributes = data.run_attributes(run)
 
 with ui.shown_problems():
-    table = data.pooling_table(db, stamp, run["run_id"])
+    table = data.pooling_table(db, stamp, run["run_id"], attributes)
 if table.empty:
     st.info("This run has no per-product pooling record (product_effects).")
+    st.stop()
+if not attributes:
+    st.info("This run's hierarchy has no attributes: its products have no groups to compare with.")
     st.stop()
 
 c1, c2, c3 = st.columns(3)
@@ -25,7 +29,7 @@ new_max = c1.number_input(
 sparse_max = c2.number_input(
     "Sparse: fewer units than this in history", 1, 100_000, data.SPARSE_MAX_UNITS, key="sparse_max"
 )
-by = c3.selectbox("Compare with the group by", list(data.ATTRIBUTES), key="group_by")
+by = c3.selectbox("Compare with the group by", list(attributes), key="group_by")
 table = data.with_group_means(table.assign(segment=data.segment(table, new_max, sparse_max)), by)
 
 counts = table["segment"].value_counts()
@@ -51,9 +55,7 @@ scatter = (
         ),
         tooltip=[
             "product_id",
-            "category",
-            "brand",
-            "color",
+            *attributes,
             "segment",
             "n_obs",
             "units",
@@ -73,9 +75,7 @@ focus = table[table["segment"] != "regular"].sort_values(["segment", "n_obs", "p
 show = focus[
     [
         "product_id",
-        "category",
-        "brand",
-        "color",
+        *attributes,
         "segment",
         "n_obs",
         "units",
@@ -105,7 +105,7 @@ product_id = st.selectbox("Product", show["product_id"].tolist(), key="focus_pro
 row = show[show["product_id"] == product_id].iloc[0]
 with ui.shown_problems():
     view = data.product_view(db, stamp, run["run_id"], run["last_date"], run.get("frequency"), product_id)
-    group = data.group_fan(db, stamp, run["run_id"], by, str(row["group"]))
+    group = data.group_fan(db, stamp, run["run_id"], by, str(row["group"]), attributes)
 left, right = st.columns(2)
 with left:
     st.altair_chart(
