@@ -8,6 +8,7 @@ parameters it names, so a file may use any subset of those given.
 
 from __future__ import annotations
 
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,15 @@ def ingest_sql_files() -> list[Path]:
     return sorted(INGEST_SQL_DIR.glob("[0-9][0-9]_*.sql"))
 
 
+@cache
+def _statements(path: Path, mtime_ns: int) -> tuple[tuple[str, frozenset[str]], ...]:
+    """A file's statements and the parameters each names, parsed once per version of the file."""
+    statements = duckdb.extract_statements(path.read_text())
+    if not statements:
+        raise ValueError(f"no SQL statement in {path}")
+    return tuple((s.query, frozenset(s.named_parameters)) for s in statements)
+
+
 def run_sql_file(
     con: duckdb.DuckDBPyConnection, name: str | Path, params: dict[str, Any] | None = None
 ) -> duckdb.DuckDBPyConnection:
@@ -33,13 +43,9 @@ def run_sql_file(
     """
     path = Path(name) if Path(name).is_absolute() else INGEST_SQL_DIR / name
     params = params or {}
-    statements = duckdb.extract_statements(path.read_text())
-    if not statements:
-        raise ValueError(f"no SQL statement in {path}")
-    for statement in statements:
-        needed = statement.named_parameters
+    for query, needed in _statements(path, path.stat().st_mtime_ns):
         missing = sorted(needed - params.keys())
         if missing:
             raise KeyError(f"{path.name} needs parameter(s) {missing}")
-        result = con.execute(statement.query, {k: params[k] for k in needed} if needed else None)
+        result = con.execute(query, {k: params[k] for k in needed} if needed else None)
     return result
