@@ -1,7 +1,8 @@
 """DuckDB storage: the only package that talks to the database.
 
 - ``connection``: connections, the schema from the numbered files in ``sql/``, queries and exports
-- ``ingest``: products and sales files in, every row loaded or rejected with a reason
+- ``ingest``: products and sales files in, every row loaded or rejected with a reason, by the SQL
+  steps in ``sql/ingest/`` (run by ``sql_files``); the files themselves: ``input_files``
 - ``inputs``: what a forecast reads back (history, the check that it can be fitted, a plan file)
 - ``runs``: forecast runs, written in one transaction, published or failed
 - ``backtests``: backtest runs, likewise
