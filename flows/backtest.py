@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 from prefect import flow, get_run_logger, task
@@ -11,9 +12,8 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
 from flows.clock import StageClock
-from flows.forecast_flow import load_history
+from flows.forecast_flow import configure, load_history
 from forecast import __version__, storage
-from forecast.config.options import ForecastConfig
 from forecast.contract.schema import DATE, PRODUCT
 from forecast.evaluation import backtest, report
 from forecast.evaluation.baselines import BASELINES
@@ -72,40 +72,20 @@ def backtest_flow(
     folds: int = 3,
     horizon: int | None = None,
     step: int | None = None,
-    nested: str | None = None,
-    crossed: str | None = None,
-    sampler: str = "nutpie",
-    seed: int = 1,
-    draws: int | None = None,
-    tune: int | None = None,
-    target_accept: float | None = None,
-    chains: int | None = None,
-    attempt_budget: float | None = None,
-    sample_paths: int | None = None,
-    likelihood: str = "negbin",
+    options: dict[str, Any] | None = None,
     cold_start_share: float = 0.1,
     progressbar: bool = True,
 ) -> BacktestSummary:
     """Rolling-origin backtest of the model against the baselines on the products in the database.
 
-    ``horizon`` defaults to the forecast's horizon and ``step`` to ``horizon``. The cold-start check
-    hides the whole history of ``cold_start_share`` of the established products in the last fold.
+    ``horizon`` defaults to the forecast's and ``step`` to ``horizon``; ``options`` holds forecast
+    options by name, as ``forecast_flow`` takes them (each fold's horizon is the backtest's). The
+    cold-start check hides the whole history of ``cold_start_share`` of the established products in
+    the last fold.
     """
     logger = get_run_logger()
-    db = str(db or storage.default_db_path())
-    config = ForecastConfig.from_options(
-        nested=nested,
-        crossed=crossed,
-        sampler=sampler,
-        likelihood=likelihood,
-        seed=seed,
-        draws=draws,
-        tune=tune,
-        target_accept=target_accept,
-        chains=chains,
-        attempt_budget=attempt_budget,
-        sample_paths=sample_paths,
-    )
+    db, config = configure(db, options)
+    seed = config.seed
     backtest_id = "bt-" + storage.new_id()
     clock = StageClock(logger)
     lap, timings = clock.lap, clock.timings

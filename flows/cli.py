@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import functools
+import inspect
 import os
 import sys
 from datetime import datetime, time
 from functools import partial
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
 
 from flows.console import Group, configure_logging, fail, out, progress, warn
+from forecast.config.options import OPTIONS, ForecastConfig, Option  # light: no model, no Prefect
 
 # No telemetry from the temporary Prefect server the flows start: the network is not ours to use.
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
@@ -45,24 +48,42 @@ DbOption = Annotated[
     typer.Option("--db", help="DuckDB file [default: $DEMAND_DB or data/demand.duckdb]"),
 ]
 
-# Defaults as in forecast.config.options.ForecastConfig (not imported: the CLI starts light).
-TargetAcceptOption = Annotated[
-    float | None,
-    typer.Option(
-        min=0.5, max=0.99, help="NUTS step-size target [default: 0.95 under 500 products, else 0.9]"
-    ),
-]
-DrawsOption = Annotated[int | None, typer.Option(min=1, help="Posterior draws per chain [default: 1000]")]
-TuneOption = Annotated[int | None, typer.Option(min=1, help="Tuning steps per chain [default: 600]")]
-ChainsOption = Annotated[int | None, typer.Option(min=1, help="Chains [default: 4]")]
-AttemptBudgetOption = Annotated[
-    float | None,
-    typer.Option(
-        min=1.0,
-        help="Time all sampling attempts may take, as a multiple of the first: a fit that fails its "
-        "checks is retried within it; 1: no retries [default: 2.5]",
-    ),
-]
+
+def forecast_options(*names: str, leave_out: tuple[str, ...] = ()):
+    """The command's ``options`` parameter becomes the forecast options' flags (all of them, or
+    ``names``, less ``leave_out``), from their one declaration (forecast.config.options.OPTIONS):
+    name, type, default, range and help. The command receives them as ``options``, a dict by name."""
+    chosen = [o for o in OPTIONS if (not names or o.name in names) and o.name not in leave_out]
+
+    def flag(o: Option) -> inspect.Parameter:
+        kind = str if o.kind is dict else o.kind  # priors: name=value pairs
+        default = None if o.kind is dict else o.default
+        text = o.describe(", as name=value,name=value" if o.kind is dict else "")
+        # A value under the range is a usage error; one at or over ``below`` the config's error.
+        limits = {} if o.at_least is None else {"min": o.at_least}
+        info = typer.Option(help=text, show_default=False, **limits)
+        annotation = Annotated[kind if default is not None else kind | None, info]
+        return inspect.Parameter(
+            o.name, inspect.Parameter.POSITIONAL_OR_KEYWORD, default=default, annotation=annotation
+        )
+
+    def decorate(command):
+        signature = inspect.signature(command, eval_str=True)
+        params = []
+        for p in signature.parameters.values():
+            params += [flag(o) for o in chosen] if p.name == "options" else [p]
+
+        @functools.wraps(command)
+        def run(**kwargs):
+            return command(options={o.name: kwargs.pop(o.name) for o in chosen}, **kwargs)
+
+        run.__signature__ = signature.replace(parameters=params)
+        run.__annotations__ = {p.name: p.annotation for p in params}
+        return run
+
+    return decorate
+
+
 PublishUnconvergedOption = Annotated[
     bool, typer.Option(help="Publish to latest_forecasts even if the fit fails its checks")
 ]
@@ -77,14 +98,23 @@ def _db(db: Path | None) -> str:
 NO_DATABASE_HINT = "run `demand-forecast demo` or `demand-forecast ingest` first"
 
 
-def _config(nested: str | None = None, crossed: str | None = None, **options):
-    """The run's configuration, checked before any flow starts: an unknown sampler answers at once."""
-    from forecast.config.options import ForecastConfig  # light: no model, no Prefect
-
+def _config(options: dict[str, Any]) -> tuple[ForecastConfig, dict[str, Any]]:
+    """The run's configuration, checked before any flow starts (an unknown sampler answers at once),
+    and the options given, as the flows take them."""
+    given = {k: v for k, v in options.items() if v is not None}
     try:
-        return ForecastConfig.from_options(nested, crossed, **options)
+        if "priors" in given:
+            given["priors"] = {k: _number(v, k) for k, v in _pairs(given["priors"], "--priors").items()}
+        return ForecastConfig.from_options(**given), given
     except ValueError as exc:
         fail(str(exc))
+
+
+def _number(text: str, name: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise ValueError(f"--priors {name} must be a number, got '{text}'") from None
 
 
 def _check_database(path: str, attributes: tuple[str, ...]) -> str:
@@ -119,19 +149,16 @@ def _query_text(query: str | None, file: Path | None) -> str:
 
 
 @app.command()
+@forecast_options("draws", "tune", "chains", "target_accept", "attempt_budget")
 def demo(
     db: DbOption = None,
     products: Annotated[int, typer.Option("--products", min=10, help="Products to generate")] = 500,
     seed: Annotated[int, typer.Option(help="Seed of the generated data")] = 42,
-    draws: DrawsOption = None,
-    tune: TuneOption = None,
-    chains: ChainsOption = None,
-    target_accept: TargetAcceptOption = None,
-    attempt_budget: AttemptBudgetOption = None,
+    options: dict[str, Any] | None = None,
     publish_unconverged: PublishUnconvergedOption = False,
 ) -> None:
     """Generate a retail data set, ingest it, fit the model, forecast and write the results."""
-    _config(draws=draws, tune=tune, chains=chains, target_accept=target_accept, attempt_budget=attempt_budget)
+    _, given = _config(options)
     path = _db(db)
     progress(f"demand-forecast demo: {products} products, two years of weekly sales -> {path}")
     progress("generating, ingesting, fitting (minutes; the fit shows its progress)...")
@@ -143,11 +170,7 @@ def demo(
             db=path,
             n_products=products,
             seed=seed,
-            draws=draws,
-            tune=tune,
-            chains=chains,
-            target_accept=target_accept,
-            attempt_budget=attempt_budget,
+            options=given,
             publish_unconverged=publish_unconverged,
         )
     except (ValueError, DiagnosticsError) as exc:
@@ -213,40 +236,27 @@ def ingest(
 
 def parse_map(text: str | None) -> dict[str, str]:
     """``"date=day,product_id=sku"`` (contract=file) as the file-to-contract map ingest takes."""
-    mapping: dict[str, str] = {}
+    return {file_name: contract for contract, file_name in _pairs(text, "--map", "contract=file").items()}
+
+
+def _pairs(text: str | None, flag: str, form: str = "name=value") -> dict[str, str]:
+    """``"a=1,b=2"`` as ``{"a": "1", "b": "2"}``; anything else is ``flag``'s one-line error."""
+    pairs: dict[str, str] = {}
     for part in (text or "").split(","):
         if not part.strip():
             continue
-        contract, sep, file_name = part.partition("=")
-        if not sep or not contract.strip() or not file_name.strip():
-            raise ValueError(f"--map takes contract=file pairs separated by commas, got '{part}'")
-        mapping[file_name.strip()] = contract.strip()
-    return mapping
+        key, sep, value = part.partition("=")
+        if not sep or not key.strip() or not value.strip():
+            raise ValueError(f"{flag} takes {form} pairs separated by commas, got '{part}'")
+        pairs[key.strip()] = value.strip()
+    return pairs
 
 
 @app.command()
+@forecast_options()
 def forecast(
     db: DbOption = None,
-    horizon: Annotated[
-        int | None,
-        typer.Option(min=1, help="Periods ahead [default: 13 weeks, 28 days, 6 months, 4 quarters]"),
-    ] = None,
-    nested: Annotated[
-        str | None,
-        typer.Option(help="Nested attributes, outermost first [default: category,brand]"),
-    ] = None,
-    crossed: Annotated[str | None, typer.Option(help="Crossed attributes [default: color]")] = None,
-    sampler: Annotated[str, typer.Option(help="nutpie | pymc | advi")] = "nutpie",
-    seed: Annotated[int, typer.Option(help="Random seed: the same seed reproduces a run")] = 1,
-    draws: DrawsOption = None,
-    tune: TuneOption = None,
-    target_accept: TargetAcceptOption = None,
-    chains: ChainsOption = None,
-    attempt_budget: AttemptBudgetOption = None,
-    sample_paths: Annotated[
-        int | None, typer.Option(min=1, help="Sample paths written per product [default: 500]")
-    ] = None,
-    likelihood: Annotated[str, typer.Option(help="negbin | zinb (zero-inflated)")] = "negbin",
+    options: dict[str, Any] | None = None,
     plan: Annotated[
         Path | None,
         typer.Option(
@@ -280,19 +290,7 @@ def forecast(
         fail(f"unknown task runner '{task_runner}': choose default or dask")
     if task_runner != "dask" and (shards or shard_by or dask_address):
         fail("--shards, --shard-by and --dask-address need --task-runner dask")
-    config = _config(
-        nested=nested,
-        crossed=crossed,
-        sampler=sampler,
-        likelihood=likelihood,
-        horizon=horizon,
-        draws=draws,
-        tune=tune,
-        chains=chains,
-        target_accept=target_accept,
-        attempt_budget=attempt_budget,
-        sample_paths=sample_paths,
-    )
+    config, given = _config(options)
     path = _check_database(_db(db), config.hierarchy.attributes)
     if plan is not None:
         from forecast.storage import read_plan
@@ -319,18 +317,7 @@ def forecast(
     try:
         summary = run_flow(
             db=path,
-            horizon=horizon,
-            nested=nested,
-            crossed=crossed,
-            sampler=sampler,
-            seed=seed,
-            draws=draws,
-            tune=tune,
-            target_accept=target_accept,
-            chains=chains,
-            attempt_budget=attempt_budget,
-            sample_paths=sample_paths,
-            likelihood=likelihood,
+            options=given,
             plan=str(plan) if plan else None,
             publish_unconverged=publish_unconverged,
         )
@@ -340,6 +327,7 @@ def forecast(
 
 
 @app.command()
+@forecast_options(leave_out=("horizon",))  # its --horizon is the backtest's
 def backtest(
     db: DbOption = None,
     folds: Annotated[int, typer.Option("--folds", min=1, help="Rolling origins (cutoffs)")] = 3,
@@ -350,13 +338,7 @@ def backtest(
     step: Annotated[
         int | None, typer.Option("--step", min=1, help="Periods between cutoffs [default: horizon]")
     ] = None,
-    sampler: Annotated[str, typer.Option(help="nutpie | pymc | advi")] = "nutpie",
-    seed: Annotated[int, typer.Option(help="Random seed")] = 1,
-    draws: DrawsOption = None,
-    tune: TuneOption = None,
-    target_accept: TargetAcceptOption = None,
-    attempt_budget: AttemptBudgetOption = None,
-    likelihood: Annotated[str, typer.Option(help="negbin | zinb (zero-inflated)")] = "negbin",
+    options: dict[str, Any] | None = None,
     cold_start_share: Annotated[
         float,
         typer.Option(min=0.0, max=0.5, help="Share of established products forecast from attributes alone"),
@@ -364,15 +346,7 @@ def backtest(
 ) -> None:
     """Rolling-origin backtest of the model against seasonal naive, AutoETS, Croston/TSB/ADIDA and a
     no-pooling model; writes backtest_* tables and an HTML report."""
-    config = _config(
-        sampler=sampler,
-        likelihood=likelihood,
-        horizon=horizon,
-        draws=draws,
-        tune=tune,
-        target_accept=target_accept,
-        attempt_budget=attempt_budget,
-    )
+    config, given = _config(options)
     path = _check_database(_db(db), config.hierarchy.attributes)
     progress(f"backtest: {folds} folds on {path}, each fitted by every method (many minutes)...")
     from flows.backtest import backtest_flow
@@ -383,13 +357,7 @@ def backtest(
             folds=folds,
             horizon=horizon,
             step=step,
-            sampler=sampler,
-            seed=seed,
-            draws=draws,
-            tune=tune,
-            target_accept=target_accept,
-            attempt_budget=attempt_budget,
-            likelihood=likelihood,
+            options=given,
             cold_start_share=cold_start_share,
         )
     except ValueError as exc:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
@@ -37,29 +38,18 @@ def demo_flow(
     db: str | None = None,
     n_products: int = 500,
     seed: int = 42,
-    draws: int | None = None,
-    tune: int | None = None,
-    chains: int | None = None,
-    target_accept: float | None = None,
-    attempt_budget: float | None = None,
+    options: dict[str, Any] | None = None,
     publish_unconverged: bool = False,
     progressbar: bool = True,
 ) -> DemoSummary:
-    """Generate ``n_products`` products of weekly sales, ingest them, fit, forecast and write; the
-    sampler options go to the forecast flow as they are."""
+    """Generate ``n_products`` products of weekly sales (``seed``: the data's), ingest them, fit,
+    forecast and write; ``options`` (forecast options by name) go to the forecast flow as they are."""
     db = str(db or storage.default_db_path())
     folder = Path(db).resolve().parent / "demo"
     sales, products = write_demo_files(folder, n_products, seed)
     get_run_logger().info("demo data written to %s", folder)
     ingested = ingest_flow(str(sales), str(products), db=db)
     result = forecast_flow(
-        db=db,
-        draws=draws,
-        tune=tune,
-        chains=chains,
-        target_accept=target_accept,
-        attempt_budget=attempt_budget,
-        publish_unconverged=publish_unconverged,
-        progressbar=progressbar,
+        db=db, options=options, publish_unconverged=publish_unconverged, progressbar=progressbar
     )
     return DemoSummary(str(sales), str(products), ingested, result)

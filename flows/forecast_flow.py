@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 from prefect import flow, get_run_logger, task
@@ -81,45 +82,26 @@ def mark_failed(db: str, run_id: str, message: str) -> None:
         storage.fail_run(con, run_id, message)
 
 
+def configure(db: str | None, options: dict[str, Any] | None) -> tuple[str, ForecastConfig]:
+    """The flow's database path and its run's configuration from the forecast options by name."""
+    return str(db or storage.default_db_path()), ForecastConfig.from_options(**(options or {}))
+
+
 @flow(name="forecast")
 def forecast_flow(
     db: str | None = None,
-    horizon: int | None = None,
-    nested: str | None = None,
-    crossed: str | None = None,
-    sampler: str = "nutpie",
-    seed: int = 1,
-    draws: int | None = None,
-    tune: int | None = None,
-    target_accept: float | None = None,
-    chains: int | None = None,
-    attempt_budget: float | None = None,
-    sample_paths: int | None = None,
-    likelihood: str = "negbin",
+    options: dict[str, Any] | None = None,
     plan: str | None = None,
     publish_unconverged: bool = False,
     progressbar: bool = True,
 ) -> ForecastSummary:
     """Fit the hierarchical model on every product in the database and write its forecasts.
 
-    Sampler settings left as ``None`` take ``ForecastConfig``'s defaults.
+    ``options`` holds forecast options by name (``forecast.config.options.OPTIONS``: ``horizon``,
+    ``sampler``, ``draws``, ...); one left out or ``None`` takes ``ForecastConfig``'s default.
     """
     logger = get_run_logger()
-    db = str(db or storage.default_db_path())
-    config = ForecastConfig.from_options(
-        nested=nested,
-        crossed=crossed,
-        horizon=horizon,
-        sampler=sampler,
-        likelihood=likelihood,
-        seed=seed,
-        draws=draws,
-        tune=tune,
-        target_accept=target_accept,
-        chains=chains,
-        attempt_budget=attempt_budget,
-        sample_paths=sample_paths,
-    )
+    db, config = configure(db, options)
     run_id = storage.new_id()
     clock = StageClock(logger)
     lap, timings = clock.lap, clock.timings

@@ -26,6 +26,7 @@ from prefect.cache_policies import NO_CACHE
 from flows.forecast_flow import DiagnosticsError, ForecastSummary, forecast_flow
 from flows.ingest import _worth_retrying
 from forecast import storage
+from forecast.config.settings import flow_parameters
 
 SUMMARY_KEY = "forecast-summary"  # markdown artifact of every run
 CHANGES_KEY = "forecast-changes"  # table artifact: largest changes against the previous published run
@@ -226,13 +227,14 @@ def _num(value, digits: int) -> str:
 
 
 def run_backtest(db: str, options: dict[str, Any]) -> Any:
-    """The backtest step: ``flows.backtest.backtest_flow`` on the pipeline's database.
+    """The backtest step: ``flows.backtest.backtest_flow`` on the pipeline's database, with the
+    [backtest] table's keys (its ``horizon`` is the backtest's, its forecast options the model's).
 
     Imported here, when a run asks for it, so a pipeline without backtests does not load it.
     """
     from flows.backtest import backtest_flow
 
-    return backtest_flow(db=db, **options)
+    return backtest_flow(db=db, **flow_parameters(options, own=("horizon",)))
 
 
 @flow(name="pipeline")
@@ -251,8 +253,9 @@ def pipeline_flow(
 ) -> PipelineSummary:
     """Ingest the inbox's new files, forecast every product, optionally backtest; report as artifacts.
 
-    ``sales`` and ``products`` are globs (or names) inside ``inbox``. ``forecast`` holds the forecast
-    flow's options (``sampler``, ``draws``, ``horizon``, ...). ``only_new_data`` skips the fit when no
+    ``sales`` and ``products`` are globs (or names) inside ``inbox``. ``forecast`` is the settings'
+    [forecast] table: forecast options (``sampler``, ``draws``, ``horizon``, ...) and the forecast
+    flow's ``plan`` and ``publish_unconverged``. ``only_new_data`` skips the fit when no
     sales arrived since the latest published run. ``timeout_minutes`` bounds the forecast.
     """
     logger = get_run_logger()
@@ -272,9 +275,9 @@ def pipeline_flow(
         return PipelineSummary(db, summary, cached, None, skipped=reason)
 
     since = datetime.now(UTC).replace(tzinfo=None)
-    options = {**(forecast or {}), "db": db, "progressbar": False}
+    parameters = {**flow_parameters(forecast or {}), "db": db, "progressbar": False}
     try:
-        result = forecast_flow.with_options(timeout_seconds=timeout_minutes * 60)(**options)
+        result = forecast_flow.with_options(timeout_seconds=timeout_minutes * 60)(**parameters)
     except DiagnosticsError:
         report(db, find_run(db, since), summary, cached, time.perf_counter() - started_clock)
         raise

@@ -14,7 +14,7 @@ from prefect.schedules import Cron
 from flows.forecast_flow import forecast_flow
 from flows.ingest import ingest_flow
 from flows.pipeline import pipeline_flow
-from forecast.config.settings import PipelineSettings
+from forecast.config.settings import PipelineSettings, flow_parameters
 
 TAGS = ["demand-forecast"]
 # Entrypoints by module (``flows.pipeline``), not by file: a run imports the installed packages as the
@@ -38,7 +38,7 @@ def deployments(settings: PipelineSettings) -> list[RunnerDeployment]:
         ),
         forecast_flow.to_deployment(
             name=settings.name,
-            parameters={"db": settings.db, **settings.forecast, "progressbar": False},
+            parameters={"db": settings.db, **flow_parameters(settings.forecast), "progressbar": False},
             description="Forecast every product in the database now.",
             tags=TAGS,
             entrypoint_type=BY_MODULE,

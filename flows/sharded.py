@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from prefect import flow, get_run_logger, task, unmapped
 from prefect.cache_policies import NO_CACHE
@@ -19,6 +20,7 @@ from prefect_dask import DaskTaskRunner
 from flows.clock import StageClock
 from flows.forecast_flow import (
     ForecastSummary,
+    configure,
     finish_run,
     load_history,
     mark_failed,
@@ -56,18 +58,7 @@ def sharded_forecast_flow(
     shards_n: int | None = None,
     shard_by: str | None = None,
     sample_products: int = 200,
-    horizon: int | None = None,
-    nested: str | None = None,
-    crossed: str | None = None,
-    sampler: str = "nutpie",
-    seed: int = 1,
-    draws: int | None = None,
-    tune: int | None = None,
-    target_accept: float | None = None,
-    chains: int | None = None,
-    attempt_budget: float | None = None,
-    sample_paths: int | None = None,
-    likelihood: str = "negbin",
+    options: dict[str, Any] | None = None,
     plan: str | None = None,
     publish_unconverged: bool = False,
 ) -> ForecastSummary:
@@ -75,23 +66,10 @@ def sharded_forecast_flow(
 
     ``shards_n`` balanced shards, or one per level of ``shard_by``, or both (levels packed into
     ``shards_n`` shards); neither: one shard per level of the pooling attribute (category).
+    ``options`` holds forecast options by name, as ``forecast_flow`` takes them.
     """
     logger = get_run_logger()
-    db = str(db or storage.default_db_path())
-    config = ForecastConfig.from_options(
-        nested=nested,
-        crossed=crossed,
-        horizon=horizon,
-        sampler=sampler,
-        likelihood=likelihood,
-        seed=seed,
-        draws=draws,
-        tune=tune,
-        target_accept=target_accept,
-        chains=chains,
-        attempt_budget=attempt_budget,
-        sample_paths=sample_paths,
-    )
+    db, config = configure(db, options)
     if shards_n is None and shard_by is None:
         shard_by = config.hierarchy.pooling_attribute
     sharding = shards.ShardConfig(n_shards=shards_n, by=shard_by, sample_products=sample_products)

@@ -12,25 +12,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from forecast.config.options import OPTION_NAMES, ForecastConfig, check_options
+
 DEFAULT_CRON = "0 6 * * 1"  # Mondays 06:00
 
-# The forecast options a config file may set: the forecast flow's parameters.
-FORECAST_OPTIONS = {
-    "horizon": int,
-    "nested": str,
-    "crossed": str,
-    "sampler": str,
-    "seed": int,
-    "draws": int,
-    "tune": int,
-    "chains": int,
-    "target_accept": float,
-    "attempt_budget": float,
-    "sample_paths": int,
-    "likelihood": str,
-    "plan": str,
-    "publish_unconverged": bool,
-}
+# The [forecast] table: the forecast options (forecast.config.options.OPTIONS) and these, the
+# forecast flow's own parameters.
+RUN_OPTIONS = {"plan": str, "publish_unconverged": bool}
 _TOP = {"db", "inbox", "forecast", "backtest", "schedule", "timeout_minutes"}
 _INBOX = {"folder", "sales", "products", "encoding", "map", "only_new_data"}
 _SCHEDULE = {"cron", "timezone", "name"}
@@ -47,7 +35,7 @@ class PipelineSettings:
     encoding: str = "utf-8"
     column_map: dict[str, str] = field(default_factory=dict)  # file column -> contract column
     only_new_data: bool = False  # skip the fit when no sales arrived since the latest published run
-    forecast: dict[str, Any] = field(default_factory=dict)  # options of the forecast flow
+    forecast: dict[str, Any] = field(default_factory=dict)  # the [forecast] table (see flow_parameters)
     backtest: bool = False
     backtest_options: dict[str, Any] = field(default_factory=dict)  # folds, horizon, step, ...
     cron: str = DEFAULT_CRON
@@ -78,6 +66,27 @@ def _check_keys(table: dict[str, Any], known: set[str], where: str) -> None:
         raise ValueError(f"unknown setting(s) {unknown} in {where}; known: {sorted(known)}")
 
 
+def _forecast_table(table: dict[str, Any]) -> dict[str, Any]:
+    """The [forecast] table checked: known keys, each of its type, option values the config takes."""
+    _check_keys(table, {*OPTION_NAMES, *RUN_OPTIONS}, "[forecast]")
+    for key, kind in RUN_OPTIONS.items():
+        if key in table and not isinstance(table[key], kind):
+            raise ValueError(f"[forecast] {key} must be of type {kind.__name__}, got {table[key]!r}")
+    options = check_options(flow_parameters(table)["options"], "[forecast] ")
+    try:
+        ForecastConfig.from_options(**options)
+    except ValueError as exc:
+        raise ValueError(f"[forecast] {exc}") from None
+    return table | options
+
+
+def flow_parameters(table: dict[str, Any], own: tuple[str, ...] = ()) -> dict[str, Any]:
+    """A [forecast] (or [backtest]) table as its flow's parameters: the forecast options gathered
+    in ``options``, the other keys (and those named in ``own``) as the flow's own parameters."""
+    options = {k: v for k, v in table.items() if k in OPTION_NAMES and k not in own}
+    return {**{k: v for k, v in table.items() if k not in options}, "options": options}
+
+
 def _resolve(base: Path, path: str) -> str:
     """A relative path in the file is relative to the file's folder."""
     p = Path(path).expanduser()
@@ -89,13 +98,7 @@ def parse_settings(data: dict[str, Any], base: Path | None = None) -> PipelineSe
     _check_keys(data, _TOP, "the file")
     inbox = dict(data.get("inbox", {}))
     _check_keys(inbox, _INBOX, "[inbox]")
-    forecast = dict(data.get("forecast", {}))
-    _check_keys(forecast, set(FORECAST_OPTIONS), "[forecast]")
-    for key, kind in FORECAST_OPTIONS.items():
-        if kind is float and isinstance(forecast.get(key), int) and not isinstance(forecast[key], bool):
-            forecast[key] = float(forecast[key])
-        if key in forecast and not isinstance(forecast[key], kind):
-            raise ValueError(f"[forecast] {key} must be of type {kind.__name__}, got {forecast[key]!r}")
+    forecast = _forecast_table(dict(data.get("forecast", {})))
     backtest = dict(data.get("backtest", {}))
     enabled = backtest.pop("enabled", False)
     if not isinstance(enabled, bool):

@@ -53,13 +53,15 @@ def build_database(folder: Path) -> dict:
     ingest_flow(str(_write_csv(sales, folder / "sales.csv")), str(products), db=db)
     summary = forecast_flow(
         db=db,
-        horizon=HORIZON,
-        draws=150,
-        tune=150,
-        chains=2,
-        sample_paths=100,
+        options={
+            "horizon": HORIZON,
+            "draws": 150,
+            "tune": 150,
+            "chains": 2,
+            "sample_paths": 100,
+            "attempt_budget": 1.0,
+        },
         progressbar=False,
-        attempt_budget=1.0,
         publish_unconverged=True,  # a test-sized fit; the dashboards show its verdict either way
     )
     ingest_flow(str(_write_csv(later, folder / "sales_later.csv")), str(products), db=db)

@@ -29,10 +29,12 @@ def backtest_db(tmp_path_factory, tiny_data, prefect_harness):
         db=db,
         folds=FOLDS,
         horizon=HORIZON,
-        draws=150,
-        tune=150,
-        attempt_budget=1.0,  # test-sized fits, scored whatever their verdict
-        sample_paths=100,
+        options={
+            "draws": 150,
+            "tune": 150,
+            "attempt_budget": 1.0,  # test-sized fits, scored whatever their verdict
+            "sample_paths": 100,
+        },
         cold_start_share=0.2,
         progressbar=False,
     )

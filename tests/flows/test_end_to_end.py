@@ -22,13 +22,15 @@ def forecast_db(tmp_path_factory, tiny_data, prefect_harness):
     ingested = ingest_flow(str(sales), str(products), db=db)
     summary = forecast_flow(
         db=db,
-        horizon=HORIZON,
-        draws=150,
-        tune=150,
-        chains=2,
-        sample_paths=PATHS,
+        options={
+            "horizon": HORIZON,
+            "draws": 150,
+            "tune": 150,
+            "chains": 2,
+            "sample_paths": PATHS,
+            "attempt_budget": 1.0,  # no retries: 150 draws are for plumbing, not for passing the checks
+        },
         progressbar=False,
-        attempt_budget=1.0,  # no retries: 150 draws are for plumbing, not for passing the checks
         publish_unconverged=True,
     )
     return db, ingested, summary
@@ -144,9 +146,8 @@ def test_unconverged_run_is_kept_but_not_published(forecast_db):
 
     db, _, good = forecast_db
     with pytest.raises(DiagnosticsError, match="failed its convergence checks") as err:
-        forecast_flow(
-            db=db, horizon=HORIZON, draws=15, tune=15, sample_paths=5, attempt_budget=1.0, progressbar=False
-        )
+        options = {"horizon": HORIZON, "draws": 15, "tune": 15, "sample_paths": 5, "attempt_budget": 1.0}
+        forecast_flow(db=db, options=options, progressbar=False)
     runs = _q(db, "select run_id, status, published, problems from forecast_runs order by created_at")
     bad = runs.iloc[-1]
     assert f"demand-forecast publish {bad['run_id']}" in str(err.value)  # how to publish it anyway

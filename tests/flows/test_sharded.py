@@ -37,11 +37,13 @@ def sharded_run(tmp_path_factory, tiny_data, prefect_harness, cluster):
         db=db,
         shards_n=2,
         sample_products=12,
-        horizon=HORIZON,
-        draws=150,
-        tune=150,
-        sample_paths=PATHS,
-        attempt_budget=1.0,  # no retries: 150 draws are for plumbing, not for passing the checks
+        options={
+            "horizon": HORIZON,
+            "draws": 150,
+            "tune": 150,
+            "sample_paths": PATHS,
+            "attempt_budget": 1.0,  # no retries: 150 draws are for plumbing, not for passing the checks
+        },
         publish_unconverged=True,
     )
     return db, summary
@@ -112,7 +114,9 @@ def test_a_bad_shard_attribute_fails_the_run_and_writes_nothing(sharded_run, clu
 
     db, summary = sharded_run
     with pytest.raises(ValueError, match="cannot shard by 'size'"):
-        run_sharded(dask_address=cluster.scheduler_address, db=db, shard_by="size", draws=50, tune=50)
+        run_sharded(
+            dask_address=cluster.scheduler_address, db=db, shard_by="size", options={"draws": 50, "tune": 50}
+        )
     runs = _q(db, f"select run_id, status from forecast_runs where run_id <> '{summary.run_id}'")
     assert list(runs["status"]) == ["failed"]
     left = _q(db, f"select count(*) as n from forecasts where run_id = '{runs['run_id'][0]}'")

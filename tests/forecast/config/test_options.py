@@ -54,3 +54,17 @@ def test_target_acceptance_follows_catalog_size_unless_set():
     assert default.target_accept_for(5000) == 0.9
     assert ForecastConfig(target_accept=0.85).target_accept_for(200) == 0.85
     assert default.hash() != default.with_(target_accept=0.95).hash()
+
+
+def test_the_options_are_the_config_fields_with_their_defaults_and_help():
+    """One declaration: each field of ForecastConfig is an option (the hierarchy two, its attribute
+    lists), and the options' defaults make the default configuration."""
+    from dataclasses import fields
+
+    from forecast.config.options import OPTION_NAMES, OPTIONS
+
+    names = [f.name for f in fields(ForecastConfig)]
+    assert list(OPTION_NAMES) == ["nested", "crossed", *names[1:]] and names[0] == "hierarchy"
+    assert all(o.help and "\n" not in o.describe() for o in OPTIONS)
+    assert ForecastConfig.from_options(**{o.name: o.default for o in OPTIONS}) == ForecastConfig()
+    assert ForecastConfig.from_options() == ForecastConfig()
