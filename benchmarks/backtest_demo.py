@@ -48,7 +48,7 @@ def record(db: str, backtest_id: str, seconds: float | None = None) -> None:
         stored = storage.read_backtest(con, backtest_id)
         sales, _ = storage.load_training_data(con)
     m = stored["metrics"]
-    verdict = backtest.verdict(m)
+    comparison = backtest.compare(m)
     rec = stored["record"]
     if seconds is None:
         _, grid, _ = backtest.plan_folds(sales, rec["folds"], rec["horizon"], rec["step"])
@@ -56,7 +56,7 @@ def record(db: str, backtest_id: str, seconds: float | None = None) -> None:
         forecasts = stored["forecasts"].assign(
             date=lambda f: pd.to_datetime(f["date"]), cutoff=lambda f: pd.to_datetime(f["cutoff"])
         )
-        text = report.render(rec, m, stored["pit"], forecasts, history, verdict, verdict["advice"])
+        text = report.render(rec, m, stored["pit"], forecasts, history, comparison, comparison["advice"])
         report.write(OUT / "backtest_demo.html", text)
         seconds = sum(v for k, v in rec["timings"].items())
     overall = m[m["fold"] == 0]
@@ -68,7 +68,7 @@ def record(db: str, backtest_id: str, seconds: float | None = None) -> None:
             "seconds": seconds,
             "timings": rec["timings"],
             "fits": rec["fits"],
-            "verdict": verdict,
+            "comparison": comparison,
             "crps_by_segment": overall[overall["level"] == "product"]
             .pivot_table(index="method", columns="segment", values="crps")
             .round(4)

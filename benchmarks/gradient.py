@@ -34,8 +34,8 @@ import pytensor.tensor as pt
 from _common import prepared, save
 from pymc.blocking import DictToArrayBijection
 
-from forecast.config.options import DEFAULT_PRIORS
 from forecast.model.likelihood import RowsLogLik, _rows_loglik, count_constant, negbin_loglik
+from forecast.model.priors import DEFAULT_PRIORS
 
 
 def _timed(fn, *args, reps: int = 200) -> float:

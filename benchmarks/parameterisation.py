@@ -23,10 +23,10 @@ import nutpie
 from _common import prepared, save
 from threadpoolctl import threadpool_limits
 
-from forecast.config.options import DEFAULT_PRIORS
 from forecast.model import builder as model_module
 from forecast.model.builder import build_model
 from forecast.model.diagnostics import checked_parameters, is_hyperparameter
+from forecast.model.priors import DEFAULT_PRIORS
 
 TEXTBOOK = {c: "noncentered" for c in ("elasticity", "promo", "trend", "zero")}
 AVERAGE = {c: "average" for c in ("elasticity", "promo", "trend")}

@@ -32,9 +32,9 @@ import pymc as pm
 from _common import prepared, save
 from threadpoolctl import threadpool_limits
 
-from forecast.config.options import DEFAULT_PRIORS
 from forecast.model.builder import build_model
 from forecast.model.diagnostics import checked_parameters, is_hyperparameter
+from forecast.model.priors import DEFAULT_PRIORS
 
 DRAWS, CHAINS, TARGET = 1000, 2, 0.8
 TUNE = {"same": {"nutpie": 500, "pymc": 500}, "defaults": {"nutpie": 300, "pymc": 1000}}

@@ -21,24 +21,22 @@ import pandas as pd
 import streamlit as st
 
 from forecast import storage
+from forecast.contract.quantiles import BAND_QUANTILES, column
 from forecast.contract.schema import DEFAULT_CROSSED, DEFAULT_NESTED
+from forecast.contract.segments import NEW_MAX_PERIODS, SPARSE_MAX_UNITS
 from forecast.storage.connection import quote_ident
 
 # The default hierarchy's attributes; a run's own come from its configuration (``run_attributes``).
 ATTRIBUTES = DEFAULT_NESTED + DEFAULT_CROSSED
 BANDS = {"50%": ("p25", "p75"), "80%": ("p10", "p90"), "95%": ("p025", "p975")}
-NEW_MAX_PERIODS = 12  # "new": this many periods of history or fewer (as in the evidence tests)
-SPARSE_MAX_UNITS = 30  # "sparse": fewer units than this in the whole history
 BACKTEST_COMMAND = "demand-forecast backtest"
 # Opening retries while a writer holds the file (storage.connect_read_only's backoff): about ten seconds.
 LOCK_RETRIES = 15
 
-# Quantiles of summed sample paths, the same grid as the aggregate views plus the 95% band's ends,
-# taken in one pass (a list quantile) and spread into columns.
-_GRID = [("p025", 0.025), ("p05", 0.05), ("p10", 0.10), ("p25", 0.25), ("p50", 0.50), ("p75", 0.75),
-         ("p90", 0.90), ("p95", 0.95), ("p975", 0.975)]  # fmt: skip
-_QUANTILE_LIST = "[" + ", ".join(str(q) for _, q in _GRID) + "]"
-_QUANTILE_COLUMNS = ", ".join(f"q[{i + 1}] as {name}" for i, (name, _) in enumerate(_GRID))
+# Quantiles of summed sample paths, the forecast's grid plus the 95% band's ends, taken in one pass
+# (a list quantile) and spread into columns.
+_QUANTILE_LIST = "[" + ", ".join(str(q) for q in BAND_QUANTILES) + "]"
+_QUANTILE_COLUMNS = ", ".join(f"q[{i + 1}] as {column(q)}" for i, q in enumerate(BAND_QUANTILES))
 
 
 def _summary(key: str, name: str, order: str) -> str:

@@ -25,7 +25,7 @@ class BacktestSummary:
     db: str
     report_path: str
     metrics: pd.DataFrame
-    verdict: dict
+    comparison: dict  # against the baselines (forecast.evaluation.backtest.compare)
     timings: dict[str, float]
     artifact_id: str
 
@@ -49,8 +49,8 @@ def score(results: list[backtest.FoldResult], seed: int) -> tuple[pd.DataFrame, 
 
 
 @task(name="report", retries=2, retry_delay_seconds=2, cache_policy=NO_CACHE)
-def write_report(path: str, record, metrics, pit, forecasts, history, verdict) -> str:
-    text = report.render(record, metrics, pit, forecasts, history, verdict, verdict.get("advice", ""))
+def write_report(path: str, record, metrics, pit, forecasts, history, comparison) -> str:
+    text = report.render(record, metrics, pit, forecasts, history, comparison, comparison.get("advice", ""))
     return str(report.write(Path(path), text))
 
 
@@ -132,16 +132,16 @@ def backtest_flow(
             lap(f"fold {fold.number}")
         metrics, pit = score(results, seed)
         forecasts = backtest.scored_forecasts(results)
-        verdict = backtest.verdict(metrics)
+        comparison = backtest.compare(metrics)
         lap("score")
         record |= {"fits": [f for r in results for f in r.fits], "timings": timings}
         path = Path(db).resolve().parent / "reports" / f"{backtest_id}.html"
         panel = backtest.dense_panel(sales, grid)
         report_path = write_report(
-            str(path), record | {"backtest_id": backtest_id}, metrics, pit, forecasts, panel, verdict
+            str(path), record | {"backtest_id": backtest_id}, metrics, pit, forecasts, panel, comparison
         )
         lap("report")
-        record |= {"report_path": report_path, "message": verdict["advice"] or "ahead of every baseline"}
+        record |= {"report_path": report_path, "message": comparison["advice"] or "ahead of every baseline"}
         write_backtest(db, backtest_id, metrics, pit, forecasts, record)
         lap("write")
     except Exception as exc:
@@ -149,14 +149,14 @@ def backtest_flow(
         raise
     artifact_id = create_markdown_artifact(
         key="backtest-summary",
-        markdown=summary_markdown(backtest_id, record, metrics, verdict),
+        markdown=summary_markdown(backtest_id, record, metrics, comparison),
         description=backtest_id,
     )
-    return BacktestSummary(backtest_id, db, report_path, metrics, verdict, timings, str(artifact_id))
+    return BacktestSummary(backtest_id, db, report_path, metrics, comparison, timings, str(artifact_id))
 
 
-def summary_markdown(backtest_id: str, record: dict, metrics: pd.DataFrame, verdict: dict) -> str:
-    """The run's artifact: the verdict, CRPS by segment, and where the full report is."""
+def summary_markdown(backtest_id: str, record: dict, metrics: pd.DataFrame, comparison: dict) -> str:
+    """The run's artifact: the comparison, CRPS by segment, and where the full report is."""
     rows = metrics[(metrics["fold"] == 0) & (metrics["level"] == "product")]
     table = rows.pivot_table(index="method", columns="segment", values="crps").round(3)
     lines = [
@@ -165,11 +165,11 @@ def summary_markdown(backtest_id: str, record: dict, metrics: pd.DataFrame, verd
         f"(cutoffs {', '.join(record['cutoffs'])}).",
         "",
         "Hierarchical model ahead of every baseline on CRPS: "
-        + ", ".join(f"{k}: {'yes' if v['ahead'] else 'no'}" for k, v in verdict["segments"].items())
-        + f"; 80% coverage {verdict['pit_coverage_80']:.1%} by randomized PIT (target 75-85%), "
-        f"{verdict['coverage_80']:.1%} inside the closed 10-90% quantile interval.",
+        + ", ".join(f"{k}: {'yes' if v['ahead'] else 'no'}" for k, v in comparison["segments"].items())
+        + f"; 80% coverage {comparison['pit_coverage_80']:.1%} by randomized PIT (target 75-85%), "
+        f"{comparison['coverage_80']:.1%} inside the closed 10-90% quantile interval.",
         "",
-        verdict["advice"],
+        comparison["advice"],
         "",
         "CRPS by segment (lower is better):",
         "",

@@ -367,7 +367,7 @@ def backtest(
     table = rows.pivot_table(index="method", columns="segment", values="crps").reset_index()
     out.print(f"\n[bold green]backtest {summary.backtest_id}[/]: CRPS by product segment (lower is better)")
     _print_frame(table, 20)
-    v = summary.verdict
+    v = summary.comparison
     ahead = ", ".join(f"{k} {'yes' if s['ahead'] else 'NO'}" for k, s in v["segments"].items())
     out.print(
         f"hierarchical ahead of every baseline: {ahead}; 80% coverage {v['pit_coverage_80']:.1%} "

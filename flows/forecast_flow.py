@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -109,7 +111,7 @@ def forecast_flow(
     record = RunRecord.started(run_id, **runs.configured(config))
     start_run(db, record)
     logger.info("run %s started on %s", run_id, Path(db))
-    try:
+    with failed_on_error(db, run_id):
         sales, products = load_history(db)
         lap("load")
         prepared = prepare(sales, products, config, plan)
@@ -129,15 +131,31 @@ def forecast_flow(
         forecasts, paths, tables = forecast(prepared, fitted, config)
         posterior = save_posterior(fitted, str(Path(db).resolve().parent / "posteriors"), run_id, config)
         lap("forecast")
-        publish, published_by = runs.outcome(d, publish_unconverged)
-        record = record.with_(**d, attempts=fitted.attempts, posterior_path=posterior, timings=timings)
-        record = record.finished(publish, published_by)
-        write_results(db, record, forecasts, paths, tables)
+        facts = {"attempts": fitted.attempts, "posterior_path": posterior, "timings": timings}
+        record = write_outcome(db, record, d, publish_unconverged, (forecasts, paths, tables), **facts)
         lap("write")
+    return finish_run(db, record, config, timings)
+
+
+@contextmanager
+def failed_on_error(db: str, run_id: str) -> Iterator[None]:
+    """Mark the run failed, with the error, when the block raises (and raise it on)."""
+    try:
+        yield
     except Exception as exc:
         mark_failed(db, run_id, f"{type(exc).__name__}: {exc}")
         raise
-    return finish_run(db, record, config, timings)
+
+
+def write_outcome(
+    db: str, record: RunRecord, diagnostics: dict, publish_unconverged: bool, results: tuple, **facts: Any
+) -> RunRecord:
+    """The run's record finished by its checks' outcome (``runs.outcome``), written with its
+    ``results`` (forecasts, sample paths, per-run tables) in one transaction."""
+    publish, published_by = runs.outcome(diagnostics, publish_unconverged)
+    record = record.with_(**diagnostics, **facts).finished(publish, published_by)
+    write_results(db, record, *results)
+    return record
 
 
 def finish_run(db: str, record: RunRecord, config: ForecastConfig, timings: dict) -> ForecastSummary:

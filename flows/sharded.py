@@ -21,12 +21,12 @@ from flows.clock import StageClock
 from flows.forecast_flow import (
     ForecastSummary,
     configure,
+    failed_on_error,
     finish_run,
     load_history,
-    mark_failed,
     prepare,
     start_run,
-    write_results,
+    write_outcome,
 )
 from forecast import runs, shards, storage
 from forecast.config.options import ForecastConfig
@@ -81,7 +81,7 @@ def sharded_forecast_flow(
     start_run(db, record)
     logger.info("run %s started on %s (sharded)", run_id, Path(db))
     folder = str(Path(db).resolve().parent / "posteriors")
-    try:
+    with failed_on_error(db, run_id):
         sales, products = load_history(db)
         lap("load")
         prepared = prepare(sales, products, config, plan)
@@ -105,23 +105,23 @@ def sharded_forecast_flow(
         lap("shards")
         forecasts, paths, tables, d = shards.combine(stage1, results)
         logger.info("diagnostics: %s %s", d["verdict"], d["problems"])
-        publish, published_by = runs.outcome(d, publish_unconverged)
         line, shard_seconds = shards.describe(stage1, results)
         timings |= shard_seconds
-        attempts = shards.attempts(stage1, results)
-        record = record.with_(
-            **d,
-            attempts=attempts,
-            posterior_path=posterior,
-            timings=timings,
+        facts = {
+            "attempts": shards.attempts(stage1, results),
+            "posterior_path": posterior,
+            "timings": timings,
+        }
+        record = write_outcome(
+            db,
+            record,
+            d,
+            publish_unconverged,
+            (forecasts, paths, tables),
+            **facts,
             message=f"{record.message}; {line}",
         )
-        record = record.finished(publish, published_by)
-        write_results(db, record, forecasts, paths, tables)
         lap("write")
-    except Exception as exc:
-        mark_failed(db, run_id, f"{type(exc).__name__}: {exc}")
-        raise
     return finish_run(db, record, config, timings)
 
 

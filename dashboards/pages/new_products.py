@@ -6,6 +6,7 @@ import altair as alt
 import streamlit as st
 
 from dashboards import charts, data, ui
+from forecast.contract.segments import NEW_MAX_PERIODS, SPARSE_MAX_UNITS
 
 st.title("New and sparse products")
 db = ui.database()
@@ -23,11 +24,9 @@ if not attributes:
     st.stop()
 
 c1, c2, c3 = st.columns(3)
-new_max = c1.number_input(
-    "New: at most this many periods of history", 1, 520, data.NEW_MAX_PERIODS, key="new_max"
-)
+new_max = c1.number_input("New: at most this many periods of history", 1, 520, NEW_MAX_PERIODS, key="new_max")
 sparse_max = c2.number_input(
-    "Sparse: fewer units than this in history", 1, 100_000, data.SPARSE_MAX_UNITS, key="sparse_max"
+    "Sparse: fewer units than this in history", 1, 100_000, SPARSE_MAX_UNITS, key="sparse_max"
 )
 by = c3.selectbox("Compare with the group by", list(attributes), key="group_by")
 table = data.with_group_means(table.assign(segment=data.segment(table, new_max, sparse_max)), by)

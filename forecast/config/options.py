@@ -16,50 +16,9 @@ from typing import Any
 
 from forecast import __version__
 from forecast.contract.schema import Hierarchy
+from forecast.model.priors import DEFAULT_PRIORS
 
 SAMPLERS = ("nutpie", "pymc", "advi")
-
-# Weakly informative priors on the log scale of weekly unit demand. Reasoning, per entry:
-DEFAULT_PRIORS: dict[str, float] = {
-    # Global log level: a typical retail product sells 0.1 to 20 units per period, so the mean log
-    # level sits near 0 with a wide sd; the data dominates it anyway.
-    "intercept_mu": 0.0,
-    "intercept_sigma": 2.0,
-    # Group effects (category, brand, color, ...): sds around 0.5 allow groups to differ by a factor
-    # of e**1 = 2.7 either way, without letting a single group run to 100x. Every scale across
-    # groups or products has a Gamma(2, 2 / s) prior of mean s, zero at zero (forecast.model.builder._scale).
-    "group_sigma": 0.5,
-    # Product effects around their groups: products within a brand differ far more than brands do
-    # (a long tail of slow sellers), so their sd gets more room.
-    "product_sigma": 1.0,
-    # Fourier seasonality coefficients: amplitude of at most ~40% swing around the level per harmonic;
-    # the sd of the category deviations from the global shape is smaller.
-    "season_sigma": 0.3,
-    "season_group_sigma": 0.15,
-    # Trend in log units per year: +-10% a year is a large drift for a whole category; categories
-    # differ from the shared trend by less.
-    "trend_sigma": 0.1,
-    "trend_group_sigma": 0.05,
-    # Price elasticity on log relative price: retail elasticities sit mostly between -0.5 and -3.
-    "elasticity_mu": -1.0,
-    "elasticity_sigma": 1.0,
-    "elasticity_group_sigma": 0.5,
-    # Promotion lift on the log scale: exp(0.3) = +35% typical, could be none or a doubling.
-    "promo_mu": 0.3,
-    "promo_sigma": 0.5,
-    # Categories' lifts differ by less than the lift itself (0.15: +-16%); a larger prior scale
-    # let the sampler wander where the non-centered lifts turn into a funnel (one divergence in
-    # 4,000 draws on the demo).
-    "promo_group_sigma": 0.15,
-    # Zero-inflated likelihood: logit of the structural-zero probability; -2 is about 12%, and a
-    # sd of 1.5 spans 1% to 60%.
-    "zero_mu": -2.0,
-    "zero_sigma": 1.5,
-    "zero_group_sigma": 0.5,
-    # Negative binomial dispersion alpha (variance = mu + mu^2 / alpha): log-normal around alpha = 3.
-    "log_alpha_mu": 1.0,
-    "log_alpha_sigma": 1.0,
-}
 
 # Catalogs with fewer products sample at a higher target acceptance (ForecastConfig.target_accept_for).
 SMALL_CATALOG = 500
@@ -146,7 +105,7 @@ class ForecastConfig:
         "Yearly Fourier harmonics (daily data adds a weekly cycle of its own)", 3, at_least=0
     )
     priors: dict[str, float] = option(
-        "Prior overrides by name (forecast.config.options.DEFAULT_PRIORS)", factory=dict, shown="none"
+        "Prior overrides by name (forecast.model.priors.DEFAULT_PRIORS)", factory=dict, shown="none"
     )
 
     def __post_init__(self) -> None:

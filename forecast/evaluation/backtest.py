@@ -378,7 +378,7 @@ def scored_forecasts(results: list[FoldResult]) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
-def verdict(metrics: pd.DataFrame) -> dict:
+def compare(metrics: pd.DataFrame) -> dict:
     """Whether the hierarchical model is ahead of every baseline on CRPS (overall, intermittent, new),
     what pooling adds over the no-pooling model, and whether the model's 80% intervals cover 75-85% of
     outcomes; from the all-folds product-level rows."""

@@ -1,4 +1,4 @@
-"""The backtest's self-contained HTML report: plots as inline PNGs, the verdict in words, the tables.
+"""The backtest's self-contained HTML report: plots as inline PNGs, the comparison in words, the tables.
 
 The ``backtest_*`` tables stay the source of truth; the report is a view of them a planner can open,
 mail or archive without a server.
@@ -178,7 +178,7 @@ def examples_plot(forecasts: pd.DataFrame, history: pd.DataFrame, n_history: int
     return _png(fig)
 
 
-def _verdict_html(v: dict) -> str:
+def _comparison_html(v: dict) -> str:
     items = []
     for segment, s in v["segments"].items():
         word = "ahead of" if s["ahead"] else "<b>not</b> ahead of"
@@ -212,7 +212,7 @@ def render(
     pit: pd.DataFrame,
     forecasts: pd.DataFrame,
     history: pd.DataFrame,
-    verdict: dict,
+    comparison: dict,
     advice: str = "",
 ) -> str:
     """The report as one HTML string (no external files, scripts or fonts)."""
@@ -236,7 +236,7 @@ def render(
         f"{record.get('folds')} folds of {record.get('horizon')} periods, cutoffs {cutoffs}. "
         "Every fold fits only on data up to its cutoff. Scores from a common grid of 21 quantiles.</p>",
         "<h2>Verdict</h2>",
-        _verdict_html(verdict),
+        _comparison_html(comparison),
         f"<p>{html.escape(advice)}</p>" if advice else "",
         "<h2>Accuracy by segment</h2>",
         accuracy_plot(metrics),

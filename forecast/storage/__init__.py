@@ -31,13 +31,12 @@ from forecast.storage.connection import (
     query,
     schema_files,
 )
-from forecast.storage.ingest import (
+from forecast.storage.ingest import IngestSummary, ingest
+from forecast.storage.input_files import (
     FilesSpec,
     IngestError,
-    IngestSummary,
     check_headers,
     csv_delimiter,
-    ingest,
     input_fingerprints,
     parse_delimiter,
     resolve_files,

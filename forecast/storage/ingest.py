@@ -18,41 +18,23 @@ import duckdb
 from forecast.contract.schema import PRODUCT
 from forecast.storage.connection import new_id, quote_ident, table_columns, utc_now
 from forecast.storage.input_files import (
-    _CONTRACT,
+    CONTRACT_COLUMNS,
     FilesSpec,
     IngestError,
-    _check_sales_header,
-    _delimiter,
-    _file_columns,
-    _file_kind,
-    _fingerprint,
-    _missing_attributes,
-    _names,
-    _no_product_column,
-    _read_error,
-    _read_input,
-    check_headers,
-    csv_delimiter,
-    csv_or_parquet_reader,
-    input_fingerprints,
-    parse_delimiter,
+    check_sales_header,
+    choose_delimiter,
+    file_columns,
+    file_fingerprint,
+    file_kind,
+    file_names,
+    missing_attributes,
+    no_product_column,
     raw_sales_view,
+    read_error,
+    read_input,
     resolve_files,
 )
 from forecast.storage.sql_files import run_sql_file
-
-__all__ = [
-    "FilesSpec",
-    "IngestError",
-    "IngestSummary",
-    "check_headers",
-    "csv_delimiter",
-    "csv_or_parquet_reader",
-    "ingest",
-    "input_fingerprints",
-    "parse_delimiter",
-    "resolve_files",
-]
 
 
 @dataclass
@@ -133,9 +115,9 @@ def ingest(
     different values replaces it; the replaced row goes to ``sales_history``.
     """
     column_map = dict(column_map or {})
-    bad_targets = sorted(set(column_map.values()) - set(_CONTRACT))
+    bad_targets = sorted(set(column_map.values()) - set(CONTRACT_COLUMNS))
     sales_files, product_files = resolve_files(sales_path), resolve_files(products_path)
-    fingerprints = {f: _fingerprint(f) for f in sales_files + product_files}
+    fingerprints = {f: file_fingerprint(f) for f in sales_files + product_files}
     known = dict(con.execute("select kind || ':' || fingerprint, ingest_id from ingest_files").fetchall())
     new_sales = [f for f in sales_files if f"sales:{fingerprints[f]}" not in known]
     new_products = [f for f in product_files if f"products:{fingerprints[f]}" not in known]
@@ -161,28 +143,28 @@ def ingest(
         headers: dict[Path, list[str]] = {}
         sales_source = ""
         if new_products:
-            headers |= _read_input(
+            headers |= read_input(
                 con, new_products, "raw_products", "products", column_map, encoding, delimiter
             )[0]
         if new_sales:
-            found, sales_source = _read_input(con, new_sales, None, "sales", column_map, encoding, delimiter)
+            found, sales_source = read_input(con, new_sales, None, "sales", column_map, encoding, delimiter)
             headers |= found
         seen = {
             c.strip()
             for f in sales_files + product_files
-            for c in _file_columns(con, f, "input", encoding, delimiter)
+            for c in file_columns(con, f, "input", encoding, delimiter)
         }
         unknown = sorted(set(column_map) - seen)
         if unknown or bad_targets:
             raise IngestError(
                 f"column map names column(s) {unknown} that no input file has"
                 if unknown
-                else f"column map targets {bad_targets} are not contract columns {list(_CONTRACT)}"
+                else f"column map targets {bad_targets} are not contract columns {list(CONTRACT_COLUMNS)}"
             )
         products_read = _load_products(con, new_products) if new_products else 0
         if new_sales:
-            csv_files = [f for f in new_sales if _file_kind(f) == "csv"]
-            decimal_comma = bool(csv_files) and _delimiter(csv_files, encoding, delimiter) != ","
+            csv_files = [f for f in new_sales if file_kind(f) == "csv"]
+            decimal_comma = bool(csv_files) and choose_delimiter(csv_files, encoding, delimiter) != ","
             counts = _load_sales(
                 con, ingest_id, {f: headers[f] for f in new_sales}, sales_source, encoding, decimal_comma
             )
@@ -227,7 +209,7 @@ def ingest(
             [ingest_id],
         ).fetchall()
     )
-    warnings = [w for f in new_products if (w := _missing_attributes(f, headers[f]))]
+    warnings = [w for f in new_products if (w := missing_attributes(f, headers[f]))]
     return IngestSummary(
         ingest_id,
         False,
@@ -244,17 +226,17 @@ def ingest(
 
 
 def _load_products(con: duckdb.DuckDBPyConnection, files: Sequence[Path]) -> int:
-    """``raw_products`` (see ``_read_input``) into ``products``; an empty, blank or conflicting input fails whole."""
+    """``raw_products`` (see ``read_input``) into ``products``; an empty, blank or conflicting input fails whole."""
     cols = [c for c in table_columns(con, "raw_products") if c not in ("_row", "_source_file")]
     if PRODUCT not in cols:
-        raise _no_product_column(files, cols)
+        raise no_product_column(files, cols)
     rows, blank, conflicts = run_sql_file(con, "01_stage_products.sql").fetchone()
     if rows == 0:
-        raise IngestError(f"products file {_names(files)} has a header but no rows")
+        raise IngestError(f"products file {file_names(files)} has a header but no rows")
     if blank:
-        raise IngestError(f"products file {_names(files)} has {blank} row(s) with an empty {PRODUCT}")
+        raise IngestError(f"products file {file_names(files)} has {blank} row(s) with an empty {PRODUCT}")
     if conflicts:
-        raise IngestError(f"products file {_names(files)} gives conflicting attributes for {conflicts}")
+        raise IngestError(f"products file {file_names(files)} gives conflicting attributes for {conflicts}")
     existing = {c.lower() for c in table_columns(con, "products")}  # DuckDB names ignore case
     for attr in cols:
         if attr.lower() not in existing:
@@ -271,7 +253,7 @@ def _load_sales(
     encoding: str,
     decimal_comma: bool = False,
 ) -> dict[str, Any]:
-    """Validate the rows of ``source`` (see ``_read_input``) and load them into ``sales`` or ``rejected_sales``.
+    """Validate the rows of ``source`` (see ``read_input``) and load them into ``sales`` or ``rejected_sales``.
 
     The files are read once, straight into ``checked_sales`` (``03_stage_sales.sql``,
     ``04_reasons.sql``): typed values and each row's first failed check, the raw text kept only for
@@ -281,22 +263,22 @@ def _load_sales(
     accepted rows are inserted as they are (``06_insert_sales.sql``).
     """
     for file, header in headers.items():
-        _check_sales_header(file, header)
+        check_sales_header(file, header)
     try:
         raw_sales_view(con, headers, source)
         run_sql_file(con, "03_stage_sales.sql", {"decimal_comma": decimal_comma})
         run_sql_file(con, "04_reasons.sql")
     except duckdb.Error as exc:
-        raise _read_error(exc, "sales", encoding, list(headers)) from exc
+        raise read_error(exc, "sales", encoding, list(headers)) from exc
     per_file = dict(con.execute("select _source_file, rows_read from sales_file_rows").fetchall())
     read = sum(per_file.values())
     if read == 0:
-        raise IngestError(f"sales file {_names(list(headers))} has a header but no rows")
+        raise IngestError(f"sales file {file_names(list(headers))} has a header but no rows")
     if con.execute("select count(*) from duplicate_keys").fetchone()[0]:
         try:
             run_sql_file(con, "05_duplicate_rows.sql")
         except duckdb.Error as exc:
-            raise _read_error(exc, "sales", encoding, list(headers)) from exc
+            raise read_error(exc, "sales", encoding, list(headers)) from exc
     if con.execute("select count(*) from (select 1 from sales limit 1)").fetchone()[0]:
         step, params = "06_merge_sales.sql", {"ingest_id": ingest_id, "now": utc_now()}
     else:

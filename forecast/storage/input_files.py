@@ -47,10 +47,10 @@ _CSV_SUFFIXES = (".csv", ".csv.gz", ".txt", ".tsv")
 _PARQUET_SUFFIXES = (".parquet", ".pq")
 
 
-_CONTRACT = (DATE, PRODUCT, QUANTITY, PRICE, PROMO)
+CONTRACT_COLUMNS = (DATE, PRODUCT, QUANTITY, PRICE, PROMO)
 
 
-def _file_kind(path: Path) -> str | None:
+def file_kind(path: Path) -> str | None:
     name = path.name.lower()
     if name.endswith(_PARQUET_SUFFIXES):
         return "parquet"
@@ -71,7 +71,7 @@ def resolve_files(spec: FilesSpec) -> list[Path]:
         text = str(item)
         path = Path(text)
         if path.is_dir():
-            found = sorted(f for f in path.iterdir() if f.is_file() and _file_kind(f))
+            found = sorted(f for f in path.iterdir() if f.is_file() and file_kind(f))
             if not found:
                 raise IngestError(f"no CSV or Parquet files in folder {path}")
         elif any(ch in text for ch in "*?["):
@@ -87,12 +87,12 @@ def resolve_files(spec: FilesSpec) -> list[Path]:
             raise IngestError(f"file not found: {f}")
         if f.stat().st_size == 0:
             raise IngestError(f"file is empty: {f}")
-        if _file_kind(f) is None:
+        if file_kind(f) is None:
             raise IngestError(f"unsupported file type '{f.suffix}' for {f}: use .csv or .parquet")
     return unique
 
 
-def _fingerprint(path: Path) -> str:
+def file_fingerprint(path: Path) -> str:
     """sha256 of a file's bytes: the same content under another name is the same file."""
     h = hashlib.sha256()
     with open(path, "rb") as f:
@@ -132,25 +132,25 @@ def csv_delimiter(file: Path, encoding: str = "utf-8") -> str:
     return best if counts[best] else ","
 
 
-def _delimiter(files: list[Path], encoding: str, given: str | None) -> str:
+def choose_delimiter(files: list[Path], encoding: str, given: str | None) -> str:
     """``given``, else the one delimiter every CSV file in ``files`` uses (one read reads them all)."""
     if given:
         return given
-    found = {f: csv_delimiter(f, encoding) for f in files if _file_kind(f) == "csv"}
+    found = {f: csv_delimiter(f, encoding) for f in files if file_kind(f) == "csv"}
     if len(set(found.values())) > 1:
         uses = ", ".join(f"{f.name}: {_DELIMITER_NAMES[d]}" for f, d in found.items())
         raise IngestError(f"CSV files with different delimiters ({uses}): ingest them separately")
     return next(iter(found.values()), ",")
 
 
-def _names(files: Sequence[Path]) -> str:
+def file_names(files: Sequence[Path]) -> str:
     return ", ".join(str(f) for f in files)
 
 
 def csv_or_parquet_reader(files: list[Path], encoding: str, delimiter: str | None = None) -> str:
     """A DuckDB table function reading ``files`` (one kind), CSV fields as text, file name kept;
     the CSV delimiter is ``delimiter``, or the files' own (``csv_delimiter``)."""
-    kinds = {_file_kind(f) for f in files}
+    kinds = {file_kind(f) for f in files}
     if len(kinds) > 1:
         raise IngestError(
             f"a mix of CSV and Parquet files ({[f.name for f in files]}): ingest them separately"
@@ -158,7 +158,7 @@ def csv_or_parquet_reader(files: list[Path], encoding: str, delimiter: str | Non
     paths = "[" + ", ".join(sql_literal(str(f)) for f in files) + "]"
     if kinds == {"parquet"}:
         return f"read_parquet({paths}, union_by_name = true, filename = '_source_file')"
-    delim = _delimiter(files, encoding, delimiter)
+    delim = choose_delimiter(files, encoding, delimiter)
     return (
         f"read_csv({paths}, header = true, all_varchar = true, delim = {sql_literal(delim)}, quote = '\"', "
         f"escape = '\"', null_padding = true, nullstr = {sql_literal(_NO_NULL)}, "
@@ -166,13 +166,13 @@ def csv_or_parquet_reader(files: list[Path], encoding: str, delimiter: str | Non
     )
 
 
-def _read_error(exc: duckdb.Error, what: str, encoding: str, files: Sequence[Path] = ()) -> IngestError:
+def read_error(exc: duckdb.Error, what: str, encoding: str, files: Sequence[Path] = ()) -> IngestError:
     """One line saying what is wrong with an unreadable file, and which file it is."""
     text = str(exc)
     line = re.search(r"CSV Error on Line: (\d+)", text)
     where = f" (line {line.group(1)})" if line else ""
     file = re.search(r"file\s*=\s*(\S+)", text)
-    name = f" {file.group(1)}" if file else (f" {_names(files)}" if files else "")
+    name = f" {file.group(1)}" if file else (f" {file_names(files)}" if files else "")
     if "Invalid unicode" in text or "encoding" in text.lower() and "unicode" in text.lower():
         return IngestError(
             f"{what} file{name} is not {encoding} encoded{where}: save it as UTF-8, or pass its "
@@ -192,7 +192,7 @@ def _read_error(exc: duckdb.Error, what: str, encoding: str, files: Sequence[Pat
     return IngestError(f"cannot read the {what} file{name}: {text.splitlines()[0]}")
 
 
-def _file_columns(
+def file_columns(
     con: duckdb.DuckDBPyConnection, file: Path, what: str, encoding: str, delimiter: str | None = None
 ) -> list[str]:
     """A file's column names; a header that reads as one column holding another delimiter fails."""
@@ -200,10 +200,10 @@ def _file_columns(
         reader = csv_or_parquet_reader([file], encoding, delimiter)
         columns = [r[0] for r in con.execute(f"describe select * from {reader}").fetchall()][:-1]
     except duckdb.Error as exc:
-        raise _read_error(exc, what, encoding, [file]) from exc
+        raise read_error(exc, what, encoding, [file]) from exc
     others = [d for d in _DELIMITERS if len(columns) == 1 and d in columns[0]]
     if others:
-        used = _DELIMITER_NAMES.get(_delimiter([file], encoding, delimiter), repr(delimiter))
+        used = _DELIMITER_NAMES.get(choose_delimiter([file], encoding, delimiter), repr(delimiter))
         raise IngestError(
             f"{what} file {file} reads as one column {columns[0]!r} with a {used} delimiter: "
             f"pass the file's own, e.g. --delimiter {'tab' if others[0] == chr(9) else repr(others[0])}"
@@ -211,7 +211,7 @@ def _file_columns(
     return columns
 
 
-def _check_sales_header(file: Path, header: list[str]) -> None:
+def check_sales_header(file: Path, header: list[str]) -> None:
     missing = [c for c in SALES_REQUIRED if c not in header]
     if missing:
         raise IngestError(
@@ -221,7 +221,7 @@ def _check_sales_header(file: Path, header: list[str]) -> None:
         )
 
 
-def _missing_attributes(file: Path, header: list[str]) -> str | None:
+def missing_attributes(file: Path, header: list[str]) -> str | None:
     """A warning when a products file lacks an attribute of the default hierarchy."""
     missing = [a for a in DEFAULT_NESTED + DEFAULT_CROSSED if a not in {c.lower() for c in header}]
     if not missing:
@@ -239,7 +239,7 @@ def _has_rows(con: duckdb.DuckDBPyConnection, file: Path, what: str, encoding: s
             f"select 1 from {csv_or_parquet_reader([file], encoding, delimiter)} limit 1"
         ).fetchone()
     except duckdb.Error as exc:
-        raise _read_error(exc, what, encoding, [file]) from exc
+        raise read_error(exc, what, encoding, [file]) from exc
     if row is None:
         raise IngestError(f"{what} file {file} has a header but no rows")
 
@@ -266,21 +266,21 @@ def check_headers(
     warnings = []
     with duckdb.connect() as con:
         for f in product_files:
-            header = [_rename(c, column_map) for c in _file_columns(con, f, "products", encoding, delimiter)]
+            header = [_rename(c, column_map) for c in file_columns(con, f, "products", encoding, delimiter)]
             if PRODUCT not in header:
-                raise _no_product_column([f], header)
-            warnings += [w for w in [_missing_attributes(f, header)] if w]
+                raise no_product_column([f], header)
+            warnings += [w for w in [missing_attributes(f, header)] if w]
             _has_rows(con, f, "products", encoding, delimiter)
         for f in sales_files:
-            header = [_rename(c, column_map) for c in _file_columns(con, f, "sales", encoding, delimiter)]
-            _check_sales_header(f, header)
+            header = [_rename(c, column_map) for c in file_columns(con, f, "sales", encoding, delimiter)]
+            check_sales_header(f, header)
             _has_rows(con, f, "sales", encoding, delimiter)
     return warnings
 
 
-def _no_product_column(files: Sequence[Path], columns: list[str]) -> IngestError:
+def no_product_column(files: Sequence[Path], columns: list[str]) -> IngestError:
     return IngestError(
-        f"products file {_names(files)} has no '{PRODUCT}' column; columns found: {columns} "
+        f"products file {file_names(files)} has no '{PRODUCT}' column; columns found: {columns} "
         f"(map a name with --map {PRODUCT}=<name>)"
     )
 
@@ -290,12 +290,12 @@ def _rename(column: str, column_map: dict[str, str]) -> str:
     name = column.strip()
     if name in column_map:
         return column_map[name]
-    if name.lower() in _CONTRACT:
+    if name.lower() in CONTRACT_COLUMNS:
         return name.lower()
     return name
 
 
-def _read_input(
+def read_input(
     con: duckdb.DuckDBPyConnection,
     files: list[Path],
     table: str | None,
@@ -312,7 +312,7 @@ def _read_input(
     """
     headers: dict[Path, list[str]] = {}
     for f in files:
-        renamed = [_rename(c, column_map) for c in _file_columns(con, f, what, encoding, delimiter)]
+        renamed = [_rename(c, column_map) for c in file_columns(con, f, what, encoding, delimiter)]
         twice = sorted({c for c in renamed if renamed.count(c) > 1})
         if twice:
             raise IngestError(f"{what} file {f} has column(s) {twice} twice (after the column map)")
@@ -333,14 +333,14 @@ def _read_input(
         if table:
             con.execute(f"create or replace temp table {table} as {source}")
     except duckdb.Error as exc:
-        raise _read_error(exc, what, encoding, files) from exc
+        raise read_error(exc, what, encoding, files) from exc
     return headers, source
 
 
 def raw_sales_view(con: duckdb.DuckDBPyConnection, headers: dict[Path, list[str]], source: str) -> None:
     """Define the temp view ``raw_sales`` that ``sql/ingest/03_stage_sales.sql`` reads.
 
-    ``source`` is ``_read_input``'s query over the sales files, ``headers`` their renamed headers.
+    ``source`` is ``read_input``'s query over the sales files, ``headers`` their renamed headers.
     The view has fixed columns whatever the files hold: ``_row``, ``_source_file``, ``_padded``,
     then the contract's ``date``, ``product_id``, ``quantity``, ``price``, ``promo`` as read (NULL
     where no file has the optional ``price`` or ``promo``). ``_padded`` marks a CSV row DuckDB padded
@@ -348,7 +348,7 @@ def raw_sales_view(con: duckdb.DuckDBPyConnection, headers: dict[Path, list[str]
     makes NULLs in CSV text (see ``_NO_NULL``). Parquet nulls are plain missing values.
     """
     cols = {c for h in headers.values() for c in h}
-    last = {f: h[-1] for f, h in headers.items() if _file_kind(f) == "csv"}
+    last = {f: h[-1] for f, h in headers.items() if file_kind(f) == "csv"}
     if len(last) == 1 and len(headers) == 1:
         padded = f"{quote_ident(next(iter(last.values())))} is null"
     elif last:
@@ -375,6 +375,6 @@ def input_fingerprints(sales_path: FilesSpec, products_path: FilesSpec) -> list[
     The same content gives the same fingerprints (ingest skips a file it has seen by this hash), so a
     scheduler can tell an unchanged inbox from these alone.
     """
-    rows = [("sales", str(f), _fingerprint(f)) for f in resolve_files(sales_path)]
-    rows += [("products", str(f), _fingerprint(f)) for f in resolve_files(products_path)]
+    rows = [("sales", str(f), file_fingerprint(f)) for f in resolve_files(sales_path)]
+    rows += [("products", str(f), file_fingerprint(f)) for f in resolve_files(products_path)]
     return sorted(rows)

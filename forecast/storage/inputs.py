@@ -16,7 +16,7 @@ from forecast.contract.schema import (
     QUANTITY,
 )
 from forecast.storage.connection import quote_ident, table_columns
-from forecast.storage.ingest import IngestError, csv_or_parquet_reader
+from forecast.storage.input_files import IngestError, csv_or_parquet_reader
 
 
 def load_training_data(con: duckdb.DuckDBPyConnection) -> tuple[pd.DataFrame, pd.DataFrame]:

@@ -14,6 +14,7 @@ from streamlit.testing.v1 import AppTest
 
 from dashboards import data
 from forecast import storage
+from forecast.contract.segments import NEW_MAX_PERIODS, SPARSE_MAX_UNITS
 from tests.dashboards.conftest import ARRIVED, BACKTEST_ID, HORIZON, PAGES, open_page
 
 pytestmark = pytest.mark.slow  # the database comes from a real MCMC fit
@@ -150,8 +151,8 @@ def test_new_and_sparse_products_with_their_groups(monkeypatch, dashboard_db):
     effects = q(db, "select * from product_effects where run_id = ?", [run_id])
     at = open_page(monkeypatch, db, "new_products")
     no_history = effects["units"].fillna(0) <= 0
-    new = ~no_history & (effects["n_obs"] <= 12)
-    sparse = ~no_history & ~new & (effects["units"] < 30)
+    new = ~no_history & (effects["n_obs"] <= NEW_MAX_PERIODS)
+    sparse = ~no_history & ~new & (effects["units"] < SPARSE_MAX_UNITS)
     assert metric(at, "No history products") == str(int(no_history.sum()))
     assert metric(at, "New products") == str(int(new.sum()))
     assert metric(at, "Sparse products") == str(int(sparse.sum()))

@@ -6,9 +6,10 @@ import pymc as pm
 import pytest
 
 from forecast import runs, shards
-from forecast.config.options import DEFAULT_PRIORS, ForecastConfig
+from forecast.config.options import ForecastConfig
 from forecast.contract.paths import SamplePaths
 from forecast.model.builder import build_model
+from forecast.model.priors import DEFAULT_PRIORS
 from forecast.prep.design import subset_design
 
 

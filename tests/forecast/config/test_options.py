@@ -1,7 +1,8 @@
 import pytest
 
-from forecast.config.options import DEFAULT_PRIORS, SMALL_CATALOG, ForecastConfig
+from forecast.config.options import SMALL_CATALOG, ForecastConfig
 from forecast.contract.schema import Hierarchy
+from forecast.model.priors import DEFAULT_PRIORS
 
 
 def test_hierarchy_parses_cli_lists():

@@ -155,7 +155,7 @@ def test_every_baseline_forecasts_every_seen_series(tiny_data, monkeypatch):
         }
 
 
-def test_verdict_compares_with_the_best_baseline_and_says_what_to_try():
+def test_the_comparison_is_with_the_best_baseline_and_says_what_to_try():
     rows = []
     crps = {
         "all": {"hierarchical": 1.0, "no_pooling": 0.9, "auto_ets": 1.1, "croston": 1.2},
@@ -175,7 +175,7 @@ def test_verdict_compares_with_the_best_baseline_and_says_what_to_try():
                     "pit_coverage_80": 0.7,
                 }
             )
-    v = backtest.verdict(pd.DataFrame(rows))
+    v = backtest.compare(pd.DataFrame(rows))
     # No pooling is not a baseline: the model is ahead of every baseline overall though no pooling wins.
     assert v["segments"]["all"]["ahead"] and v["segments"]["all"]["no_pooling_crps"] == 0.9
     assert not v["segments"]["intermittent"]["ahead"]

@@ -4,12 +4,12 @@ import pymc as pm
 import pytensor.tensor as pt
 import pytest
 
-from forecast.config.options import DEFAULT_PRIORS
 from forecast.contract.schema import Hierarchy
 from forecast.model import builder as model_module
 from forecast.model.builder import build_model, zero_sum_basis
 from forecast.model.diagnostics import checked_parameters
 from forecast.model.likelihood import negbin_loglik
+from forecast.model.priors import DEFAULT_PRIORS
 from forecast.prep.calendar import infer_frequency
 from forecast.prep.design import build_design
 

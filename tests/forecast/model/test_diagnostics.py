@@ -81,8 +81,8 @@ def test_low_ess_on_a_hyperparameter_and_divergences_fail():
 
 
 def test_checked_parameters_add_derived_hyperparameters_and_effects_not_constants(tiny_design):
-    from forecast.config.options import DEFAULT_PRIORS
     from forecast.model.builder import build_model
+    from forecast.model.priors import DEFAULT_PRIORS
 
     design = tiny_design
     model = build_model(design, DEFAULT_PRIORS)

@@ -6,10 +6,10 @@ import pytest
 from pytensor.compile.sharedvalue import SharedVariable
 from pytensor.graph.traversal import ancestors
 
-from forecast.config.options import DEFAULT_PRIORS
 from forecast.contract.schema import Hierarchy
 from forecast.model.builder import build_model, centering_data
 from forecast.model.forms import MIN_SCALE_SHARE, Spread, choose_forms, exponent_at, low_scale, pilot_scales
+from forecast.model.priors import DEFAULT_PRIORS
 from forecast.prep.calendar import infer_frequency
 from forecast.prep.design import build_design
 from forecast.prep.synthetic import generate_retail_data

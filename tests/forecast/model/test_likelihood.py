@@ -9,7 +9,6 @@ import pytest
 from pytensor.compile.mode import Mode
 from scipy.special import digamma, expit
 
-from forecast.config.options import DEFAULT_PRIORS
 from forecast.model.builder import build_model
 from forecast.model.likelihood import (
     CountConstant,
@@ -21,6 +20,7 @@ from forecast.model.likelihood import (
     rows_loglik,
     zinb_loglik,
 )
+from forecast.model.priors import DEFAULT_PRIORS
 from forecast.model.vecmath import exp_nonpos, log1p_unit, softplus_sigmoid
 
 
