@@ -27,6 +27,7 @@ from flows.forecast_flow import DiagnosticsError, ForecastSummary, forecast_flow
 from flows.ingest import _worth_retrying
 from forecast import storage
 from forecast.config.settings import flow_parameters
+from forecast.contract.run_record import RunRecord
 
 SUMMARY_KEY = "forecast-summary"  # markdown artifact of every run
 CHANGES_KEY = "forecast-changes"  # table artifact: largest changes against the previous published run
@@ -173,7 +174,7 @@ def report(
 def summary_markdown(
     db: str,
     run_id: str | None,
-    record: dict[str, Any] | None,
+    record: RunRecord | None,
     previous: str | None,
     changes: list[dict[str, Any]],
     ingest: storage.IngestSummary,
@@ -190,20 +191,19 @@ def summary_markdown(
     if record is None:
         lines += ["- forecast: no run was recorded"]
         return "\n".join(lines) + "\n"
-    timings = record.get("timings")
-    timings = json.loads(timings) if isinstance(timings, str) else timings or {}
+    timings = record.timings or {}
     lines += [
-        f"- status: **{record['status']}**{' (published)' if record['published'] else ' (not published)'}",
-        f"- products: {record['n_products']}, observations: {record['n_observations']}, "
-        f"{record['frequency']} data, horizon {record['horizon']}",
-        f"- sampler: {record['sampler']}; stages: " + ", ".join(f"{k} {v:.1f} s" for k, v in timings.items()),
-        f"- diagnostics: **{record['verdict']}** (max R-hat {_num(record['max_rhat'], 3)}, "
-        f"min hyperparameter ESS {_num(record['min_ess_hyper'], 0)}, divergences {record['divergences']})",
+        f"- status: **{record.status}**{' (published)' if record.published else ' (not published)'}",
+        f"- products: {record.n_products}, observations: {record.n_observations}, "
+        f"{record.frequency} data, horizon {record.horizon}",
+        f"- sampler: {record.sampler}; stages: " + ", ".join(f"{k} {v:.1f} s" for k, v in timings.items()),
+        f"- diagnostics: **{record.verdict}** (max R-hat {_num(record.max_rhat, 3)}, "
+        f"min hyperparameter ESS {_num(record.min_ess_hyper, 0)}, divergences {record.divergences})",
     ]
-    if record.get("problems"):
-        lines.append(f"- problems: {record['problems']}")
-    if record.get("message"):
-        lines.append(f"- note: {record['message']}")
+    if record.problems:
+        lines.append(f"- problems: {record.problems}")
+    if record.message:
+        lines.append(f"- note: {record.message}")
     if previous is None:
         lines.append("- changes: first published run, nothing to compare with")
     else:

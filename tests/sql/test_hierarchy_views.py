@@ -12,6 +12,7 @@ import pytest
 from forecast import storage
 from forecast.config.options import ForecastConfig
 from forecast.contract.paths import SamplePaths
+from forecast.contract.run_record import RunRecord
 from forecast.model.predict import summarise
 
 PRODUCTS = pd.DataFrame(
@@ -43,8 +44,11 @@ def world():
         rng = np.random.default_rng(i)
         values[run_id] = rng.negative_binomial(2, 0.3, size=(N_DRAWS, len(PRODUCTS), len(DATES)))
         paths = SamplePaths(values=values[run_id], products=PRODUCTS["product_id"].to_numpy(), dates=DATES)
-        storage.start_run(con, run_id, {"sampler": "fake", **record})
-        storage.write_run(con, run_id, summarise(paths), paths, {"n_products": len(PRODUCTS)})
+        started = RunRecord.started(run_id, sampler="fake", **record)
+        storage.start_run(con, started)
+        storage.write_run(
+            con, started.with_(n_products=len(PRODUCTS)).finished(True, "checks"), summarise(paths), paths
+        )
         time.sleep(0.01)  # created_at orders the runs: custom is the latest
     yield con, values
     con.close()
