@@ -1,7 +1,9 @@
 """The data contract: column names and the declared hierarchy.
 
 Sales are long-format rows of ``(date, product_id, quantity, [price], [promo])``; products are rows
-of ``(product_id, <attribute columns>)``. Which attributes nest and which cross is data, not code.
+of ``(product_id, [end_date], <attribute columns>)``. Which attributes nest and which cross is data,
+not code. ``end_date`` is not an attribute: the last date a discontinued product is sold (empty: still
+on sale); its history stops there and its forecast is zero in every period after it.
 """
 
 from __future__ import annotations
@@ -13,9 +15,12 @@ PRODUCT = "product_id"
 QUANTITY = "quantity"
 PRICE = "price"
 PROMO = "promo"
+END_DATE = "end_date"  # products: the last date a discontinued product is sold; not an attribute
 
 SALES_REQUIRED = (DATE, PRODUCT, QUANTITY)
 SALES_OPTIONAL = (PRICE, PROMO)
+PRODUCTS_OPTIONAL = (END_DATE,)
+NOT_ATTRIBUTES = (PRODUCT, END_DATE)  # products columns that are not attributes
 
 DEFAULT_NESTED = ("category", "brand")
 DEFAULT_CROSSED = ("color",)
@@ -42,6 +47,8 @@ class Hierarchy:
             raise ValueError(f"an attribute is listed twice in the hierarchy: {names}")
         if PRODUCT in names:
             raise ValueError(f"'{PRODUCT}' is the product level itself, not an attribute")
+        if END_DATE in names:
+            raise ValueError(f"'{END_DATE}' is when a product is discontinued, not an attribute")
         object.__setattr__(self, "levels", names)
 
     @property

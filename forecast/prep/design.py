@@ -2,7 +2,9 @@
 
 Everything here is pure (frames in, arrays out). Observations are one row per product and period
 from the product's first sale to the end of the data: a period with no sales row sold zero, as in
-point-of-sale extracts that omit zero-sale rows. Products with no sales at all have no observations
+point-of-sale extracts that omit zero-sale rows. A discontinued product (an ``end_date`` in products)
+has observations up to the period holding its end date only: the zeros after it are the product
+leaving the catalog, not its demand collapsing. Products with no sales at all have no observations
 and are forecast from their attributes (cold start).
 """
 
@@ -13,15 +15,21 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from forecast.contract.schema import DATE, PRICE, PRODUCT, PROMO, QUANTITY, Hierarchy
+from forecast.contract.schema import DATE, END_DATE, PRICE, PRODUCT, PROMO, QUANTITY, Hierarchy
 from forecast.prep.calendar import Frequency
 
 
-def panel_rows(keys: np.ndarray, first: np.ndarray, n_periods: int) -> tuple[np.ndarray, np.ndarray]:
+def panel_rows(
+    keys: np.ndarray, first: np.ndarray, n_periods: int, last: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """The rows of a dense panel: each key once per period from its ``first`` period to the last
-    (``n_periods - 1``); a period without a sales row sold zero. Returns ``(keys, periods)``."""
+    (``n_periods - 1``), or to its own ``last`` period where given (a discontinued product's; none
+    when it is before ``first``); a period without a sales row sold zero. Returns ``(keys, periods)``."""
     first = np.asarray(first, dtype=np.int64)
     lengths = n_periods - first
+    if last is not None:
+        end = np.minimum(np.asarray(last, dtype=np.int64) + 1, n_periods)
+        lengths = np.clip(end - first, 0, None)
     offset = np.arange(lengths.sum()) - np.repeat(np.cumsum(lengths) - lengths, lengths)
     return np.repeat(np.asarray(keys), lengths), np.repeat(first, lengths) + offset
 
@@ -56,6 +64,10 @@ class Design:
     ref_price: np.ndarray  # per product
     future_price_source: str  # what the horizon's prices and promotions assume
     n_obs: np.ndarray  # observed periods per product
+    # per product, the index into dates of its last period on sale (the one holding its end_date;
+    # -1 when that is before the first date, len(dates) - 1 when not discontinued); None: no product
+    # has an end date
+    end_period: np.ndarray | None = None
 
     @property
     def pool_idx(self) -> np.ndarray:
@@ -70,6 +82,27 @@ class Design:
     @property
     def future_dates(self) -> pd.DatetimeIndex:
         return self.dates[self.n_train :]
+
+    @property
+    def discontinued(self) -> np.ndarray | None:
+        """``(product, horizon period)``: True where the product's end date is before the period, so
+        it sells nothing there; None when no product is discontinued within the horizon."""
+        if self.end_period is None:
+            return None
+        off = np.arange(self.n_train, len(self.dates))[None, :] > self.end_period[:, None]
+        return off if off.any() else None
+
+
+def end_periods(products: pd.DataFrame, dates: pd.DatetimeIndex) -> np.ndarray | None:
+    """Per product (in ``products``' order), the index into ``dates`` of the last period on or before
+    its ``end_date``; ``len(dates) - 1`` without one. None when no product has an end date."""
+    if END_DATE not in products.columns:
+        return None
+    end = pd.to_datetime(products[END_DATE])
+    if end.isna().all():
+        return None
+    last = np.searchsorted(dates.values, end.fillna(dates[-1]).to_numpy(dates.values.dtype), side="right") - 1
+    return np.where(end.isna().to_numpy(), len(dates) - 1, last).astype(np.int64)
 
 
 def fourier_terms(
@@ -163,7 +196,7 @@ def build_design(
     if missing:
         raise ValueError(
             f"products have no column(s) {missing} named in the hierarchy; "
-            f"available: {[c for c in products.columns if c != PRODUCT]}"
+            f"available: {[c for c in products.columns if c not in (PRODUCT, END_DATE)]}"
         )
     products = products.sort_values(PRODUCT).reset_index(drop=True)
     keys = level_keys(products.fillna({a: "unknown" for a in hierarchy.attributes}), hierarchy)
@@ -196,7 +229,9 @@ def build_design(
 
     start = sales.groupby("p")["t"].min()
     n_train = len(train_dates)
-    p_rows, t_rows = panel_rows(start.index.to_numpy(), start.to_numpy(), n_train)
+    end_period = end_periods(products, dates)
+    last = None if end_period is None else end_period[start.index.to_numpy()]
+    p_rows, t_rows = panel_rows(start.index.to_numpy(), start.to_numpy(), n_train, last)
     panel = pd.DataFrame({"p": p_rows, "t": t_rows})
     cols = ["p", "t", QUANTITY] + ([PRICE] if has_price else []) + ([PROMO] if has_promo else [])
     panel = panel.merge(sales[cols], on=["p", "t"], how="left").sort_values(["p", "t"])
@@ -269,6 +304,7 @@ def build_design(
         ref_price=ref_price,
         future_price_source=source,
         n_obs=n_obs,
+        end_period=end_period,
     )
 
 
@@ -358,4 +394,5 @@ def subset_design(design: Design, product_idx: np.ndarray) -> Design:
         ref_price=design.ref_price[keep],
         future_price_source=design.future_price_source,
         n_obs=design.n_obs[keep],
+        end_period=None if design.end_period is None else design.end_period[keep],
     )

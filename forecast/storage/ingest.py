@@ -15,7 +15,7 @@ from typing import Any
 
 import duckdb
 
-from forecast.contract.schema import PRODUCT
+from forecast.contract.schema import END_DATE, PRODUCT
 from forecast.storage.connection import new_id, quote_ident, table_columns, utc_now
 from forecast.storage.input_files import (
     CONTRACT_COLUMNS,
@@ -226,7 +226,8 @@ def ingest(
 
 
 def _load_products(con: duckdb.DuckDBPyConnection, files: Sequence[Path]) -> int:
-    """``raw_products`` (see ``read_input``) into ``products``; an empty, blank or conflicting input fails whole."""
+    """``raw_products`` (see ``read_input``) into ``products``; an empty, blank or conflicting input, or one
+    with an ``end_date`` that is not a date, fails whole."""
     cols = [c for c in table_columns(con, "raw_products") if c not in ("_row", "_source_file")]
     if PRODUCT not in cols:
         raise no_product_column(files, cols)
@@ -237,6 +238,14 @@ def _load_products(con: duckdb.DuckDBPyConnection, files: Sequence[Path]) -> int
         raise IngestError(f"products file {file_names(files)} has {blank} row(s) with an empty {PRODUCT}")
     if conflicts:
         raise IngestError(f"products file {file_names(files)} gives conflicting attributes for {conflicts}")
+    if END_DATE in cols:
+        bad, file, row, product, value = run_sql_file(con, "02_end_dates.sql").fetchone()
+        if bad:
+            more = f" ({bad} such rows)" if bad > 1 else ""
+            raise IngestError(
+                f"products file {file} row {row} (product {product!r}): {END_DATE} {value!r} is not a "
+                f"date (YYYY-MM-DD; empty: not discontinued){more}"
+            )
     existing = {c.lower() for c in table_columns(con, "products")}  # DuckDB names ignore case
     for attr in cols:
         if attr.lower() not in existing:

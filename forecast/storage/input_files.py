@@ -20,6 +20,7 @@ from forecast.contract.schema import (
     DATE,
     DEFAULT_CROSSED,
     DEFAULT_NESTED,
+    END_DATE,
     PRICE,
     PRODUCT,
     PROMO,
@@ -47,7 +48,7 @@ _CSV_SUFFIXES = (".csv", ".csv.gz", ".txt", ".tsv")
 _PARQUET_SUFFIXES = (".parquet", ".pq")
 
 
-CONTRACT_COLUMNS = (DATE, PRODUCT, QUANTITY, PRICE, PROMO)
+CONTRACT_COLUMNS = (DATE, PRODUCT, QUANTITY, PRICE, PROMO, END_DATE)
 
 
 def file_kind(path: Path) -> str | None:

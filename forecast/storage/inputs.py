@@ -10,6 +10,7 @@ import pandas as pd
 
 from forecast.contract.schema import (
     DATE,
+    NOT_ATTRIBUTES,
     PRICE,
     PRODUCT,
     PROMO,
@@ -45,7 +46,7 @@ def check_forecast_inputs(con: duckdb.DuckDBPyConnection, attributes: Sequence[s
     if con.execute("select count(*) from (select 1 from sales limit 1)").fetchone()[0] == 0:
         raise ValueError("the database has no sales: run `demand-forecast ingest` first")
     columns = {c.lower(): c for c in table_columns(con, "products")}
-    have = [c for c in columns.values() if c != PRODUCT]
+    have = [c for c in columns.values() if c.lower() not in NOT_ATTRIBUTES]
     missing = [a for a in attributes if a.lower() not in columns]
     if missing:
         raise ValueError(

@@ -9,7 +9,7 @@ import pytest
 from forecast import storage
 from forecast.contract.paths import SamplePaths
 from forecast.contract.run_record import RunRecord
-from forecast.model.predict import summarise
+from forecast.model.predict import summarise, zero_discontinued
 
 SQL = Path(storage.SQL_DIR)
 QUERIES = sorted((SQL / "queries").glob("*.sql"))
@@ -30,7 +30,7 @@ def world():
     """Products, 10 weeks of history (E is new: 2 weeks; D has none), a run with skewed draws."""
     con = storage.connect(":memory:")
     con.register("p", PRODUCTS)
-    con.execute("insert into products select * from p")
+    con.execute("insert into products by name select * from p")
     history = pd.date_range("2024-10-28", periods=10, freq="7D")
     rows = [(d, pid, 3) for d in history for pid in "ABC"] + [(d, "E", 1) for d in history[-2:]]
     # sales that arrived for the first two forecast weeks: B sold nothing in week 1 (no row)
@@ -197,3 +197,51 @@ def test_accuracy_last_month(world):
         assert con.execute((SQL / "queries" / "accuracy_last_month.sql").read_text()).df().empty
     finally:
         con.execute("update forecast_runs set created_at = created_at + interval 40 day")
+
+
+def test_discontinued_products():
+    """A ends inside the horizon, B before it, C is on sale: the latest run forecasts 0 after each
+    end date, and the query says so next to the last sale."""
+    con = storage.connect(":memory:")
+    products = PRODUCTS.iloc[:3].assign(end_date=pd.to_datetime(["2025-01-13", "2024-12-30", None]))
+    con.register("p", products)
+    con.execute("insert into products by name select * from p")
+    history = pd.date_range("2024-10-28", periods=10, freq="7D")
+    sales = pd.DataFrame(
+        [
+            (d, pid, 0 if (pid == "B" and d > pd.Timestamp("2024-12-16")) else 2)
+            for d in history
+            for pid in "ABC"
+        ],
+        columns=["date", "product_id", "quantity"],
+    )
+    con.register("s", sales)
+    con.execute("insert into sales select date, product_id, quantity, null, false, 'test' from s")
+    rng = np.random.default_rng(5)
+    values = rng.negative_binomial(2, 0.3, size=(N_DRAWS, 3, len(DATES))) + 1
+    off = DATES.values[None, :] > products["end_date"].fillna(pd.Timestamp.max).values[:, None]
+    values = zero_discontinued(values, off)
+    draws = SamplePaths(values=values, products=products["product_id"].to_numpy(), dates=DATES)
+    record = RunRecord.started("run1", sampler="fake")
+    storage.start_run(con, record)
+    storage.write_run(con, record.with_(n_products=3).finished(True, "checks"), summarise(draws), draws)
+
+    got = con.execute((SQL / "queries" / "discontinued_products.sql").read_text()).df()
+    assert got["product_id"].tolist() == ["B", "A"]  # by end date; C is on sale
+    assert got["last_sale"].dt.strftime("%Y-%m-%d").tolist() == ["2024-12-16", "2024-12-30"]
+    assert got["periods"].tolist() == [4, 4] and got["periods_after_end"].tolist() == [4, 2]
+    assert (got["units_after_end"] == 0).all() and (got["p95_after_end"] == 0).all()
+    a = got.set_index("product_id").loc["A"]
+    assert (
+        a["expected_units"] == pytest.approx(values[:, 0, :2].sum(axis=1).mean()) and a["expected_units"] > 0
+    )
+    # the rows for the periods after the end date exist, with zeros, and the totals are coherent
+    zeros = con.execute(
+        "select count(*), max(mean), max(p95) from forecasts where product_id = 'B'"
+    ).fetchone()
+    assert zeros == (4, 0.0, 0.0)
+    drawn = con.execute(
+        "select count(*), max(quantity) from forecast_draws where product_id = 'A' and date > '2025-01-13'"
+    ).fetchone()
+    assert drawn == (2 * N_DRAWS, 0)
+    con.close()

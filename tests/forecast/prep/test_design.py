@@ -4,7 +4,7 @@ import pytest
 
 from forecast.contract.schema import Hierarchy
 from forecast.prep.calendar import infer_frequency
-from forecast.prep.design import build_design, parent_groups
+from forecast.prep.design import build_design, panel_rows, parent_groups, subset_design
 
 
 def _design(sales, products, horizon=4, hierarchy=None):
@@ -101,3 +101,50 @@ def test_parent_groups_are_read_from_the_products(small):
     # one level of the parent: nothing to nest in
     d = _design(sales, products.assign(category="x"))
     assert "brand" not in parent_groups(d)
+
+
+def test_a_discontinued_products_panel_stops_at_its_end_date(small):
+    sales, products = small
+    plain = _design(sales, products)
+    # A ends mid-week 3 (2024-01-17 lies in the week of 2024-01-15); B and C are on sale
+    products = products.assign(end_date=pd.to_datetime(["2024-01-17", None, None]))
+    d = _design(sales, products)
+    a = d.train.product_idx == 0
+    assert d.train.time_idx[a].tolist() == [0, 1, 2]  # not the zero weeks after the end date
+    assert d.train.y[a].tolist() == [3, 0, 1]  # its sale after the end date is not history either
+    assert d.n_obs.tolist() == [3, 2, 0]
+    b = d.train.product_idx == 1
+    assert d.train.y[b].tolist() == plain.train.y[plain.train.product_idx == 1].tolist()
+    assert d.end_period.tolist() == [2, len(d.dates) - 1, len(d.dates) - 1]
+    assert d.discontinued.tolist() == [[True] * 4, [False] * 4, [False] * 4]
+    # the horizon keeps every product's rows (its forecast is zeroed from the sample paths)
+    assert len(d.future) == len(plain.future)
+    assert subset_design(d, np.array([0])).end_period.tolist() == [2]
+
+
+def test_an_end_date_inside_the_horizon_stops_only_the_later_periods(small):
+    sales, products = small
+    d = _design(sales, products.assign(end_date=pd.to_datetime([None, "2024-02-19", None])))
+    assert d.discontinued.tolist() == [[False] * 4, [False, False, True, True], [False] * 4]
+    assert len(d.train) == len(_design(*small).train)
+
+
+def test_without_end_dates_the_design_is_unchanged(small):
+    sales, products = small
+    plain = _design(sales, products)
+    for extra in (products.assign(end_date=pd.NaT), products.assign(end_date=pd.to_datetime("2030-01-01"))):
+        d = _design(sales, extra)
+        assert d.discontinued is None
+        assert np.array_equal(d.train.time_idx, plain.train.time_idx)
+        assert np.array_equal(d.train.y, plain.train.y)
+    assert _design(sales, products.assign(end_date=pd.NaT)).end_period is None
+
+
+def test_panel_rows_end_at_each_keys_last_period():
+    keys, periods = panel_rows(np.array([0, 1, 2]), np.array([1, 0, 3]), 5, np.array([2, 4, 1]))
+    assert keys.tolist() == [0, 0, 1, 1, 1, 1, 1]
+    assert periods.tolist() == [1, 2, 0, 1, 2, 3, 4]
+    same = panel_rows(np.array([0, 1]), np.array([1, 0]), 5)
+    assert [a.tolist() for a in same] == [
+        a.tolist() for a in panel_rows(np.array([0, 1]), np.array([1, 0]), 5, np.array([4, 9]))
+    ]

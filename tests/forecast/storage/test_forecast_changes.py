@@ -29,7 +29,9 @@ def _write(con, run_id, values: dict[str, int], publish=True, horizon=3):
 
 
 def test_changes_per_product_largest_first_with_products_that_came_and_went(con):
-    con.execute("insert into products values ('A', 'c1', 'b1', 'red'), ('B', 'c1', 'b2', 'blue')")
+    con.execute(
+        "insert into products (product_id, category, brand, color) values ('A', 'c1', 'b1', 'red'), ('B', 'c1', 'b2', 'blue')"
+    )
     _write(con, "r1", {"A": 10, "B": 5, "GONE": 1})
     _write(con, "r2", {"A": 12, "B": 1, "NEW": 2})
     assert storage.previous_published_run(con, "r2") == "r1"

@@ -5,6 +5,7 @@ import pandas as pd
 import pytest
 
 from forecast import storage
+from forecast.contract.schema import Hierarchy
 from forecast.storage import IngestError
 
 PRODUCTS = "product_id,category,brand,color\nA,tops,k,red\nB,tops,m,blue\n"
@@ -426,3 +427,72 @@ def test_forecast_inputs_are_checked_in_the_database(con, tmp_path, products):
     con.execute("update products set brand = null")
     with pytest.raises(ValueError, match=r"no product has a value for \['brand'\]"):
         storage.check_forecast_inputs(con, ("category", "brand"))
+
+
+def test_an_end_date_loads_as_a_date_and_empty_means_on_sale(con, tmp_path):
+    products = tmp_path / "p.csv"
+    products.write_text("product_id,category,brand,color,End_Date\nA,tops,k,red,2024-01-08\nB,tops,m,red, \n")
+    sales = tmp_path / "s.csv"
+    sales.write_text("date,product_id,quantity\n2024-01-01,A,1\n2024-01-01,B,2\n")
+    storage.ingest(con, sales, products)
+    types = dict(con.execute("select column_name, column_type from (describe products)").fetchall())
+    assert types["end_date"] == "DATE"
+    assert con.execute("select product_id, end_date::varchar from products order by 1").fetchall() == [
+        ("A", "2024-01-08"),
+        ("B", None),
+    ]
+    # not an attribute: the long view of attributes has none
+    assert _count(con, "product_attributes", "lower(attribute) = 'end_date'") == 0
+    assert _count(con, "product_attributes", "attribute = 'category'") == 2
+    with pytest.raises(ValueError, match=r"their attributes: \['category', 'brand', 'color'\] "):
+        storage.check_forecast_inputs(con, ("region",))
+    with pytest.raises(ValueError, match="not an attribute"):
+        Hierarchy(nested=("category",), crossed=("end_date",))
+
+
+def test_a_products_file_without_an_end_date_leaves_it_empty(con, products, tmp_path):
+    sales = tmp_path / "s.csv"
+    sales.write_text("date,product_id,quantity\n2024-01-01,A,1\n")
+    storage.ingest(con, sales, products)
+    assert _count(con, "products") == 2 and _count(con, "products", "end_date is not null") == 0
+    assert {r[0] for r in con.execute("select distinct attribute from product_attributes").fetchall()} == {
+        "category",
+        "brand",
+        "color",
+    }
+
+
+def test_an_end_date_that_is_not_a_date_is_refused_whole(con, tmp_path):
+    products = tmp_path / "p.csv"
+    products.write_text(
+        "product_id,category,brand,color,end_date\nA,tops,k,red,2024-01-08\nB,tops,m,red,soon\nC,x,y,z,2024-02-30\n"
+    )
+    sales = tmp_path / "s.csv"
+    sales.write_text("date,product_id,quantity\n2024-01-01,A,1\n")
+    with pytest.raises(IngestError) as raised:
+        storage.ingest(con, sales, products)
+    message = str(raised.value)
+    assert "\n" not in message
+    assert str(products) in message and "row 2" in message and "'B'" in message and "'soon'" in message
+    assert "2 such rows" in message
+    assert _count(con, "products") == 0 and _count(con, "sales") == 0 and _count(con, "ingest_log") == 0
+
+
+def test_a_parquet_end_date_loads_typed(con, tmp_path):
+    products = tmp_path / "p.parquet"
+    pd.DataFrame(
+        {
+            "product_id": ["A", "B"],
+            "category": ["tops", "tops"],
+            "brand": ["k", "m"],
+            "color": ["red", "red"],
+            "end_date": pd.to_datetime(["2024-01-08", None]),
+        }
+    ).to_parquet(products)
+    sales = tmp_path / "s.csv"
+    sales.write_text("date,product_id,quantity\n2024-01-01,A,1\n")
+    storage.ingest(con, sales, products)
+    assert con.execute("select product_id, end_date::varchar from products order by 1").fetchall() == [
+        ("A", "2024-01-08"),
+        ("B", None),
+    ]
