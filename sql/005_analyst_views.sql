@@ -66,6 +66,20 @@ select * from final;
 -- attributes' views (category_forecasts, brand_forecasts, color_forecasts) and slices
 -- (slice_forecast_by, slice_forecast): sql/009_hierarchy_views.sql.
 
+-- The summary of summed sample paths every aggregate view gives: the mean and the forecast tables'
+-- quantiles p05 ... p95 (forecast/contract/quantiles.py QUANTILES), as a struct an aggregate query
+-- spreads into columns: `select date, unnest(path_summary(units)) from summed group by date`.
+create or replace macro path_summary(units) as {
+    'mean': avg(units),  -- expected units
+    'p05': quantile_cont(units, 0.05),
+    'p10': quantile_cont(units, 0.10),
+    'p25': quantile_cont(units, 0.25),
+    'p50': quantile_cont(units, 0.50),
+    'p75': quantile_cont(units, 0.75),
+    'p90': quantile_cont(units, 0.90),
+    'p95': quantile_cont(units, 0.95)
+};
+
 -- Every combination of category, brand and color at once (grouping sets of the cube); a NULL key
 -- with its `all_*` flag true means "all". E.g. category and color, any brand:
 --   select * from attribute_forecasts where not all_category and all_brand and not all_color
@@ -94,16 +108,9 @@ final as (
     select
         category, brand, color, all_category, all_brand, all_color,
         date,
-        avg(units) as mean,  -- expected units
-        quantile_cont(units, 0.05) as p05,
-        quantile_cont(units, 0.10) as p10,
-        quantile_cont(units, 0.25) as p25,
-        quantile_cont(units, 0.50) as p50,
-        quantile_cont(units, 0.75) as p75,
-        quantile_cont(units, 0.90) as p90,
-        quantile_cont(units, 0.95) as p95
+        unnest(path_summary(units))  -- mean, p05 ... p95
     from summed
-    group by all
+    group by category, brand, color, all_category, all_brand, all_color, date
 )
 
 select * from final;

@@ -245,15 +245,8 @@ summed as (
 final as (
     select
         date,
-        max(products) as products,  -- products in the slice
-        avg(units) as mean,         -- expected units
-        quantile_cont(units, 0.05) as p05,
-        quantile_cont(units, 0.10) as p10,
-        quantile_cont(units, 0.25) as p25,
-        quantile_cont(units, 0.50) as p50,
-        quantile_cont(units, 0.75) as p75,
-        quantile_cont(units, 0.90) as p90,
-        quantile_cont(units, 0.95) as p95
+        max(products) as products,    -- products in the slice
+        unnest(path_summary(units))   -- mean, p05 ... p95 (sql/005)
     from summed
     group by date
     order by date
