@@ -144,7 +144,12 @@ def describe(prepared: Prepared, config: ForecastConfig) -> dict:
         "first_date": d.dates[0].date(),
         "last_date": d.dates[d.n_train - 1].date(),
         "message": f"future prices and promotions: {d.future_price_source}; "
-        f"NUTS target acceptance {config.target_accept_for(len(d.products)):.2f}",
+        f"NUTS target acceptance {config.target_accept_for(len(d.products)):.2f}"
+        + (
+            f"; {d.sales_after_end} sales row(s) dated after their product's end_date were not read as history"
+            if d.sales_after_end
+            else ""
+        ),
     }
 
 

@@ -68,6 +68,7 @@ class Design:
     # -1 when that is before the first date, len(dates) - 1 when not discontinued); None: no product
     # has an end date
     end_period: np.ndarray | None = None
+    sales_after_end: int = 0  # sales rows dated after their product's end_date: not read as history
 
     @property
     def pool_idx(self) -> np.ndarray:
@@ -231,6 +232,7 @@ def build_design(
     n_train = len(train_dates)
     end_period = end_periods(products, dates)
     last = None if end_period is None else end_period[start.index.to_numpy()]
+    after_end = 0 if end_period is None else int((sales["t"] > end_period[sales["p"]]).sum())
     p_rows, t_rows = panel_rows(start.index.to_numpy(), start.to_numpy(), n_train, last)
     panel = pd.DataFrame({"p": p_rows, "t": t_rows})
     cols = ["p", "t", QUANTITY] + ([PRICE] if has_price else []) + ([PROMO] if has_promo else [])
@@ -305,6 +307,7 @@ def build_design(
         future_price_source=source,
         n_obs=n_obs,
         end_period=end_period,
+        sales_after_end=after_end,
     )
 
 

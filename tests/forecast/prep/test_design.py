@@ -112,6 +112,7 @@ def test_a_discontinued_products_panel_stops_at_its_end_date(small):
     a = d.train.product_idx == 0
     assert d.train.time_idx[a].tolist() == [0, 1, 2]  # not the zero weeks after the end date
     assert d.train.y[a].tolist() == [3, 0, 1]  # its sale after the end date is not history either
+    assert d.sales_after_end == 1 and plain.sales_after_end == 0  # and the run's message says so
     assert d.n_obs.tolist() == [3, 2, 0]
     b = d.train.product_idx == 1
     assert d.train.y[b].tolist() == plain.train.y[plain.train.product_idx == 1].tolist()
