@@ -9,7 +9,7 @@ run fits it (``forecast.runs.prepare`` / ``fit_model`` / ``forecast``, ``Forecas
 but the draws, tuning and chains given here, and one sampling attempt), on the history as the model
 reads it today: the ``availability`` column and the products' ``end_date`` left out, the horizon's
 prices and promotions given as the plan. Its sample paths are scored by
-``forecast.prep.realism.score_against_truth``: CRPS relative to the true distribution's, and the
+``forecast.evaluation.truth.score_against_truth``: CRPS relative to the true distribution's, and the
 50/80/95% interval coverage of the forecast and of the truth. Writes
 ``results/<--name>.json`` (default ``realism_before``).
 """
@@ -23,7 +23,8 @@ from _common import save
 
 from forecast import runs
 from forecast.config.options import ForecastConfig
-from forecast.prep.realism import describe, generate_realistic_catalog, score_against_truth
+from forecast.evaluation.truth import score_against_truth
+from forecast.prep.realism import describe, generate_realistic_catalog
 
 
 def main(args: argparse.Namespace) -> None:

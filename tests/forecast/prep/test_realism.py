@@ -2,13 +2,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from forecast.prep.realism import (
-    SEGMENTS,
-    Realism,
-    generate_realistic_catalog,
-    score_against_truth,
-    truth_draws,
-)
+from forecast.evaluation.truth import score_against_truth, truth_draws
+from forecast.prep.realism import SEGMENTS, Realism, generate_realistic_catalog
 
 N = 150
 
