@@ -43,6 +43,9 @@ class Rows:
     log_price: np.ndarray  # log(price / the product's reference price)
     promo: np.ndarray  # 0/1
     y: np.ndarray  # units sold (zeros on the horizon)
+    # True where the product was out of stock for part of the period (its ``availability`` below 1):
+    # the sales are a lower bound on demand (censored). None: no row is (no availability column).
+    censored: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.product_idx)
@@ -365,6 +368,7 @@ def _subset_rows(rows: Rows, new_pos: np.ndarray) -> Rows:
         log_price=rows.log_price[keep],
         promo=rows.promo[keep],
         y=rows.y[keep],
+        censored=None if rows.censored is None else rows.censored[keep],
     )
 
 
