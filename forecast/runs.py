@@ -74,6 +74,9 @@ def model_for(
         pooling=config.pooling,
         forms=forms,
         fixed=fixed,
+        product_effects=config.product_effect_list,
+        launch_ramp=config.launch_ramp == "on",
+        censor=config.stockouts == "censored",
     )
 
 

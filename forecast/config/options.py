@@ -16,7 +16,7 @@ from typing import Any
 
 from forecast import __version__
 from forecast.contract.schema import Hierarchy
-from forecast.model.priors import DEFAULT_PRIORS
+from forecast.model.priors import DEFAULT_PRIORS, PRODUCT_EFFECTS
 
 SAMPLERS = ("nutpie", "pymc", "advi")
 
@@ -104,6 +104,22 @@ class ForecastConfig:
     fourier_order: int = option(
         "Yearly Fourier harmonics (daily data adds a weekly cycle of its own)", 3, at_least=0
     )
+    product_effects: str = option(
+        "Components with a deviation per product around its group's value (comma-separated: "
+        "elasticity, promo, trend, season, dispersion; empty: none)",
+        "",
+        shown="none",
+    )
+    launch_ramp: str = option(
+        "Demand ramps up with a product's age after a launch inside the data, pooled by group",
+        "off",
+        choices=("on", "off"),
+    )
+    stockouts: str = option(
+        "Periods with availability below 1: censored (sales a lower bound on demand) or read as demand",
+        "censored",
+        choices=("censored", "as_demand"),
+    )
     priors: dict[str, float] = option(
         "Prior overrides by name (forecast.model.priors.DEFAULT_PRIORS)", factory=dict, shown="none"
     )
@@ -119,6 +135,12 @@ class ForecastConfig:
             ):
                 bounds = f"in [{low}, {below})" if below is not None else f"at least {low}"
                 raise ValueError(f"{f.name} must be {bounds}, got {value}")
+        effects = self.product_effect_list
+        if set(effects) - set(PRODUCT_EFFECTS):
+            raise ValueError(
+                f"unknown product_effects {sorted(set(effects) - set(PRODUCT_EFFECTS))}; "
+                f"choose from {', '.join(PRODUCT_EFFECTS)}"
+            )
         unknown = set(self.priors) - set(DEFAULT_PRIORS)
         if unknown:
             raise ValueError(f"unknown prior names: {sorted(unknown)}; known: {sorted(DEFAULT_PRIORS)}")
@@ -139,6 +161,11 @@ class ForecastConfig:
         if self.target_accept is not None:
             return self.target_accept
         return 0.95 if n_products < SMALL_CATALOG else 0.9
+
+    @property
+    def product_effect_list(self) -> tuple[str, ...]:
+        """``product_effects`` as a tuple of component names."""
+        return tuple(p.strip() for p in self.product_effects.split(",") if p.strip())
 
     @property
     def merged_priors(self) -> dict[str, float]:

@@ -53,7 +53,8 @@ import pymc as pm
 import pytensor
 import pytensor.tensor as pt
 
-from forecast.model.likelihood import rows_data, rows_loglik
+from forecast.model.likelihood import rows_data, rows_loglik, sorted_positions
+from forecast.model.priors import PRODUCT_EFFECTS
 from forecast.prep.design import Design, Rows, parent_groups
 
 LIKELIHOODS = ("negbin", "zinb")
@@ -388,6 +389,65 @@ def _pooled_by_average(
     return pm.Deterministic(name, avg + (offsets.T if len(dims) > 1 else offsets), dims=dims)
 
 
+def _deviations(name: str, priors: dict[str, float], fixed: Fixed, extra_dim: str | None = None):
+    """Per product (and per ``extra_dim`` term), deviations ``<name>_product_sigma * z`` with ``z ~
+    Normal(0, 1)``: non-centered, since most products' rows inform their own price response or
+    dispersion only weakly, and a product without history gets its group's value give or take the
+    scale. The scale is shared by the catalog (a top-level value: ``fixed`` may hold it)."""
+    scale = _known(
+        f"{name}_product_sigma",
+        fixed,
+        lambda: _scale(f"{name}_product_sigma", priors[f"{name}_product_sigma"]),
+    )
+    dims = "product" if extra_dim is None else ("product", extra_dim)
+    return scale * pm.Normal(f"{name}_product_z", 0.0, 1.0, dims=dims)
+
+
+def _per_product(name: str, value, pool_idx: np.ndarray, own: bool, priors, fixed) -> pt.TensorVariable:
+    """A pooled component per product: its group's value, plus with ``own`` the product's deviation
+    (``<name>_product``): a product with two years of history and its own price response gets it,
+    a new one its group's."""
+    base = value[pool_idx]
+    if not own:
+        return base
+    return pm.Deterministic(f"{name}_product", base + _deviations(name, priors, fixed), dims="product")
+
+
+def launch_rows(design: Design, rows: Rows) -> tuple[np.ndarray, np.ndarray]:
+    """The rows within a year of their product's launch, and their age in years: a product is
+    launched inside the data when its first sale is after the data's first period (a product selling
+    from the first period may be any age: it is read as established). Age counts from the first
+    sale's period as one period old. Products without history have no launch to date from."""
+    first = np.full(len(design.products), -1, dtype=np.int64)
+    train = design.train
+    order = np.argsort(train.time_idx, kind="stable")[::-1]
+    first[train.product_idx[order]] = train.time_idx[order]  # the earliest period wins
+    step = float(design.years[1] - design.years[0]) if len(design.years) > 1 else 1.0
+    start = first[rows.product_idx]
+    age = design.years[rows.time_idx] - design.years[np.maximum(start, 0)] + step
+    at = np.flatnonzero((start > 0) & (age <= 1.0))
+    return at, age[at]
+
+
+def _launch_ramp(design: Design, priors, fixed: Fixed, rows: Rows):
+    """Demand as a function of a product's age: a launched product sells ``1 - exp(-age / tau)`` of
+    its mature level, ``tau`` (years) per pooling group, log-normal around a catalog-wide mean
+    (non-centered). Returns the rows it applies to (``launch_rows``) and their log multipliers; None
+    when no product was launched inside the data."""
+    at, age = launch_rows(design, rows)
+    if not len(design.train) or not (launch_rows(design, design.train)[0].size):
+        return None
+    pool = design.pool or "pool"
+    mu = _known("ramp_mu", fixed, lambda: pm.Normal("ramp_mu", priors["ramp_mu"], priors["ramp_sigma"]))
+    scale = _known("ramp_group_sigma", fixed, lambda: _scale("ramp_group_sigma", priors["ramp_group_sigma"]))
+    if "ramp" in fixed:
+        log_tau = pm.Deterministic("ramp", pt.as_tensor(np.asarray(fixed["ramp"], float)), dims=pool)
+    else:
+        log_tau = pm.Deterministic("ramp", mu + scale * pm.Normal("ramp_z", 0.0, 1.0, dims=pool), dims=pool)
+    tau = pt.exp(log_tau[design.pool_idx[rows.product_idx[at]]])
+    return at, pt.log(-pt.expm1(-age / tau))
+
+
 def build_model(
     design: Design,
     priors: dict[str, float],
@@ -396,8 +456,16 @@ def build_model(
     pooling: str = "partial",
     forms: dict | None = None,
     fixed: Fixed | None = None,
+    product_effects: tuple[str, ...] = (),
+    launch_ramp: bool = False,
+    censor: bool = True,
 ) -> pm.Model:
     """Build the model on the history rows, or on the horizon rows when ``predict`` is true.
+
+    ``product_effects``: the components (``PRODUCT_EFFECTS``) that get a deviation per product around
+    its group's value (``_per_product``); ``launch_ramp``: demand ramps up with a product's age after
+    its first sale (``_launch_ramp``); ``censor``: rows marked censored (``Rows.censored``, out of
+    stock for part of the period) count as lower bounds on demand, not as demand.
 
     Both builds share every parameter name and shape, so a posterior fitted on the history is used
     directly with ``pm.sample_posterior_predictive`` on the horizon build (pass the same ``fixed``
@@ -411,6 +479,13 @@ def build_model(
         raise ValueError(f"unknown likelihood '{likelihood}': choose one of {', '.join(LIKELIHOODS)}")
     if pooling not in POOLING:
         raise ValueError(f"unknown pooling '{pooling}': choose one of {', '.join(POOLING)}")
+    unknown = set(product_effects) - set(PRODUCT_EFFECTS)
+    if unknown:
+        raise ValueError(
+            f"unknown product effect(s) {sorted(unknown)}: choose from {', '.join(PRODUCT_EFFECTS)}"
+        )
+    if pooling == "none":  # every product's components are its own already
+        product_effects = ()
     fixed = dict(fixed or {})
     if fixed and pooling != "partial":
         raise ValueError("fixed top-level quantities need the partially pooled model")
@@ -463,11 +538,18 @@ def build_model(
                 "alpha_product", priors["intercept_mu"], priors["intercept_sigma"], dims="product"
             )
 
+        pool_idx = design.pool_idx
         if design.fourier.shape[1]:
             season_coef = pooled("season", 0.0, "season", (pool, "fourier"))
-            season = pt.dot(_data("fourier", design.fourier, not predict), season_coef.T)  # (periods, groups)
+            fourier = _data("fourier", design.fourier, not predict)
+            season = pt.dot(fourier, season_coef.T)  # (periods, groups)
         else:  # history shorter than any cycle (design.fourier_terms)
-            season = pt.zeros((len(design.dates), design.n_pool))
+            fourier, season = None, pt.zeros((len(design.dates), design.n_pool))
+        season_row = pool_idx
+        if "season" in product_effects and fourier is not None:
+            # each product its own seasonal row: its group's plus its Fourier deviation
+            season = season[:, pool_idx] + pt.dot(fourier, _deviations("season", priors, fixed, "fourier").T)
+            season_row = np.arange(len(design.products))
         trend = pooled("trend", 0.0, "trend")
         elasticity = pooled("elasticity", priors["elasticity_mu"], "elasticity")
         promo = pooled("promo", priors["promo_mu"], "promo")
@@ -476,40 +558,58 @@ def build_model(
             fixed,
             lambda: pm.Normal("log_alpha", priors["log_alpha_mu"], priors["log_alpha_sigma"]),
         )
-
+        per_product = {
+            name: _per_product(name, value, pool_idx, name in product_effects, priors, fixed)
+            for name, value in (("trend", trend), ("elasticity", elasticity), ("promo", promo))
+        }
+        if "dispersion" in product_effects:
+            log_alpha = pm.Deterministic(
+                "log_alpha_product", log_alpha + _deviations("dispersion", priors, fixed), dims="product"
+            )
         logit_zero = pooled("logit_zero", priors["zero_mu"], "zero") if likelihood == "zinb" else None
+        ramp = _launch_ramp(design, priors, fixed, rows) if launch_ramp else None
+
         if not predict:
             # The fused one-pass likelihood and gradient (forecast.model.likelihood): most of a gradient.
-            effects = {
-                "alpha": alpha_p,
-                "season": season.T.flatten(),  # groups x periods: each product's periods contiguous
-                "trend": trend,
-                "elasticity": elasticity,
-                "promo": promo,
-                "log_alpha": log_alpha,
-                "zero": logit_zero,
-            }
+            censored = rows.censored if censor else None
             data = rows_data(
                 rows.product_idx,
                 rows.time_idx,
                 rows.log_price,
                 rows.promo,
                 rows.y,
-                design.pool_idx,
+                season_row,
                 design.years,
+                censored,
             )
+            offset = None
+            if ramp is not None:
+                at, values = ramp
+                where = sorted_positions(rows.product_idx, rows.time_idx)[at]
+                offset = pt.set_subtensor(pt.zeros(len(rows))[where], values)
+            effects = {
+                "alpha": alpha_p,
+                "season": season.T.flatten(),  # season rows x periods: each product's periods contiguous
+                **per_product,
+                "log_alpha": log_alpha,
+                "zero": None if logit_zero is None else logit_zero[pool_idx],
+                "offset": offset,
+            }
             pm.Potential("demand_loglik", rows_loglik(likelihood, effects, data))
             return model
         # The horizon: the same log mean, gathered per row (drawn from, never differentiated).
-        obs_pool = design.pool_idx[rows.product_idx]
+        obs_pool = pool_idx[rows.product_idx]
         eta = (
             alpha_p[rows.product_idx]
-            + season[rows.time_idx, obs_pool]
-            + trend[obs_pool] * design.years[rows.time_idx]
-            + elasticity[obs_pool] * rows.log_price
-            + promo[obs_pool] * rows.promo
+            + season[rows.time_idx, np.asarray(season_row)[rows.product_idx]]
+            + per_product["trend"][rows.product_idx] * design.years[rows.time_idx]
+            + per_product["elasticity"][rows.product_idx] * rows.log_price
+            + per_product["promo"][rows.product_idx] * rows.promo
         )
-        alpha = pt.exp(log_alpha)
+        if ramp is not None:
+            at, values = ramp
+            eta = pt.inc_subtensor(eta[at], values)
+        alpha = pt.exp(log_alpha[rows.product_idx] if "dispersion" in product_effects else log_alpha)
         if likelihood == "zinb":
             # Probability of a structural zero (not stocked, not listed), per pooling group.
             pm.ZeroInflatedNegativeBinomial(

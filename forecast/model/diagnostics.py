@@ -7,7 +7,8 @@ The gate checks the quantities the forecasts are computed from, each with the ru
   bulk and tail ESS at least ``MIN_ESS``;
 - **shared effects** (each attribute level's effect, each pooling group's seasonality, trend,
   elasticity, promotion lift): R-hat at most ``MAX_RHAT``;
-- **product levels** (one per product: thousands of them): R-hat at most ``MAX_RHAT_PRODUCT``;
+- **product levels** and any component's per-product values (``<name>_product``, one per product:
+  thousands of them): R-hat at most ``MAX_RHAT_PRODUCT``;
 - no divergent transitions and an energy BFMI of at least ``MIN_BFMI`` in every chain.
 
 The raw variables a parameterisation samples (``z_brand``, ``trend_w``, ...) are reported but not
@@ -32,7 +33,7 @@ MAX_RHAT_PRODUCT = 1.01
 MIN_ESS = 400  # bulk and tail, on hyperparameters
 MIN_BFMI = 0.3
 
-POOLED = ("season", "trend", "elasticity", "promo", "logit_zero")
+POOLED = ("season", "trend", "elasticity", "promo", "logit_zero", "ramp")
 RAW_SUFFIXES = ("_z", "_w", "_mu_z", "_free")
 
 
@@ -51,7 +52,7 @@ def role(name: str) -> str:
         return "raw"
     if is_hyperparameter(name):
         return "hyper"
-    if name == "alpha_product":
+    if name.endswith("_product"):  # alpha_product, and a component's per-product values
         return "product"
     if name.startswith("effect_") or name in POOLED:
         return "shared"

@@ -3,6 +3,9 @@
 
 from __future__ import annotations
 
+# Components that may get a deviation per product around its group's value (``product_effects``).
+PRODUCT_EFFECTS = ("elasticity", "promo", "trend", "season", "dispersion")
+
 # Weakly informative priors on the log scale of weekly unit demand. Reasoning, per entry:
 DEFAULT_PRIORS: dict[str, float] = {
     # Global log level: a typical retail product sells 0.1 to 20 units per period, so the mean log
@@ -43,4 +46,20 @@ DEFAULT_PRIORS: dict[str, float] = {
     # Negative binomial dispersion alpha (variance = mu + mu^2 / alpha): log-normal around alpha = 3.
     "log_alpha_mu": 1.0,
     "log_alpha_sigma": 1.0,
+    # Per-product deviations (``product_effects``), each around its group's value with a scale
+    # shared by the catalog. Price response differs between products of a category by about as much
+    # as categories differ (0.3 on the elasticity); promotion lifts and trends by less; seasonal
+    # shapes by a small share of their amplitude. Dispersion: a product's log alpha within a factor
+    # of e**0.5 = 1.6 of the catalog's for most products.
+    "elasticity_product_sigma": 0.3,
+    "promo_product_sigma": 0.15,
+    "trend_product_sigma": 0.05,
+    "season_product_sigma": 0.1,
+    "dispersion_product_sigma": 0.5,
+    # Launch ramp (``launch_ramp``): a launched product sells 1 - exp(-age / tau) of its mature level,
+    # tau in years. exp(-2.5) = 0.08 years, about a month; a sd of 1 spans a week to half a year.
+    # Groups differ by less (0.3 on log tau: +-35%).
+    "ramp_mu": -2.5,
+    "ramp_sigma": 1.0,
+    "ramp_group_sigma": 0.3,
 }

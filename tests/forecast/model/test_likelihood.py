@@ -17,7 +17,10 @@ from forecast.model.likelihood import (
     count_constant,
     negbin_loglik,
     rows_data,
+    nb_log_survival,
+    product_histograms,
     rows_loglik,
+    sorted_positions,
     zinb_loglik,
 )
 from forecast.model.priors import DEFAULT_PRIORS
@@ -78,10 +81,11 @@ def test_count_constant_op_matches_the_pytensor_form(mode):
         np.testing.assert_allclose(f(log_alpha), r(log_alpha), rtol=1e-10)
 
 
-def _rows(products=60, periods=40, groups=4, seed=0):
+def _rows(products=60, periods=40, groups=4, seed=0, censored_share=0.0):
     """Rows in no particular order, two products without rows; half the others sold in consecutive
     periods up to the end (the design's panels), half in scattered periods (slices and gathers are
-    both exercised). ``flat`` holds each row's indices for the reference written with gathers."""
+    both exercised). ``flat`` holds each row's indices for the reference written with gathers;
+    ``censored_share`` of the rows are censored (a lower bound)."""
     rng = np.random.default_rng(seed)
     prod_list, t_list = [], []
     for p in range(2, products):
@@ -99,7 +103,8 @@ def _rows(products=60, periods=40, groups=4, seed=0):
     y = rng.negative_binomial(2, 0.4, n).astype(float)
     y[rng.uniform(size=n) < 0.3] = 0.0
     lp, pr = rng.normal(0, 0.1, n), rng.binomial(1, 0.2, n).astype(float)
-    data = rows_data(prod, t, lp, pr, y, product_pool, years)
+    censored = rng.uniform(size=n) < censored_share
+    data = rows_data(prod, t, lp, pr, y, product_pool, years, censored)
     pool = product_pool[prod]
     flat = {
         "product_idx": prod,
@@ -109,15 +114,17 @@ def _rows(products=60, periods=40, groups=4, seed=0):
         "log_price": lp,
         "promo": pr,
         "y": y,
+        "censored": censored,
+        "sorted_pos": sorted_positions(prod, t),
     }
     values = {
         "alpha": rng.normal(0, 1.5, products),
         "season": rng.normal(0, 0.3, periods * groups),
-        "trend": rng.normal(0, 0.1, groups),
-        "elasticity": rng.normal(-1, 0.3, groups),
-        "promo": rng.normal(0.3, 0.1, groups),
+        "trend": rng.normal(0, 0.1, products),
+        "elasticity": rng.normal(-1, 0.3, products),
+        "promo": rng.normal(0.3, 0.1, products),
         "log_alpha": np.array(0.7),
-        "zero": rng.normal(-1, 0.8, groups),
+        "zero": rng.normal(-1, 0.8, products),
     }
     return data, flat, values
 
@@ -143,7 +150,7 @@ def test_rows_data_keeps_every_row_once_grouped_by_product():
 
 def test_rows_data_refuses_an_index_out_of_range():
     """The kernel runs without bounds checks, so a bad index must stop before it."""
-    args = dict(log_price=np.zeros(2), promo=np.zeros(2), y=np.ones(2), product_pool=np.zeros(3, int))
+    args = dict(log_price=np.zeros(2), promo=np.zeros(2), y=np.ones(2), season_row=np.zeros(3, int))
     with pytest.raises(ValueError, match="out of range"):
         rows_data([0, 3], [0, 1], years=np.zeros(4), **args)
     with pytest.raises(ValueError, match="out of range"):
@@ -153,7 +160,7 @@ def test_rows_data_refuses_an_index_out_of_range():
 def test_rows_data_refuses_two_rows_for_one_product_and_period():
     """The kernel reads a product's consecutive periods as one slice: a repeated period would
     shift every later row's seasonality."""
-    args = dict(log_price=np.zeros(3), promo=np.zeros(3), y=np.ones(3), product_pool=np.zeros(2, int))
+    args = dict(log_price=np.zeros(3), promo=np.zeros(3), y=np.ones(3), season_row=np.zeros(2, int))
     with pytest.raises(ValueError, match="same product and period"):
         rows_data([0, 1, 0], [1, 2, 1], years=np.zeros(4), **args)
 
@@ -166,17 +173,11 @@ def test_fused_rows_loglik_matches_the_pytensor_graph(family, mode):
     names = [k for k in values if family == "zinb" or k != "zero"]
     xs = {k: pt.dvector(k) if np.ndim(values[k]) else pt.dscalar(k) for k in names}
     fused = rows_loglik(family, xs, data)
-    eta = (
-        xs["alpha"][flat["product_idx"]]
-        + xs["season"][flat["season_idx"]]
-        + xs["trend"][flat["pool_idx"]] * flat["years"]
-        + xs["elasticity"][flat["pool_idx"]] * flat["log_price"]
-        + xs["promo"][flat["pool_idx"]] * flat["promo"]
-    )
+    eta = _eta(xs, flat)
     if family == "negbin":
         ref = negbin_loglik(eta, xs["log_alpha"], flat["y"])
     else:
-        ref = zinb_loglik(eta, xs["log_alpha"], xs["zero"][flat["pool_idx"]], flat["y"])
+        ref = zinb_loglik(eta, xs["log_alpha"], xs["zero"][flat["product_idx"]], flat["y"])
     inputs = [xs[k] for k in names]
     f = pytensor.function(inputs, [fused, *pytensor.grad(fused, inputs)], mode=mode)
     r = pytensor.function(inputs, [ref, *pytensor.grad(ref, inputs)], mode=mode)
@@ -185,6 +186,99 @@ def test_fused_rows_loglik_matches_the_pytensor_graph(family, mode):
         got, want = f(*args), r(*args)
         for g, w in zip(got, want, strict=True):
             np.testing.assert_allclose(g, w, rtol=1e-10, atol=1e-9)
+
+
+def _eta(xs, flat):
+    """The rows' log mean written with gathers (per product: level, trend, elasticity, lift)."""
+    p = flat["product_idx"]
+    return (
+        xs["alpha"][p]
+        + xs["season"][flat["season_idx"]]
+        + xs["trend"][p] * flat["years"]
+        + xs["elasticity"][p] * flat["log_price"]
+        + xs["promo"][p] * flat["promo"]
+    )
+
+
+def test_nb_log_survival_matches_scipy_and_its_derivatives():
+    """log P(Y >= y) and its derivatives in eta and log a, head and tail sums, against SciPy's
+    survival function and central differences of it."""
+    from scipy import stats
+
+    def logsf(eta, la, y):
+        a = np.exp(la)
+        return stats.nbinom.logsf(y - 1, a, a / (a + np.exp(eta)))
+
+    rng = np.random.default_rng(4)
+    heads = tails = 0
+    for _ in range(400):
+        eta, la = rng.normal(1, 2.5), rng.normal(0.5, 1.5)
+        y = int(rng.integers(1, max(2, int(np.exp(eta) * 3) + 5)))
+        ls, d_eta, d_la = nb_log_survival(eta - la, np.exp(la), y)
+        ref = logsf(eta, la, y)
+        heads, tails = heads + (ref > np.log(0.1)), tails + (ref <= np.log(0.1))
+        np.testing.assert_allclose(ls, ref, rtol=1e-9, atol=1e-12)
+        h = 1e-5
+        fd_eta = (logsf(eta + h, la, y) - logsf(eta - h, la, y)) / (2 * h)
+        fd_la = (logsf(eta, la + h, y) - logsf(eta, la - h, y)) / (2 * h)
+        np.testing.assert_allclose([d_eta, d_la], [fd_eta, fd_la], rtol=1e-5, atol=1e-5)
+    assert heads > 50 and tails > 50  # both sums exercised
+
+
+@pytest.mark.parametrize("family", ["negbin", "zinb"])
+def test_fused_op_with_censored_rows_offsets_and_a_dispersion_per_product(family):
+    """Censored rows count their survival, an offset adds to a row's log mean, and each product
+    has its own dispersion: the value equals a row-by-row sum from SciPy, and every gradient
+    equals central differences of it."""
+    from scipy import stats
+    from scipy.special import gammaln
+
+    data, flat, values = _rows(products=16, periods=20, censored_share=0.25, seed=2)
+    rng = np.random.default_rng(5)
+    n, products = len(flat["y"]), len(values["alpha"])
+    values = {**values, "log_alpha": rng.normal(0.5, 0.6, products), "offset": rng.normal(0, 0.3, n)}
+    names = [k for k in values if family == "zinb" or k != "zero"]
+    xs = {k: pt.dvector(k) for k in names}
+    effects = dict(xs)
+    effects["offset"] = xs["offset"]
+    fused = rows_loglik(family, effects, data)
+    f = pytensor.function([xs[k] for k in names], [fused, *pytensor.grad(fused, [xs[k] for k in names])])
+
+    def reference(v):
+        p = flat["product_idx"]
+        eta = _eta(v, flat) + v["offset"][flat["sorted_pos"]]
+        a, y = np.exp(v["log_alpha"][p]), flat["y"]
+        q = a / (a + np.exp(eta))
+        log_pmf = stats.nbinom.logpmf(y, a, q)
+        log_sf = stats.nbinom.logsf(y - 1, a, q)
+        if family == "zinb":
+            pi = 1 / (1 + np.exp(-v["zero"][p]))
+            log_pmf = np.where(y == 0, np.log(pi + (1 - pi) * np.exp(log_pmf)), np.log1p(-pi) + log_pmf)
+            log_sf = np.log1p(-pi) + log_sf
+        return np.sum(np.where(flat["censored"], np.where(y > 0, log_sf, 0.0), log_pmf))
+
+    args = [values[k] for k in names]
+    out = f(*args)
+    np.testing.assert_allclose(out[0], reference(values), rtol=1e-10)
+    assert flat["censored"].sum() > 20 and np.isfinite(gammaln(1.0))
+    h = 1e-6
+    for k, grad in zip(names, out[1:], strict=True):
+        for i in rng.choice(len(values[k]), min(6, len(values[k])), replace=False):
+            up, down = {**values, k: values[k].copy()}, {**values, k: values[k].copy()}
+            up[k][i] += h
+            down[k][i] -= h
+            fd = (reference(up) - reference(down)) / (2 * h)
+            np.testing.assert_allclose(grad[i], fd, rtol=1e-5, atol=1e-5, err_msg=f"{k}[{i}]")
+
+
+def test_product_histograms_count_each_products_observed_values():
+    starts = np.array([0, 3, 3, 7])
+    y = np.array([0.0, 2.0, 0.0, 5.0, 5.0, 1.0, 5.0])
+    observed = np.array([True, True, True, True, False, True, True])
+    h = product_histograms(starts, y, observed)
+    assert h["starts"].tolist() == [0, 2, 2, 4]
+    assert h["values"].tolist() == [0.0, 2.0, 1.0, 5.0]
+    assert h["counts"].tolist() == [2.0, 1.0, 1.0, 2.0]
 
 
 def test_negbin_loglik_equals_pymc_and_gradient_is_finite_at_extremes():
@@ -196,13 +290,7 @@ def test_negbin_loglik_equals_pymc_and_gradient_is_finite_at_extremes():
     logp = rows_loglik("negbin", effects, data)
     f = pytensor.function([x, la], [logp, pytensor.grad(logp, x)], mode="NUMBA")
     alpha = values["alpha"]
-    eta = (
-        alpha[flat["product_idx"]]
-        + values["season"][flat["season_idx"]]
-        + values["trend"][flat["pool_idx"]] * flat["years"]
-        + values["elasticity"][flat["pool_idx"]] * flat["log_price"]
-        + values["promo"][flat["pool_idx"]] * flat["promo"]
-    )
+    eta = _eta(values, flat)
     ref = pm.logp(pm.NegativeBinomial.dist(mu=np.exp(eta), alpha=np.exp(0.7)), flat["y"]).sum().eval()
     np.testing.assert_allclose(f(alpha, 0.7)[0], ref, rtol=1e-12)
     for extreme in (-300.0, 300.0):
