@@ -119,7 +119,7 @@ def backtest_flow(
             cold = None
             if fold is plan[-1] and cold_start_share > 0:
                 seen = sales[pd.to_datetime(sales[DATE]) <= fold.cutoff]
-                history = backtest.dense_panel(seen, grid[grid <= fold.cutoff])
+                history = backtest.dense_panel(seen, grid[grid <= fold.cutoff], products)
                 segments = backtest.segment_products(history, pd.Index(products[PRODUCT].astype(str)))
                 cold = backtest.cold_start_sample(segments, cold_start_share, seed)
             logger.info("fold %d: fitting on data up to %s", fold.number, fold.cutoff.date())
@@ -136,7 +136,7 @@ def backtest_flow(
         lap("score")
         record |= {"fits": [f for r in results for f in r.fits], "timings": timings}
         path = Path(db).resolve().parent / "reports" / f"{backtest_id}.html"
-        panel = backtest.dense_panel(sales, grid)
+        panel = backtest.dense_panel(sales, grid, products)
         report_path = write_report(
             str(path), record | {"backtest_id": backtest_id}, metrics, pit, forecasts, panel, comparison
         )

@@ -156,11 +156,24 @@ def demo(
     seed: Annotated[int, typer.Option(help="Seed of the generated data")] = 42,
     options: dict[str, Any] | None = None,
     publish_unconverged: PublishUnconvergedOption = False,
+    realism: Annotated[
+        bool,
+        typer.Option(
+            help="The realism catalog: launches, end-of-life declines with end dates, stock-outs "
+            "with availability, holidays; three years to October, the next 13 weeks' plan given, "
+            "their truth written next to the files"
+        ),
+    ] = False,
 ) -> None:
     """Generate a retail data set, ingest it, fit the model, forecast and write the results."""
     _, given = _config(options)
     path = _db(db)
-    progress(f"demand-forecast demo: {products} products, two years of weekly sales -> {path}")
+    span = (
+        "three years of weekly sales with stock-outs and end dates"
+        if realism
+        else "two years of weekly sales"
+    )
+    progress(f"demand-forecast demo: {products} products, {span} -> {path}")
     progress("generating, ingesting, fitting (minutes; the fit shows its progress)...")
     from flows.demo import demo_flow
     from flows.forecast_flow import DiagnosticsError
@@ -172,10 +185,13 @@ def demo(
             seed=seed,
             options=given,
             publish_unconverged=publish_unconverged,
+            realism=realism,
         )
     except (ValueError, DiagnosticsError) as exc:
         fail(str(exc))
     out.print(f"\nsales: {summary.sales_csv}\nproducts: {summary.products_csv}")
+    if summary.plan_csv:
+        out.print(f"plan: {summary.plan_csv}\ntruth (held-out weeks): {summary.truth_csv}")
     out.print(str(summary.ingest))
     _print_forecast(summary.forecast)
 
@@ -532,6 +548,11 @@ def _print_forecast(summary) -> None:
         stage = f"{a['stage']}, " if a.get("stage") else ""
         out.print(f"  {stage}attempt {a['number']}: {a['action']} ({a['seconds']:.0f} s, {a['verdict']})")
     out.print("stages: " + ", ".join(f"{k} {v:.1f}s" for k, v in summary.timings.items()))
+    if getattr(summary, "censored_rows", 0):
+        out.print(
+            f"stock-outs: {summary.censored_rows} periods out of stock read as lower bounds on demand "
+            "(forecasts.had_stockouts; sql/queries/products_with_stockouts.sql lists the products)"
+        )
     out.print(f"tables in {summary.db}: forecasts, forecast_draws, forecast_runs, view latest_forecasts")
     db_flag = "" if summary.db == _db(None) else f" --db {summary.db}"
     out.print("try:")

@@ -34,6 +34,7 @@ class ForecastSummary:
     diagnostics: dict
     timings: dict[str, float]
     attempts: list[dict] = field(default_factory=list)  # every sampling attempt (forecast.model.remedies)
+    censored_rows: int = 0  # history periods out of stock, read as lower bounds on demand
 
 
 @task(name="load-history", retries=2, retry_delay_seconds=2, cache_policy=NO_CACHE)
@@ -180,6 +181,7 @@ def finish_run(db: str, record: RunRecord, config: ForecastConfig, timings: dict
         diagnostics=record.diagnostics(),
         timings=timings,
         attempts=record.attempts,
+        censored_rows=record.censored_rows or 0,
     )
 
 

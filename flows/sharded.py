@@ -104,6 +104,7 @@ def sharded_forecast_flow(
         results = [f.result() for f in futures]
         lap("shards")
         forecasts, paths, tables, d = shards.combine(stage1, results)
+        forecasts = runs.flag_stockouts(forecasts, prepared.design)
         logger.info("diagnostics: %s %s", d["verdict"], d["problems"])
         line, shard_seconds = shards.describe(stage1, results)
         timings |= shard_seconds

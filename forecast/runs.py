@@ -11,7 +11,7 @@ import pandas as pd
 from forecast import __version__
 from forecast.config.options import DEFAULT_HORIZON, ForecastConfig
 from forecast.contract.paths import SamplePaths
-from forecast.contract.schema import DATE
+from forecast.contract.schema import DATE, PRODUCT
 from forecast.model.builder import build_model
 from forecast.model.diagnostics import checked_parameters, parameter_table, verdict
 from forecast.model.effects import product_effects
@@ -133,7 +133,19 @@ def run_tables(prepared: Prepared, fitted: Fitted) -> dict[str, pd.DataFrame]:
 def forecast(prepared: Prepared, fitted: Fitted, config: ForecastConfig) -> tuple[pd.DataFrame, SamplePaths]:
     model = model_for(prepared.design, config, predict=True, forms=fitted.forms)
     paths = sample_paths(model, prepared.design, fitted.idata, config.sample_paths, config.seed)
-    return summarise(paths), paths
+    return flag_stockouts(summarise(paths), prepared.design), paths
+
+
+def flag_stockouts(forecasts: pd.DataFrame, design: Design) -> pd.DataFrame:
+    """The forecasts with ``had_stockouts``: whether the product's history had periods out of stock.
+
+    Those periods were read as lower bounds on demand, so the forecast is of demand and can exceed
+    what the product used to sell; a planner reading it next to past sales should know why.
+    """
+    flag = pd.Series(design.had_stockout, index=design.products.astype(str))
+    return forecasts.assign(
+        had_stockouts=flag.reindex(forecasts[PRODUCT].astype(str)).fillna(False).to_numpy()
+    )
 
 
 def describe(prepared: Prepared, config: ForecastConfig) -> dict:
@@ -146,11 +158,18 @@ def describe(prepared: Prepared, config: ForecastConfig) -> dict:
         "n_observations": len(d.train),
         "first_date": d.dates[0].date(),
         "last_date": d.dates[d.n_train - 1].date(),
+        "censored_rows": d.censored_rows,
         "message": f"future prices and promotions: {d.future_price_source}; "
         f"NUTS target acceptance {config.target_accept_for(len(d.products)):.2f}"
         + (
             f"; {d.sales_after_end} sales row(s) dated after their product's end_date were not read as history"
             if d.sales_after_end
+            else ""
+        )
+        + (
+            f"; {d.censored_rows} period(s) out of stock (availability under 1) read as lower bounds "
+            f"on demand, for {int(d.had_stockout.sum())} product(s)"
+            if d.censored_rows
             else ""
         ),
     }

@@ -18,12 +18,17 @@ create table if not exists sales (
     quantity bigint not null,    -- units sold in the period, >= 0
     price double,                -- selling price per unit, currency of the file; null: unknown
     promo boolean,               -- on promotion in the period; null: unknown (treated as no)
-    ingest_id varchar not null   -- ingest_log row that loaded it
+    ingest_id varchar not null,  -- ingest_log row that loaded it
+    availability double          -- in-stock share of the period, 0..1; under 1: censored demand (the
+                                 -- units sold are a lower bound); null: no such column (in stock)
     -- One row per (date, product_id): ingest guarantees it (it rejects repeated keys in its input and
     -- replaces an existing row instead of adding one). No PRIMARY KEY: its index cost more than all
     -- the validation (benchmarks/README.md, "Data layer"). A database created with the key keeps it
     -- (DuckDB cannot drop a constraint); ingest works the same either way.
 );
+
+-- A database created before sales had an availability column (ingest writes sales by column name).
+alter table sales add column if not exists availability double;
 
 create table if not exists rejected_sales (
     ingest_id varchar not null,
@@ -35,6 +40,9 @@ create table if not exists rejected_sales (
     promo varchar,
     reason varchar not null
 );
+
+-- Rejected rows keep their availability as given too (a database created before it gains the column).
+alter table rejected_sales add column if not exists availability varchar;
 
 create table if not exists ingest_log (
     ingest_id varchar primary key,

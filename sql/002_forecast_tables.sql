@@ -77,6 +77,13 @@ create table if not exists forecasts (
     primary key (run_id, product_id, date)
 );
 
+-- A database created before stock-outs were read: the flag on each forecast row, and the run's count.
+-- had_stockouts: the product's history had periods out of stock (availability under 1), read as
+-- lower bounds on demand; its forecast is of demand, not of the sales a stock-out would allow.
+-- null: a run written before the flag existed.
+alter table forecasts add column if not exists had_stockouts boolean;
+alter table forecast_runs add column if not exists censored_rows bigint;  -- such periods the fit read
+
 create table if not exists forecast_draws (
     run_id varchar not null,
     product_id varchar not null,

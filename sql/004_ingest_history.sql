@@ -23,6 +23,9 @@ create table if not exists sales_history (
     replaced_at timestamp not null  -- UTC
 );
 
+-- The replaced row's availability (a database created before sales had one gains the column).
+alter table sales_history add column if not exists availability double;
+
 -- Which file a rejected row came from (an ingest can read several files).
 alter table rejected_sales add column if not exists source_file varchar;
 

@@ -26,7 +26,9 @@ create table if not exists backtest_runs (
 -- level: product | brand | category | color | total (or another configured attribute); aggregate
 -- forecasts of the project's models come from summed sample paths, a baseline's from the aggregated series.
 -- segment: all | regular | intermittent | new | unseen (no history at the cutoff) | cold_start (the sample
--- whose whole history was hidden; methods hierarchical and hierarchical_from_attributes).
+-- whose whole history was hidden; methods hierarchical and hierarchical_from_attributes); and, across
+-- those, stockout (stock-outs in the history at the cutoff: availability under 1) | declining (an
+-- end date after the cutoff). A discontinued product's periods after its end date are not scored.
 create table if not exists backtest_metrics (
     backtest_id varchar not null,
     method varchar not null,        -- hierarchical | no_pooling | seasonal_naive | auto_ets | croston | tsb | adida | hierarchical_from_attributes
@@ -44,6 +46,9 @@ create table if not exists backtest_metrics (
     pit_coverage_80 double,         -- share of randomized PIT values in [0.1, 0.9]: coverage fair to counts
     primary key (backtest_id, method, level, segment, fold)
 );
+
+-- A database created before the 50% interval was scored.
+alter table backtest_metrics add column if not exists coverage_50 double;  -- share inside 25%-75%
 
 -- PIT histogram (randomized for counts), ten bins, product level, all folds.
 create table if not exists backtest_pit (

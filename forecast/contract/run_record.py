@@ -49,6 +49,7 @@ class RunRecord:
     n_observations: int | None = None
     first_date: date | None = None
     last_date: date | None = None
+    censored_rows: int | None = None  # history periods out of stock for part of the period: lower bounds
     # how (``forecast.runs.configured``)
     sampler: str | None = None
     seed: int | None = None

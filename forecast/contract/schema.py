@@ -1,9 +1,15 @@
 """The data contract: column names and the declared hierarchy.
 
-Sales are long-format rows of ``(date, product_id, quantity, [price], [promo])``; products are rows
+Sales are long-format rows of ``(date, product_id, quantity, [price], [promo], [availability])``;
+products are rows
 of ``(product_id, [end_date], <attribute columns>)``. Which attributes nest and which cross is data,
 not code. ``end_date`` is not an attribute: the last date a discontinued product is sold (empty: still
 on sale); its history stops there and its forecast is zero in every period after it.
+
+``availability`` is the share of the period the product was in stock (0 to 1; 1, or empty: in stock
+all period). A period with availability under 1 is censored demand: the units sold are a lower bound
+on what would have sold, not the demand itself, so the model reads them as "at least this many"
+(``forecast.prep.design.Rows.censored``). Forecasts are of demand, not of constrained sales.
 """
 
 from __future__ import annotations
@@ -16,9 +22,10 @@ QUANTITY = "quantity"
 PRICE = "price"
 PROMO = "promo"
 END_DATE = "end_date"  # products: the last date a discontinued product is sold; not an attribute
+AVAILABILITY = "availability"  # sales: in-stock share of the period, 0..1; under 1: censored demand
 
 SALES_REQUIRED = (DATE, PRODUCT, QUANTITY)
-SALES_OPTIONAL = (PRICE, PROMO)
+SALES_OPTIONAL = (PRICE, PROMO, AVAILABILITY)
 PRODUCTS_OPTIONAL = (END_DATE,)
 NOT_ATTRIBUTES = (PRODUCT, END_DATE)  # products columns that are not attributes
 

@@ -5,13 +5,18 @@ after it. Within a fold every method forecasts the same series over the same dat
 
 - product level: every product with history at the cutoff (segments ``regular``, ``intermittent``,
   ``new``; together ``all``), plus, for the project's models only, products launched after the cutoff
-  (``unseen``: the baselines have nothing to forecast them from);
+  (``unseen``: the baselines have nothing to forecast them from); across those, the products that
+  had stock-outs before the cutoff (``stockout``: periods with availability under 1) and those the
+  products file says are leaving (``declining``: an end date after the cutoff);
 - aggregate levels (each attribute of the hierarchy, and ``total``) over the products with history:
   the project's models sum their joint sample paths (coherent aggregates); a baseline forecasts the
   aggregated series itself, as a planner would.
 
 Future prices and promotions in the scored periods are given to the model as a plan (a retailer sets
-its own prices and promotion calendar ahead); quantities after the cutoff never reach a fit.
+its own prices and promotion calendar ahead); quantities after the cutoff never reach a fit. A
+discontinued product's periods after its end date are neither history nor scored: it left the
+catalog, and its zeros there are not demand (the model forecasts exactly zero there, and a baseline
+fitted on those zeros would be scored on them too).
 """
 
 from __future__ import annotations
@@ -32,8 +37,8 @@ from forecast.contract.quantiles import (
     SCORING_GRID,
     scoring_column,
 )
-from forecast.contract.schema import DATE, PRICE, PRODUCT, PROMO, QUANTITY, Hierarchy
-from forecast.contract.segments import INTERMITTENT_ADI, is_new
+from forecast.contract.schema import AVAILABILITY, DATE, END_DATE, PRICE, PRODUCT, PROMO, QUANTITY, Hierarchy
+from forecast.contract.segments import INTERMITTENT_ADI, is_censored, is_declining, is_new
 from forecast.evaluation.baselines import baseline_forecasts
 from forecast.evaluation.metrics import mase as fold_mase
 from forecast.evaluation.metrics import pit, pit_histogram, score
@@ -43,7 +48,9 @@ from forecast.prep.design import level_keys, panel_rows
 MODEL = "hierarchical"
 NO_POOLING = "no_pooling"
 FROM_ATTRIBUTES = "hierarchical_from_attributes"
-SEGMENTS = ("all", "regular", "intermittent", "new", "unseen", "cold_start")
+SEGMENTS = ("all", "regular", "intermittent", "new", "unseen", "cold_start", "stockout", "declining")
+# Segments that cut across the others: a product is in any number of them (``FoldResult.flags``).
+FLAGS = ("stockout", "declining")
 SEASON = {"D": 7, "W": 52, "M": 12, "Q": 4}
 SEP = "\x1f"
 
@@ -65,6 +72,8 @@ class FoldResult:
     history: pd.DataFrame  # level, series_id, date, y: what the fits saw (for MASE)
     segments: pd.Series  # product_id -> segment
     fits: list[dict] = field(default_factory=list)  # per model fit: verdict, worst diagnostics, seconds
+    # product_id -> a bool column per cross-cutting segment (FLAGS); empty: none known
+    flags: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
 def make_folds(grid: pd.DatetimeIndex, folds: int, horizon: int, step: int, min_train: int) -> list[Fold]:
@@ -85,17 +94,29 @@ def make_folds(grid: pd.DatetimeIndex, folds: int, horizon: int, step: int, min_
     return out
 
 
-def dense_panel(sales: pd.DataFrame, grid: pd.DatetimeIndex) -> pd.DataFrame:
-    """``product_id, date, y``: every period from a product's first sales row to the grid's end.
+def dense_panel(
+    sales: pd.DataFrame, grid: pd.DatetimeIndex, products: pd.DataFrame | None = None
+) -> pd.DataFrame:
+    """``product_id, date, y``: every period from a product's first sales row to the grid's end, or
+    to the period holding its ``end_date`` (``products``' column, where given).
 
-    Periods without a row sold zero, as the model's design reads them.
+    Periods without a row sold zero, as the model's design reads them; a discontinued product's
+    periods after its end date are not in the panel (not demand: the product left the catalog).
     """
     sales = sales.assign(**{DATE: pd.to_datetime(sales[DATE])})
     pos = pd.Series(np.arange(len(grid)), index=grid)
     t = pos.reindex(sales[DATE]).to_numpy()
     first = pd.Series(t, index=sales.index).groupby(sales[PRODUCT].astype(str)).min()
-    products, t_rows = panel_rows(first.index.to_numpy(), first.to_numpy(), len(grid))
-    panel = pd.DataFrame({PRODUCT: products, DATE: grid[t_rows]})
+    last = None
+    if products is not None and END_DATE in products.columns:
+        end = pd.to_datetime(products.set_index(products[PRODUCT].astype(str))[END_DATE])
+        end = end[~end.index.duplicated()].reindex(first.index)
+        stop = (
+            np.searchsorted(grid.values, end.fillna(grid[-1]).to_numpy(grid.values.dtype), side="right") - 1
+        )
+        last = np.where(end.isna().to_numpy(), len(grid) - 1, stop)
+    ids, t_rows = panel_rows(first.index.to_numpy(), first.to_numpy(), len(grid), last)
+    panel = pd.DataFrame({PRODUCT: ids, DATE: grid[t_rows]})
     qty = sales.groupby([sales[PRODUCT].astype(str), DATE])[QUANTITY].sum()
     panel["y"] = qty.reindex(pd.MultiIndex.from_frame(panel[[PRODUCT, DATE]])).fillna(0).to_numpy()
     return panel
@@ -111,6 +132,23 @@ def segment_products(history: pd.DataFrame, products: pd.Index) -> pd.Series:
     seg[(adi > INTERMITTENT_ADI) | adi.isna()] = "intermittent"
     seg[is_new(n)] = "new"
     return seg.reindex(products).fillna("unseen").rename("segment")
+
+
+def product_flags(sales: pd.DataFrame, products: pd.DataFrame, cutoff: pd.Timestamp) -> pd.DataFrame:
+    """Per product, the cross-cutting segments at ``cutoff`` (``FLAGS``), from what the data tells:
+    ``stockout``, a sales row up to the cutoff with availability under 1 (``is_censored``);
+    ``declining``, an end date after the cutoff (``is_declining``)."""
+    ids = pd.Index(products[PRODUCT].astype(str).unique())
+    flags = pd.DataFrame(False, index=ids, columns=list(FLAGS))
+    if AVAILABILITY in sales.columns:
+        seen = sales[pd.to_datetime(sales[DATE]) <= cutoff]
+        out = seen.loc[is_censored(seen[AVAILABILITY].to_numpy()), PRODUCT].astype(str).unique()
+        flags["stockout"] = ids.isin(out)
+    if END_DATE in products.columns:
+        ends = products.drop_duplicates(PRODUCT)
+        ends = pd.Series(pd.to_datetime(ends[END_DATE]).to_numpy(), index=ends[PRODUCT].astype(str))
+        flags["declining"] = is_declining(ends.reindex(ids).to_numpy(), cutoff)
+    return flags
 
 
 def group_keys(products: pd.DataFrame, hierarchy: Hierarchy) -> pd.DataFrame:
@@ -223,7 +261,7 @@ def run_fold(
     sales = sales.assign(**{DATE: pd.to_datetime(sales[DATE])})
     train = sales[sales[DATE] <= fold.cutoff]
     keys = group_keys(products, config.hierarchy)
-    panel = dense_panel(sales, grid)
+    panel = dense_panel(sales, grid, products)
     history = panel[panel[DATE] <= fold.cutoff]
     segments = segment_products(history, pd.Index(products[PRODUCT].astype(str)))
     seen = segments.index[segments != "unseen"]
@@ -263,7 +301,8 @@ def run_fold(
         forecasts.append(base.assign(level=parts[0], series_id=parts[1]))
     frame = pd.concat(forecasts, ignore_index=True)
     frame = frame[["method", "level", "series_id", DATE, "mean", *SCORING_COLUMNS]]
-    return FoldResult(fold, frame, actuals, seen_history, segments, fits)
+    flags = product_flags(sales, products, fold.cutoff)
+    return FoldResult(fold, frame, actuals, seen_history, segments, fits, flags)
 
 
 def cold_start_sample(segments: pd.Series, share: float, seed: int) -> pd.Index:
@@ -289,6 +328,9 @@ def score_folds(results: list[FoldResult], seed: int = 0) -> tuple[pd.DataFrame,
         joined["segment"] = np.where(joined["level"] == "product", seg, "all")
         cold = r.forecasts.loc[r.forecasts["method"] == FROM_ATTRIBUTES, "series_id"].unique()
         joined["cold_start"] = (joined["level"] == "product") & joined["series_id"].isin(cold)
+        for flag in FLAGS:
+            has = r.flags[flag] if flag in r.flags.columns else pd.Series(dtype=bool)
+            joined[flag] = (joined["level"] == "product") & joined["series_id"].isin(has.index[has])
         joined["fold"] = r.fold.number
         hist = r.history.assign(fold=r.fold.number)
         scored.append((joined, hist))
@@ -329,6 +371,11 @@ def _segment_subsets(group: pd.DataFrame, level: str, method: str):
             yield segment, subset
     if group["cold_start"].any() and method == MODEL:
         yield "cold_start", group[group["cold_start"]]
+    for flag in FLAGS:
+        if flag in group.columns:
+            subset = group[group[flag] & (group["segment"] != "unseen")]
+            if len(subset):
+                yield flag, subset
 
 
 def _score_by_fold(part: pd.DataFrame, history: pd.DataFrame, seed: int) -> dict:

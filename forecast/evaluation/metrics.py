@@ -124,6 +124,7 @@ def score(scored: pd.DataFrame, train: pd.DataFrame | None = None, seed: int = 0
         "wql": wql(y, q),
         "mase": float(mase_values.mean()) if mase_values.notna().any() else float("nan"),
         "bias": bias(y, scored["mean"].to_numpy(float)),
+        "coverage_50": coverage(y, scored[scoring_column(0.25)], scored[scoring_column(0.75)]),
         "coverage_80": coverage(y, scored[scoring_column(0.1)], scored[scoring_column(0.9)]),
         "coverage_95": coverage(y, scored[scoring_column(0.025)], scored[scoring_column(0.975)]),
         "pit_coverage_80": float(np.mean((u >= 0.1) & (u <= 0.9))) if len(u) else float("nan"),

@@ -30,7 +30,8 @@ BASELINE_COLORS = {
     "adida": "#a6761d",
 }
 OTHER = "#9a9a9a"
-SEGMENT_ORDER = ["all", "regular", "intermittent", "new", "unseen", "cold_start"]
+SEGMENT_ORDER = ["all", "regular", "intermittent", "new", "unseen", "cold_start", "stockout", "declining"]
+CALIBRATION = ["coverage_50", "coverage_80", "coverage_95", "pit_coverage_80"]
 
 CSS = """
 body { font-family: system-ui, sans-serif; margin: 2rem auto; max-width: 1100px; color: #222; }
@@ -144,6 +145,39 @@ def pit_plot(pit: pd.DataFrame) -> str:
     return _png(fig)
 
 
+def calibration_table(metrics: pd.DataFrame, method: str = MODEL) -> pd.DataFrame:
+    """``method``'s calibration by product segment, all folds: the share of actuals inside its 50%,
+    80% and 95% intervals and the randomized-PIT 80% coverage (the fair one for counts). A model can
+    be calibrated overall and not where it matters (stock-outs, declining products)."""
+    rows = metrics[(metrics["fold"] == 0) & (metrics["level"] == "product") & (metrics["method"] == method)]
+    cols = ["segment", "n_series", "n_cells", *[c for c in CALIBRATION if c in rows.columns]]
+    order = {s: i for i, s in enumerate(SEGMENT_ORDER)}
+    return rows[cols].sort_values("segment", key=lambda s: s.map(order).fillna(len(order)))
+
+
+def pit_segment_plot(pit: pd.DataFrame, method: str = MODEL) -> str:
+    """``method``'s PIT histogram in each product segment: flat at 0.1 where it is calibrated."""
+    rows = pit[pit["method"] == method]
+    segments = [s for s in SEGMENT_ORDER if s in set(rows["segment"])]
+    if not segments:
+        return ""
+    cols = min(4, len(segments))
+    n_rows = int(np.ceil(len(segments) / cols))
+    fig, axes = plt.subplots(n_rows, cols, figsize=(3 * cols, 2.3 * n_rows), squeeze=False, sharey=True)
+    for ax in axes.ravel():
+        ax.set_visible(False)
+    for ax, segment in zip(axes.ravel(), segments, strict=False):
+        ax.set_visible(True)
+        part = rows[rows["segment"] == segment].sort_values("bin")
+        ax.bar(part["bin"] / 10 + 0.05, part["share"], width=0.095, color=_color(method))
+        ax.axhline(0.1, color="black", lw=0.8, ls="--")
+        ax.set_title(segment, fontsize=9)
+        ax.tick_params(labelsize=7)
+    fig.suptitle(f"PIT histograms of {method} by product segment: flat at 0.1 when calibrated", fontsize=11)
+    fig.tight_layout()
+    return _png(fig)
+
+
 def examples_plot(forecasts: pd.DataFrame, history: pd.DataFrame, n_history: int = 52) -> str:
     """A few products of the last fold: history, the model's fan (50%, 80%, 95%) and the actuals.
 
@@ -222,7 +256,15 @@ def render(
     )
     seg_table = seg_table[[s for s in SEGMENT_ORDER if s in seg_table.columns]].reset_index()
     overall = product[product["segment"] == "all"][
-        ["method", "n_series", "crps", "wql", "mase", "bias", "coverage_80", "coverage_95", "pit_coverage_80"]
+        [
+            "method",
+            "n_series",
+            "crps",
+            "wql",
+            "mase",
+            "bias",
+            *[c for c in CALIBRATION if c in product.columns],
+        ]
     ]
     levels = metrics[(metrics["fold"] == 0) & (metrics["segment"] == "all")]
     level_table = levels.pivot_table(index="method", columns="level", values="crps").reset_index()
@@ -245,7 +287,9 @@ def render(
         f"history, <i>intermittent</i> average demand interval above {INTERMITTENT_ADI}, <i>unseen</i> no history (only the "
         "project's models can forecast them), <i>cold_start</i> a sample of established products "
         "whose whole history was hidden from one more fit (method hierarchical_from_attributes) next to "
-        "the same products forecast with history.</p>",
+        "the same products forecast with history. Across those: <i>stockout</i> products with periods "
+        "out of stock (availability under 1) before the cutoff, <i>declining</i> products with an end "
+        "date after it; a discontinued product's periods after its end date are not scored.</p>",
         "<h2>Accuracy by level</h2>",
         level_plot(metrics),
         _table(level_table),
@@ -253,6 +297,9 @@ def render(
         coverage_plot(metrics),
         pit_plot(pit),
         _table(overall),
+        "<h3>Calibration by segment</h3>",
+        _table(calibration_table(metrics)),
+        pit_segment_plot(pit),
         "<h2>Examples</h2>",
         examples_plot(forecasts, history),
         "<h2>Fits</h2>",

@@ -5,7 +5,9 @@ from the product's first sale to the end of the data: a period with no sales row
 point-of-sale extracts that omit zero-sale rows. A discontinued product (an ``end_date`` in products)
 has observations up to the period holding its end date only: the zeros after it are the product
 leaving the catalog, not its demand collapsing. Products with no sales at all have no observations
-and are forecast from their attributes (cold start).
+and are forecast from their attributes (cold start). A sales row whose ``availability`` is under 1
+(out of stock for part of the period) is censored: its units are a lower bound on demand
+(``Rows.censored``); a zero-sale period without a row is not.
 """
 
 from __future__ import annotations
@@ -15,7 +17,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from forecast.contract.schema import DATE, END_DATE, PRICE, PRODUCT, PROMO, QUANTITY, Hierarchy
+from forecast.contract.schema import AVAILABILITY, DATE, END_DATE, PRICE, PRODUCT, PROMO, QUANTITY, Hierarchy
+from forecast.contract.segments import is_censored
 from forecast.prep.calendar import Frequency
 
 
@@ -86,6 +89,19 @@ class Design:
     @property
     def future_dates(self) -> pd.DatetimeIndex:
         return self.dates[self.n_train :]
+
+    @property
+    def censored_rows(self) -> int:
+        """History rows read as lower bounds on demand (out of stock for part of the period)."""
+        return 0 if self.train.censored is None else int(self.train.censored.sum())
+
+    @property
+    def had_stockout(self) -> np.ndarray:
+        """Per product: True where its history has a censored period (the output's flag)."""
+        if self.train.censored is None:
+            return np.zeros(len(self.products), dtype=bool)
+        hit = self.train.product_idx[self.train.censored]
+        return np.bincount(hit, minlength=len(self.products)) > 0
 
     @property
     def discontinued(self) -> np.ndarray | None:
@@ -230,6 +246,7 @@ def build_design(
     sales["p"] = pid.get_indexer(sales[PRODUCT].astype(str))
     has_price = PRICE in sales.columns and sales[PRICE].notna().any()
     has_promo = PROMO in sales.columns
+    has_stock = AVAILABILITY in sales.columns and sales[AVAILABILITY].notna().any()
 
     start = sales.groupby("p")["t"].min()
     n_train = len(train_dates)
@@ -239,6 +256,7 @@ def build_design(
     p_rows, t_rows = panel_rows(start.index.to_numpy(), start.to_numpy(), n_train, last)
     panel = pd.DataFrame({"p": p_rows, "t": t_rows})
     cols = ["p", "t", QUANTITY] + ([PRICE] if has_price else []) + ([PROMO] if has_promo else [])
+    cols += [AVAILABILITY] if has_stock else []
     panel = panel.merge(sales[cols], on=["p", "t"], how="left").sort_values(["p", "t"])
     panel[QUANTITY] = panel[QUANTITY].fillna(0).astype(np.int64)
     promo = panel[PROMO].fillna(0).astype(float).to_numpy() if has_promo else np.zeros(len(panel))
@@ -263,12 +281,15 @@ def build_design(
     else:
         log_price = np.zeros(len(panel))
 
+    # A panel row without a sales row (NaN availability) sold zero in stock: not censored.
+    censored = is_censored(panel[AVAILABILITY].to_numpy()) if has_stock else None
     train = Rows(
         product_idx=panel["p"].to_numpy(np.int64),
         time_idx=panel["t"].to_numpy(np.int64),
         log_price=log_price,
         promo=promo,
         y=panel[QUANTITY].to_numpy(np.int64),
+        censored=censored if censored is not None and censored.any() else None,
     )
     if has_price and plan is not None and PRICE in plan.columns:
         fresh = np.bincount(p_rows, minlength=len(pid)) == 0

@@ -15,7 +15,7 @@ from typing import Any
 
 import duckdb
 
-from forecast.contract.schema import END_DATE, PRODUCT
+from forecast.contract.schema import AVAILABILITY, END_DATE, PRODUCT
 from forecast.storage.connection import new_id, quote_ident, table_columns, utc_now
 from forecast.storage.input_files import (
     CONTRACT_COLUMNS,
@@ -254,6 +254,23 @@ def _load_products(con: duckdb.DuckDBPyConnection, files: Sequence[Path]) -> int
     return rows
 
 
+def _check_availability(con: duckdb.DuckDBPyConnection) -> None:
+    """Refuse the whole ingest when an ``availability`` is not an in-stock share from 0 to 1.
+
+    Not a row's rejection reason: a negative stock or a share over 1 says the column is not what the
+    contract means (on-hand units, a percentage), and loading the other rows would read them wrong.
+    The ingest's transaction rolls back, so nothing of it is loaded.
+    """
+    bad, file, row, product, day, value = run_sql_file(con, "05_availability.sql").fetchone()
+    if bad:
+        more = f" ({bad} such rows)" if bad > 1 else ""
+        raise IngestError(
+            f"sales file {file} row {row} (product {product!r}, date {day}): {AVAILABILITY} {value!r} "
+            f"is not an in-stock share from 0 to 1{more}; nothing was loaded: give the share of the "
+            f"period in stock (1: all period, 0.5: half; empty: unknown, read as 1)"
+        )
+
+
 def _load_sales(
     con: duckdb.DuckDBPyConnection,
     ingest_id: str,
@@ -279,6 +296,8 @@ def _load_sales(
         run_sql_file(con, "04_reasons.sql")
     except duckdb.Error as exc:
         raise read_error(exc, "sales", encoding, list(headers)) from exc
+    if any(AVAILABILITY in h for h in headers.values()):
+        _check_availability(con)
     per_file = dict(con.execute("select _source_file, rows_read from sales_file_rows").fetchall())
     read = sum(per_file.values())
     if read == 0:

@@ -17,6 +17,7 @@ from pathlib import Path
 import duckdb
 
 from forecast.contract.schema import (
+    AVAILABILITY,
     DATE,
     DEFAULT_CROSSED,
     DEFAULT_NESTED,
@@ -48,7 +49,7 @@ _CSV_SUFFIXES = (".csv", ".csv.gz", ".txt", ".tsv")
 _PARQUET_SUFFIXES = (".parquet", ".pq")
 
 
-CONTRACT_COLUMNS = (DATE, PRODUCT, QUANTITY, PRICE, PROMO, END_DATE)
+CONTRACT_COLUMNS = (DATE, PRODUCT, QUANTITY, PRICE, PROMO, AVAILABILITY, END_DATE)
 
 
 def file_kind(path: Path) -> str | None:
@@ -217,7 +218,7 @@ def check_sales_header(file: Path, header: list[str]) -> None:
     if missing:
         raise IngestError(
             f"sales file {file} lacks required column(s) {missing}; columns found: {header} "
-            f"(expected {list(SALES_REQUIRED)} plus optional '{PRICE}', '{PROMO}'; "
+            f"(expected {list(SALES_REQUIRED)} plus optional '{PRICE}', '{PROMO}', '{AVAILABILITY}'; "
             f"map names with --map {DATE}=<name>,...)"
         )
 
@@ -343,8 +344,8 @@ def raw_sales_view(con: duckdb.DuckDBPyConnection, headers: dict[Path, list[str]
 
     ``source`` is ``read_input``'s query over the sales files, ``headers`` their renamed headers.
     The view has fixed columns whatever the files hold: ``_row``, ``_source_file``, ``_padded``,
-    then the contract's ``date``, ``product_id``, ``quantity``, ``price``, ``promo`` as read (NULL
-    where no file has the optional ``price`` or ``promo``). ``_padded`` marks a CSV row DuckDB padded
+    then the contract's ``date``, ``product_id``, ``quantity``, ``price``, ``promo``, ``availability``
+    as read (NULL where no file has the optional ``price``, ``promo`` or ``availability``). ``_padded`` marks a CSV row DuckDB padded
     because it has fewer fields than its header: its file's last column reads NULL, and only padding
     makes NULLs in CSV text (see ``_NO_NULL``). Parquet nulls are plain missing values.
     """
@@ -362,7 +363,7 @@ def raw_sales_view(con: duckdb.DuckDBPyConnection, headers: dict[Path, list[str]
         padded = "false"
     contract = ", ".join(
         f"{quote_ident(c) if c in cols else 'null'} as {quote_ident(c)}"
-        for c in (DATE, PRODUCT, QUANTITY, PRICE, PROMO)
+        for c in (DATE, PRODUCT, QUANTITY, PRICE, PROMO, AVAILABILITY)
     )
     con.execute(
         f"create or replace temp view raw_sales as "

@@ -9,6 +9,7 @@ import duckdb
 import pandas as pd
 
 from forecast.contract.schema import (
+    AVAILABILITY,
     DATE,
     NOT_ATTRIBUTES,
     PRICE,
@@ -21,9 +22,15 @@ from forecast.storage.input_files import IngestError, csv_or_parquet_reader
 
 
 def load_training_data(con: duckdb.DuckDBPyConnection) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """All sales and all products, as frames of the data contract."""
+    """All sales and all products, as frames of the data contract.
+
+    ``availability`` comes only when some row has one: without it the design reads no period as
+    censored, exactly as before the column existed.
+    """
+    stocked = con.execute(f"select count({AVAILABILITY}) > 0 from sales").fetchone()[0]
+    extra = f", {AVAILABILITY}" if stocked else ""
     sales = con.execute(
-        f"select {DATE}, {PRODUCT}, {QUANTITY}, {PRICE}, cast({PROMO} as integer) as {PROMO} "
+        f"select {DATE}, {PRODUCT}, {QUANTITY}, {PRICE}, cast({PROMO} as integer) as {PROMO}{extra} "
         f"from sales order by {PRODUCT}, {DATE}"
     ).df()
     products = con.execute(f"select * from products order by {PRODUCT}").df()

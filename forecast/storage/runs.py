@@ -90,7 +90,8 @@ def write_run(
             con.execute(f"insert into {table} (run_id, {cols}) select ?, {cols} from new_rows", [run_id])
             con.unregister("new_rows")
         con.register("new_forecasts", forecasts)
-        cols = ", ".join([PRODUCT, DATE, "mean", *QUANTILE_COLUMNS])
+        flag = ["had_stockouts"] if "had_stockouts" in forecasts.columns else []
+        cols = ", ".join([PRODUCT, DATE, "mean", *QUANTILE_COLUMNS, *flag])
         con.execute(f"insert into forecasts (run_id, {cols}) select ?, {cols} from new_forecasts", [run_id])
         con.register(
             "draw_products",

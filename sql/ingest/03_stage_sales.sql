@@ -6,8 +6,8 @@
 --           _row          1, 2, ... across the files, in file order (the same on every read)
 --           _source_file  the file's path
 --           _padded       true for a CSV row with fewer fields than its header (DuckDB padded it)
---           date, product_id, quantity, price, promo   as read: CSV text, Parquet typed; price and
---                         promo NULL where no file has them
+--           date, product_id, quantity, price, promo, availability   as read: CSV text, Parquet
+--                         typed; price, promo and availability NULL where no file has them
 -- Writes: variable ingest_decimal_comma; temp views sales_text (raw text), typed_sales (typed).
 -- Parameters: $decimal_comma  true: numbers may use a decimal comma ("1,5" is 1.5), as files with
 --         a semicolon or tab delimiter do.
@@ -23,7 +23,8 @@ select
     cast(product_id as varchar) as raw_product,
     cast(quantity as varchar) as raw_quantity,
     cast(price as varchar) as raw_price,
-    cast(promo as varchar) as raw_promo
+    cast(promo as varchar) as raw_promo,
+    cast(availability as varchar) as raw_availability
 from raw_sales;
 
 -- Casts skip ASCII whitespace themselves; trim (which also strips Unicode spaces) runs only when
@@ -51,5 +52,15 @@ select
             when '0' then false when 'false' then false when 'no' then false
             when '' then null
         end
-    end as promo
+    end as promo,
+    coalesce(
+        try_cast(raw_availability as double),
+        try_cast(
+            if(
+                getvariable('ingest_decimal_comma'),
+                replace(trim(raw_availability), ',', '.'),
+                trim(raw_availability)
+            ) as double
+        )
+    ) as availability
 from sales_text;

@@ -5,7 +5,10 @@
 --           product_keys    products numbered (a rowid can exceed 32 bits inside a transaction)
 --           checked_sales   one row per input row: _row, _source_file, _key, the typed values,
 --                           reason (NULL: passed every check) and the raw text, kept only for
---                           rejected rows (a valid row's raw_* are NULL)
+--                           rejected rows (a valid row's raw_* are NULL); bad_availability (an
+--                           availability given that is not a number from 0 to 1: the whole
+--                           input is refused, 05_availability.sql, so it is no row's reason)
+--                           with its raw text kept
 --           sales_file_rows per file: rows_read, row_offset (its first _row - 1)
 --           duplicate_keys  per (date, product) repeated among valid rows: conflicting (the
 --                           quantities differ), first_row
@@ -41,6 +44,9 @@ with reasoned as (
                 then 'unparsable promo (expected 0/1/true/false)'
             when p.product_id is null then 'product not in the products file'
         end as reason,
+        t.raw_availability is not null and trim(t.raw_availability) <> '' and (
+            t.availability is null or isnan(t.availability) or t.availability < 0 or t.availability > 1
+        ) as bad_availability,
         -- one integer per (date, product): the product's number and the day, 32 bits each
         (p.n << 32) + (t.date - date '1970-01-01' + 2147483648) as _key
     from typed_sales as t
@@ -56,12 +62,15 @@ select
     case when reason is null then cast(q as bigint) end as quantity,
     price,
     coalesce(promo, false) as promo,
+    availability,
+    coalesce(bad_availability, false) as bad_availability,
     reason,
     case when reason is not null then raw_date end as raw_date,
     case when reason is not null then raw_product end as raw_product,
     case when reason is not null then raw_quantity end as raw_quantity,
     case when reason is not null then raw_price end as raw_price,
-    case when reason is not null then raw_promo end as raw_promo
+    case when reason is not null then raw_promo end as raw_promo,
+    case when reason is not null or bad_availability then raw_availability end as raw_availability
 from reasoned;
 
 create or replace temp table sales_file_rows as
@@ -94,11 +103,12 @@ create or replace temp table duplicate_rows (
     raw_quantity varchar,
     raw_price varchar,
     raw_promo varchar,
+    raw_availability varchar,
     reason varchar
 );
 
 create or replace temp view accepted_sales as
-select c.date, c.product_id, c.quantity, c.price, c.promo
+select c.date, c.product_id, c.quantity, c.price, c.promo, c.availability
 from checked_sales as c
 left join duplicate_keys as k on c._key = k._key
 where c.reason is null and (k._key is null or (not k.conflicting and c._row = k.first_row));

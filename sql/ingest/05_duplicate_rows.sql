@@ -19,6 +19,15 @@ with rejected as (
     where c.reason is null and (k.conflicting or c._row <> k.first_row)
 )
 
-select s._row, s._source_file, s.raw_date, s.raw_product, s.raw_quantity, s.raw_price, s.raw_promo, r.reason
+select
+    s._row,
+    s._source_file,
+    s.raw_date,
+    s.raw_product,
+    s.raw_quantity,
+    s.raw_price,
+    s.raw_promo,
+    s.raw_availability,
+    r.reason
 from sales_text as s
 inner join rejected as r using (_row);

@@ -6,8 +6,8 @@
 -- Parameters: $ingest_id  this ingest
 -- Returns the number of replaced rows: 0.
 
-insert into sales
-select date, product_id, quantity, price, promo, $ingest_id
+insert into sales (date, product_id, quantity, price, promo, ingest_id, availability)
+select date, product_id, quantity, price, promo, $ingest_id, availability
 from accepted_sales;
 
 select 0 as replaced;

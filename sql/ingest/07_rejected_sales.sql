@@ -7,14 +7,14 @@
 -- Returns the number of rejected rows.
 
 insert into rejected_sales (
-    ingest_id, source_row, date, product_id, quantity, price, promo, reason, source_file
+    ingest_id, source_row, date, product_id, quantity, price, promo, availability, reason, source_file
 )
 with rejected as (
-    select _row, _source_file, raw_date, raw_product, raw_quantity, raw_price, raw_promo, reason
+    select _row, _source_file, raw_date, raw_product, raw_quantity, raw_price, raw_promo, raw_availability, reason
     from checked_sales
     where reason is not null
     union all
-    select _row, _source_file, raw_date, raw_product, raw_quantity, raw_price, raw_promo, reason
+    select _row, _source_file, raw_date, raw_product, raw_quantity, raw_price, raw_promo, raw_availability, reason
     from duplicate_rows
 )
 
@@ -26,6 +26,7 @@ select
     r.raw_quantity,
     r.raw_price,
     r.raw_promo,
+    r.raw_availability,
     r.reason,
     r._source_file
 from rejected as r

@@ -154,3 +154,18 @@ def test_an_unexpected_error_keeps_its_traceback(files, monkeypatch):
     result = CliRunner().invoke(app, [*args, "--db", str(files / "d.duckdb")])
     assert result.exit_code == 1 and isinstance(result.exception, RuntimeError)
     assert "error:" not in result.output
+
+
+def test_an_availability_over_1_names_the_file_and_row_and_loads_nothing(files):
+    (files / "sales.csv").write_text(
+        SALES.replace("quantity\n", "quantity,availability\n")
+        .replace(",3\n", ",3,1\n")
+        .replace(",4\n", ",4,1.5\n")
+    )
+    result = _ingest(files)
+    _one_error(
+        result, f"sales file {files / 'sales.csv'} row 2 (product 'P1', date 2026-01-12): availability '1.5'"
+    )
+    with storage.connect_read_only(files / "d.duckdb") as con:
+        assert con.execute("select count(*) from sales").fetchone()[0] == 0
+        assert con.execute("select count(*) from products").fetchone()[0] == 0

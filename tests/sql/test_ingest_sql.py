@@ -26,19 +26,29 @@ def con():
     c.close()
 
 
-def row(date="2024-01-01", product_id="A", quantity="1", price=None, promo=None, file="s.csv", padded=False):
+def row(
+    date="2024-01-01",
+    product_id="A",
+    quantity="1",
+    price=None,
+    promo=None,
+    availability=None,
+    file="s.csv",
+    padded=False,
+):
     """One raw input row, as the reader gives it from a CSV file (text; None: no such field)."""
-    return (file, padded, date, product_id, quantity, price, promo)
+    return (file, padded, date, product_id, quantity, price, promo, availability)
 
 
 def _stage(con, rows, decimal_comma=False):
     """raw_sales from ``rows`` (_row 1, 2, ... in list order), then the staging and reasons steps."""
     con.execute(
         "create or replace temp table raw_sales (_row bigint, _source_file varchar, _padded boolean, "
-        "date varchar, product_id varchar, quantity varchar, price varchar, promo varchar)"
+        "date varchar, product_id varchar, quantity varchar, price varchar, promo varchar, "
+        "availability varchar)"
     )
     con.executemany(
-        "insert into raw_sales values (?, ?, ?, ?, ?, ?, ?, ?)", [(i, *r) for i, r in enumerate(rows, 1)]
+        "insert into raw_sales values (?, ?, ?, ?, ?, ?, ?, ?, ?)", [(i, *r) for i, r in enumerate(rows, 1)]
     )
     run_sql_file(con, "03_stage_sales.sql", {"decimal_comma": decimal_comma})
     run_sql_file(con, "04_reasons.sql")
@@ -138,7 +148,9 @@ def test_each_rule_rejects_its_row_with_its_reason(con, values, reason):
     replaced, rejected = _load(con, [row(), bad])
     assert (replaced, rejected) == (0, 1)
     assert _reason(con, 1) is None and _reason(con, 2) == reason
-    kept = con.execute("select date, product_id, quantity, price, promo from rejected_sales").fetchone()
+    kept = con.execute(
+        "select date, product_id, quantity, price, promo, availability from rejected_sales"
+    ).fetchone()
     assert kept == bad[2:], "a rejected row keeps its raw text"
     assert _sales(con) == [("2024-01-01", "A", 1, None, False, "i1")]
 
@@ -292,3 +304,57 @@ def test_a_parameter_a_step_needs_must_be_given(con):
     _stage(con, [row()])
     with pytest.raises(KeyError, match="ingest_id"):
         run_sql_file(con, "07_rejected_sales.sql")
+
+
+def _bad_availability(con):
+    return run_sql_file(con, "05_availability.sql").fetchone()
+
+
+def test_availability_loads_as_a_share_and_empty_is_unknown(con):
+    rows = [
+        row(availability="1"),
+        row(date="2024-01-08", availability=" 0.25 "),
+        row(date="2024-01-15", availability="0"),
+        row(date="2024-01-22", availability=""),
+        row(date="2024-01-29"),
+    ]
+    _stage(con, rows)
+    assert _bad_availability(con)[0] == 0
+    assert _load(con, rows) == (0, 0)
+    assert con.execute("select date::varchar, availability from sales order by date").fetchall() == [
+        ("2024-01-01", 1.0),
+        ("2024-01-08", 0.25),
+        ("2024-01-15", 0.0),
+        ("2024-01-22", None),
+        ("2024-01-29", None),
+    ]
+
+
+def test_availability_takes_a_decimal_comma_only_when_asked(con):
+    _load(con, [row(availability="0,5")], decimal_comma=True)
+    assert con.execute("select availability from sales").fetchone()[0] == 0.5
+    _stage(con, [row(availability="0,5")], decimal_comma=False)
+    assert _bad_availability(con)[0] == 1
+
+
+@pytest.mark.parametrize("value", ["-0.1", "1.5", "lots", "NaN", "inf"])
+def test_an_availability_outside_0_to_1_is_found_with_its_file_and_row(con, value):
+    rows = [row(file="a.csv"), row(file="b.csv"), row(file="b.csv", date="2024-01-08", availability=value)]
+    _stage(con, rows)
+    assert _bad_availability(con) == (1, "b.csv", 2, "A", "2024-01-08", value)
+
+
+def test_the_first_bad_availability_is_named_and_all_are_counted(con):
+    rows = [row(availability="2"), row(date="2024-01-08", availability="-1"), row(date="x", availability="9")]
+    _stage(con, rows)
+    assert _bad_availability(con) == (3, "s.csv", 1, "A", "2024-01-01", "2")
+
+
+def test_a_rejected_row_keeps_its_availability_and_a_corrected_one_its_history(con):
+    _load(con, [row(availability="0.5"), row(date="2024-01-08", quantity="-1", availability="0.2")])
+    assert con.execute("select availability, reason from rejected_sales").fetchall() == [
+        ("0.2", "negative quantity")
+    ]
+    assert _load(con, [row(availability="1")], ingest_id="i2") == (1, 0)
+    assert con.execute("select availability from sales").fetchall() == [(1.0,)]
+    assert con.execute("select availability, replaced_by from sales_history").fetchall() == [(0.5, "i2")]

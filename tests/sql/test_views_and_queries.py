@@ -37,7 +37,10 @@ def world():
     rows += [(DATES[0], "A", 9), (DATES[0], "C", 0), (DATES[1], "A", 2), (DATES[1], "B", 40)]
     sales = pd.DataFrame(rows, columns=["date", "product_id", "quantity"])
     con.register("s", sales)
-    con.execute("insert into sales select date, product_id, quantity, null, false, 'test' from s")
+    con.execute(
+        "insert into sales (date, product_id, quantity, price, promo, ingest_id) "
+        "select date, product_id, quantity, null, false, 'test' from s"
+    )
     rng = np.random.default_rng(3)
     values = rng.negative_binomial(2, 0.3, size=(N_DRAWS, len(PRODUCTS), len(DATES)))
     draws = SamplePaths(values=values, products=PRODUCTS["product_id"].to_numpy(), dates=DATES)
@@ -216,7 +219,10 @@ def test_discontinued_products():
         columns=["date", "product_id", "quantity"],
     )
     con.register("s", sales)
-    con.execute("insert into sales select date, product_id, quantity, null, false, 'test' from s")
+    con.execute(
+        "insert into sales (date, product_id, quantity, price, promo, ingest_id) "
+        "select date, product_id, quantity, null, false, 'test' from s"
+    )
     rng = np.random.default_rng(5)
     values = rng.negative_binomial(2, 0.3, size=(N_DRAWS, 3, len(DATES))) + 1
     off = DATES.values[None, :] > products["end_date"].fillna(pd.Timestamp.max).values[:, None]
@@ -244,4 +250,39 @@ def test_discontinued_products():
         "select count(*), max(quantity) from forecast_draws where product_id = 'A' and date > '2025-01-13'"
     ).fetchone()
     assert drawn == (2 * N_DRAWS, 0)
+    con.close()
+
+
+def test_products_with_stockouts():
+    """A ran out twice (one period fully, one half), B and C never did: the query lists A alone,
+    with its stock-outs next to the latest run's forecast."""
+    con = storage.connect(":memory:")
+    con.register("p", PRODUCTS.iloc[:3])
+    con.execute("insert into products by name select * from p")
+    history = pd.date_range("2024-10-28", periods=10, freq="7D")
+    sales = pd.DataFrame(
+        [(d, pid, 2, 1.0) for d in history for pid in "ABC"], columns=["date", "product_id", "quantity", "a"]
+    )
+    sales.loc[(sales["product_id"] == "A") & (sales["date"] == history[3]), ["quantity", "a"]] = (0, 0.0)
+    sales.loc[(sales["product_id"] == "A") & (sales["date"] == history[6]), ["quantity", "a"]] = (1, 0.5)
+    con.register("s", sales)
+    con.execute(
+        "insert into sales (date, product_id, quantity, promo, ingest_id, availability) "
+        "select date, product_id, quantity, false, 'test', a from s"
+    )
+    values = np.random.default_rng(2).negative_binomial(2, 0.3, size=(N_DRAWS, 3, len(DATES)))
+    draws = SamplePaths(values=values, products=np.array(["A", "B", "C"]), dates=DATES)
+    forecasts = summarise(draws)
+    forecasts["had_stockouts"] = forecasts["product_id"] == "A"
+    record = RunRecord.started("run1", sampler="fake").with_(n_products=3, censored_rows=2)
+    storage.start_run(con, record)
+    storage.write_run(con, record.finished(True, "checks"), forecasts, draws)
+    assert con.execute("select censored_rows from forecast_runs").fetchone() == (2,)
+
+    got = con.execute((SQL / "queries" / "products_with_stockouts.sql").read_text()).df()
+    assert got["product_id"].tolist() == ["A"]
+    a = got.iloc[0]
+    assert (a["periods_out_of_stock"], a["units_sold_then"], a["lowest_availability"]) == (2, 1, 0.0)
+    assert a["last_stockout"] == history[6] and a["periods"] == len(DATES)
+    assert a["expected_units"] == pytest.approx(values[:, 0].sum(axis=1).mean())
     con.close()

@@ -183,3 +183,78 @@ def test_the_comparison_is_with_the_best_baseline_and_says_what_to_try():
     assert v["segments"]["new"]["ahead"] and v["segments"]["new"]["best_baseline"] == "croston"
     assert not v["ahead_everywhere"] and not v["coverage_ok"]
     assert "zinb" in v["advice"] and "overconfident" in v["advice"]
+
+
+def test_dense_panel_stops_at_a_products_end_date():
+    sales = pd.DataFrame(
+        {
+            "product_id": ["a", "a", "b", "b"],
+            "date": [GRID[0], GRID[8], GRID[0], GRID[2]],
+            "quantity": [2, 5, 1, 1],
+        }
+    )
+    products = pd.DataFrame({"product_id": ["a", "b"], "end_date": [GRID[3] + pd.Timedelta(days=2), pd.NaT]})
+    panel = backtest.dense_panel(sales, GRID, products)
+    a = panel[panel["product_id"] == "a"]
+    # a's periods end with the one holding its end date; its row after it (5 units) is not demand
+    assert a["date"].tolist() == list(GRID[:4]) and a["y"].tolist() == [2, 0, 0, 0]
+    assert len(panel[panel["product_id"] == "b"]) == 60
+    assert backtest.dense_panel(sales, GRID).groupby("product_id").size().tolist() == [60, 60]
+
+
+def test_stock_outs_and_declining_products_are_segments_of_their_own(tiny_data, monkeypatch):
+    monkeypatch.setattr(backtest, "fit_paths", FitSpy())
+    freq, grid, fold = _fold(tiny_data, k=2)
+    sales, products = tiny_data.sales.copy(), tiny_data.products.copy()
+    ids = sorted(sales["product_id"].unique())
+    out, leaving, gone = ids[0], ids[1], ids[2]
+    sales["availability"] = 1.0
+    sales.loc[(sales["product_id"] == out) & (sales["date"] <= fold.cutoff), "availability"] = 0.5
+    # a stock-out after the cutoff is not known at the cutoff
+    sales.loc[(sales["product_id"] == ids[3]) & (sales["date"] > fold.cutoff), "availability"] = 0.0
+    end = fold.dates[1]
+    products["end_date"] = pd.NaT
+    products.loc[products["product_id"] == leaving, "end_date"] = end
+    products.loc[products["product_id"] == gone, "end_date"] = fold.cutoff - pd.Timedelta(weeks=3)
+    result = backtest.run_fold(sales, products, grid, freq, fold, ForecastConfig(), baselines=True)
+
+    assert result.flags.loc[out, "stockout"] and result.flags["stockout"].sum() == 1
+    assert result.flags.loc[leaving, "declining"] and result.flags["declining"].sum() == 1
+    product_actuals = result.actuals[result.actuals["level"] == "product"]
+    # periods after an end date are not scored: the leaving product's stop, the gone one has none
+    assert set(product_actuals.loc[product_actuals["series_id"] == leaving, "date"]) == set(fold.dates[:2])
+    assert gone not in set(product_actuals["series_id"])
+
+    metrics, pit = backtest.score_folds([result])
+    rows = metrics[(metrics["fold"] == 0) & (metrics["level"] == "product")]
+    for segment in ("stockout", "declining"):
+        seg = rows[rows["segment"] == segment]
+        assert set(seg["method"]) >= {backtest.MODEL, "auto_ets"}, segment
+        assert (seg["n_series"] == 1).all()
+        assert len(pit[(pit["segment"] == segment) & (pit["method"] == backtest.MODEL)]) == 10
+    assert rows[rows["segment"] == "declining"]["n_cells"].iloc[0] == 2
+    assert rows["coverage_50"].between(0, 1).all()
+
+
+def test_the_report_states_calibration_by_segment():
+    from forecast.evaluation import report
+
+    metrics = pd.DataFrame(
+        [
+            {"method": m, "level": "product", "segment": s, "fold": 0, "n_series": 3, "n_cells": 9}
+            | {"coverage_50": 0.5, "coverage_80": 0.8, "coverage_95": 0.9, "pit_coverage_80": 0.78}
+            for m in (backtest.MODEL, "auto_ets")
+            for s in ("declining", "all", "stockout")
+        ]
+    )
+    table = report.calibration_table(metrics)
+    assert table["segment"].tolist() == ["all", "stockout", "declining"]
+    assert {"coverage_50", "coverage_80", "coverage_95", "pit_coverage_80"} <= set(table.columns)
+    pit = pd.DataFrame(
+        [
+            {"method": backtest.MODEL, "segment": s, "bin": b, "share": 0.1}
+            for s in ("all", "stockout")
+            for b in range(10)
+        ]
+    )
+    assert report.pit_segment_plot(pit).startswith("<img")

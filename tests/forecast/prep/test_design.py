@@ -149,3 +149,37 @@ def test_panel_rows_end_at_each_keys_last_period():
     assert [a.tolist() for a in same] == [
         a.tolist() for a in panel_rows(np.array([0, 1]), np.array([1, 0]), 5, np.array([4, 9]))
     ]
+
+
+def test_periods_out_of_stock_are_censored_and_panel_zeros_are_not(small):
+    sales, products = small
+    # A: in stock, a stock-out (0.5), unknown; B: fully out in its first week
+    stocked = sales.assign(availability=[1.0, 0.5, np.nan, 0.0, 1.0])
+    d = _design(stocked, products)
+    assert d.train.censored is not None and d.train.censored.dtype == bool
+    got = {
+        (d.products[p], int(t)): bool(c)
+        for p, t, c in zip(d.train.product_idx, d.train.time_idx, d.train.censored, strict=True)
+    }
+    assert [t for (p, t), c in got.items() if c] == [2, 4]  # A's week 2 and B's week 4
+    assert not got[("A", 1)] and not got[("A", 3)]  # zero-sale panel rows: sold zero in stock
+    assert d.censored_rows == 2
+    assert d.had_stockout.tolist() == [True, True, False]
+    # the rest of the design is as without the column
+    plain = _design(sales, products)
+    assert np.array_equal(plain.train.y, d.train.y) and np.array_equal(
+        plain.train.log_price, d.train.log_price
+    )
+    # a subset keeps its rows' flags
+    sub = subset_design(d, np.array([1, 2]))
+    assert sub.had_stockout.tolist() == [True, False] and sub.censored_rows == 1
+
+
+@pytest.mark.parametrize("availability", [None, 1.0, np.nan])
+def test_without_a_stock_out_nothing_is_censored(small, availability):
+    sales, products = small
+    if availability is not None:
+        sales = sales.assign(availability=availability)
+    d = _design(sales, products)
+    assert d.train.censored is None and d.censored_rows == 0
+    assert not d.had_stockout.any() and len(d.had_stockout) == 3

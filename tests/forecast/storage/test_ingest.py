@@ -496,3 +496,94 @@ def test_a_parquet_end_date_loads_typed(con, tmp_path):
         ("A", "2024-01-08"),
         ("B", None),
     ]
+
+
+def test_availability_loads_and_reaches_the_forecast_inputs(con, tmp_path, products):
+    sales = tmp_path / "s.csv"
+    sales.write_text(
+        "date,product_id,quantity,Availability\n"
+        "2024-01-01,A,1,1\n2024-01-08,A,0,0\n2024-01-15,A,2,0.5\n2024-01-22,A,3,\n2024-01-01,B,2,1\n"
+    )
+    summary = storage.ingest(con, sales, products)
+    assert summary.rows_loaded == 5 and _balanced(con, summary)
+    got = con.execute("select product_id, date::varchar, availability from sales order by 1, 2").fetchall()
+    assert got == [
+        ("A", "2024-01-01", 1.0),
+        ("A", "2024-01-08", 0.0),
+        ("A", "2024-01-15", 0.5),
+        ("A", "2024-01-22", None),
+        ("B", "2024-01-01", 1.0),
+    ]
+    frame, _ = storage.load_training_data(con)
+    assert frame["availability"].isna().sum() == 1 and (frame["availability"] < 1).sum() == 2
+
+
+def test_a_sales_file_without_availability_loads_as_before(con, tmp_path, products):
+    sales = tmp_path / "s.csv"
+    sales.write_text("date,product_id,quantity,price\n2024-01-01,A,1,2.5\n2024-01-08,A,-1,2.5\n")
+    summary = storage.ingest(con, sales, products)
+    assert (summary.rows_loaded, summary.rows_rejected) == (1, 1)
+    assert _count(con, "sales", "availability is null") == 1
+    assert _count(con, "rejected_sales", "availability is null") == 1
+    frame, _ = storage.load_training_data(con)
+    assert list(frame.columns) == ["date", "product_id", "quantity", "price", "promo"]
+
+
+@pytest.mark.parametrize(
+    ("value", "fmt"),
+    [("-0.2", "csv"), ("1.5", "csv"), ("in stock", "csv"), (-3.0, "parquet"), (1.2, "parquet")],
+)
+def test_a_bad_availability_is_one_line_naming_the_file_and_row_and_nothing_loads(
+    con, tmp_path, products, value, fmt
+):
+    good = tmp_path / "good.csv"
+    good.write_text("date,product_id,quantity\n2024-01-01,B,1\n")
+    storage.ingest(con, good, products)
+    before = (_count(con, "sales"), _count(con, "ingest_log"), _count(con, "rejected_sales"))
+    frame = pd.DataFrame(
+        {
+            "date": ["2024-01-08", "2024-01-15", "2024-01-22"],
+            "product_id": ["A", "A", "Z"],  # Z: an unknown product, which alone would be a rejected row
+            "quantity": ["1", "2", "1"],
+            "availability": ["1", value, "0.5"] if fmt == "csv" else [1.0, value, 0.5],
+        }
+    )
+    sales = tmp_path / f"s.{fmt}"
+    if fmt == "csv":
+        frame.to_csv(sales, index=False)
+    else:
+        frame.astype({"quantity": int}).to_parquet(sales)
+    new_products = tmp_path / "p2.csv"
+    new_products.write_text(PRODUCTS + "C,home,n,red\n")
+    with pytest.raises(IngestError) as raised:
+        storage.ingest(con, sales, new_products)
+    message = str(raised.value)
+    assert "\n" not in message
+    assert f"sales file {sales} row 2 (product 'A', date 2024-01-15)" in message
+    assert (
+        f"availability '{value}'" in message and "from 0 to 1" in message and "nothing was loaded" in message
+    )
+    assert (_count(con, "sales"), _count(con, "ingest_log"), _count(con, "rejected_sales")) == before
+    assert _count(con, "products", "product_id = 'C'") == 0  # the products file of that ingest neither
+
+
+def test_a_database_created_before_availability_gains_it(tmp_path, products):
+    db = tmp_path / "old.duckdb"
+    old = duckdb.connect(str(db))
+    old.execute(
+        "create table sales (date date not null, product_id varchar not null, quantity bigint not null, "
+        "price double, promo boolean, ingest_id varchar not null)"
+    )
+    old.execute("insert into sales values ('2024-01-01', 'A', 4, null, false, 'old')")
+    old.close()
+    con = storage.connect(db)
+    sales = tmp_path / "s.csv"
+    sales.write_text("date,product_id,quantity,availability\n2024-01-01,A,1,0.25\n2024-01-08,A,1,1\n")
+    summary = storage.ingest(con, sales, products)
+    assert (summary.rows_loaded, summary.rows_replaced) == (2, 1)
+    assert con.execute("select date::varchar, quantity, availability from sales order by 1").fetchall() == [
+        ("2024-01-01", 1, 0.25),
+        ("2024-01-08", 1, 1.0),
+    ]
+    assert con.execute("select quantity, availability from sales_history").fetchall() == [(4, None)]
+    con.close()
