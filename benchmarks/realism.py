@@ -7,8 +7,9 @@ launch ramp-up, end of life, stock-outs, per-product dispersion and price respon
 of weekly history and 13 held-out weeks from the first Monday of October. The model is fitted as a
 run fits it (``forecast.runs.prepare`` / ``fit_model`` / ``forecast``, ``ForecastConfig`` defaults
 but the draws, tuning and chains given here, and one sampling attempt), on the history as the model
-reads it today: the ``availability`` column and the products' ``end_date`` left out, the horizon's
-prices and promotions given as the plan. Its sample paths are scored by
+reads it today: the ``availability`` column and the products' ``end_date`` left out unless ``--give`` names them,
+the horizon's prices and promotions given as the plan, the forecast options ``--option`` sets
+(``--option launch_ramp=on product_effects=elasticity,dispersion``). Its sample paths are scored by
 ``forecast.evaluation.truth.score_against_truth``: CRPS relative to the true distribution's, and the
 50/80/95% interval coverage of the forecast and of the truth. Writes
 ``results/<--name>.json`` (default ``realism_before``).
@@ -29,9 +30,12 @@ from forecast.prep.realism import describe, generate_realistic_catalog
 
 def main(args: argparse.Namespace) -> None:
     data = generate_realistic_catalog(n_products=args.products, seed=args.seed)
-    sales = data.sales.drop(columns=["availability"])
-    products = data.products.drop(columns=["end_date"])
+    given = set(args.give)
+    sales = data.sales if "availability" in given else data.sales.drop(columns=["availability"])
+    products = data.products if "end_date" in given else data.products.drop(columns=["end_date"])
+    options = dict(o.split("=", 1) for o in args.option)
     config = ForecastConfig(
+        **options,
         draws=args.draws,
         tune=args.tune,
         chains=args.chains,
@@ -47,7 +51,14 @@ def main(args: argparse.Namespace) -> None:
     d = fitted.diagnostics
     out = {
         "catalog": describe(data),
-        "config": {"draws": args.draws, "tune": args.tune, "chains": args.chains, "attempt_budget": 1.0},
+        "config": {
+            "draws": args.draws,
+            "tune": args.tune,
+            "chains": args.chains,
+            "attempt_budget": 1.0,
+            "given": sorted(given),
+            **options,
+        },
         "fit": {
             "seconds": round(fit_seconds, 1),
             **{k: d.get(k) for k in ("verdict", "max_rhat", "min_ess_hyper", "divergences", "problems")},
@@ -71,4 +82,14 @@ if __name__ == "__main__":
     parser.add_argument("--tune", type=int, default=500)
     parser.add_argument("--chains", type=int, default=4)
     parser.add_argument("--name", default="realism_before")
+    parser.add_argument(
+        "--give",
+        nargs="*",
+        default=[],
+        choices=["availability", "end_date"],
+        help="columns of the catalog the model reads (default: neither, as before they were read)",
+    )
+    parser.add_argument(
+        "--option", nargs="*", default=[], help="forecast options as name=value (e.g. launch_ramp=on)"
+    )
     main(parser.parse_args())

@@ -37,7 +37,7 @@ from forecast.prep.design import Design, subset_design
 from forecast.runs import Fitted, Prepared, configured, fit_model, model_for, save_posterior
 
 SCALARS = ("intercept", "sigma_product", "log_alpha")
-POOLED = ("trend", "elasticity", "promo", "logit_zero")  # per pooling group; "season" is per term too
+POOLED = ("trend", "elasticity", "promo", "logit_zero", "ramp")  # per pooling group; "season" is per term too
 
 
 @dataclass(frozen=True)

@@ -440,8 +440,12 @@ def _launch_ramp(design: Design, priors, fixed: Fixed, rows: Rows):
     pool = design.pool or "pool"
     mu = _known("ramp_mu", fixed, lambda: pm.Normal("ramp_mu", priors["ramp_mu"], priors["ramp_sigma"]))
     scale = _known("ramp_group_sigma", fixed, lambda: _scale("ramp_group_sigma", priors["ramp_group_sigma"]))
-    if "ramp" in fixed:
-        log_tau = pm.Deterministic("ramp", pt.as_tensor(np.asarray(fixed["ramp"], float)), dims=pool)
+    if "ramp" in fixed:  # by pooling group; a group the fixed values do not name gets the mean
+        given = fixed["ramp"]
+        if isinstance(given, pd.Series):
+            levels = design.levels[design.pool] if design.pool is not None else pd.Index(["all"])
+            given = given.reindex(levels).fillna(float(np.asarray(fixed.get("ramp_mu", priors["ramp_mu"]))))
+        log_tau = pm.Deterministic("ramp", pt.as_tensor(np.asarray(given, float)), dims=pool)
     else:
         log_tau = pm.Deterministic("ramp", mu + scale * pm.Normal("ramp_z", 0.0, 1.0, dims=pool), dims=pool)
     tau = pt.exp(log_tau[design.pool_idx[rows.product_idx[at]]])

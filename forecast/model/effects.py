@@ -45,15 +45,20 @@ def product_effects(idata: az.InferenceData, design: Design) -> pd.DataFrame:
         group = np.full(n_products, np.nan)
 
     rows = design.train
-    pool = design.pool_idx[rows.product_idx]
-    season = np.zeros((len(design.dates), design.n_pool))
+    p = rows.product_idx
+    season = np.zeros((len(design.dates), n_products))
     if "season" in post:
-        season = design.fourier @ posterior_mean(idata.posterior, "season").T  # (periods, groups)
+        coef = posterior_mean(post, "season")[design.pool_idx]  # (products, terms)
+        if "season_product_z" in post:  # each product's own deviation (product_effects)
+            coef = coef + posterior_mean(post, "season_product_sigma") * posterior_mean(
+                post, "season_product_z"
+            )
+        season = design.fourier @ coef.T  # (periods, products)
     offset = (
-        season[rows.time_idx, pool]
-        + posterior_mean(idata.posterior, "trend")[pool] * design.years[rows.time_idx]
-        + posterior_mean(idata.posterior, "elasticity")[pool] * rows.log_price
-        + posterior_mean(idata.posterior, "promo")[pool] * rows.promo
+        season[rows.time_idx, p]
+        + _per_product(post, "trend", design)[p] * design.years[rows.time_idx]
+        + _per_product(post, "elasticity", design)[p] * rows.log_price
+        + _per_product(post, "promo", design)[p] * rows.promo
     )
     units = np.bincount(rows.product_idx, weights=rows.y, minlength=n_products)
     exposure = np.bincount(rows.product_idx, weights=np.exp(offset), minlength=n_products)
@@ -73,6 +78,13 @@ def product_effects(idata: az.InferenceData, design: Design) -> pd.DataFrame:
     )
 
 
+def _per_product(post, name: str, design: Design) -> np.ndarray:
+    """A component's posterior mean per product: its own (``<name>_product``) or its group's."""
+    if f"{name}_product" in post:
+        return posterior_mean(post, f"{name}_product")
+    return posterior_mean(post, name)[design.pool_idx]
+
+
 def _shrinkage(idata: az.InferenceData, log_mu: np.ndarray, product_idx: np.ndarray, n: int) -> np.ndarray:
     """The groups' weight in each product's level: prior precision over prior plus data precision."""
     post = idata.posterior
@@ -81,7 +93,8 @@ def _shrinkage(idata: az.InferenceData, log_mu: np.ndarray, product_idx: np.ndar
     tau = float(posterior_mean(idata.posterior, "sigma_product"))
     mu = np.exp(log_mu)
     if "log_alpha" in post:  # negative binomial: each row informs less than a Poisson row would
-        dispersion = float(np.exp(np.mean(posterior_mean(idata.posterior, "log_alpha"))))
+        log_alpha = posterior_mean(post, "log_alpha_product" if "log_alpha_product" in post else "log_alpha")
+        dispersion = np.exp(log_alpha)[product_idx] if np.ndim(log_alpha) else float(np.exp(log_alpha))
         mu = mu * dispersion / (dispersion + mu)
     info = np.bincount(product_idx, weights=mu, minlength=n)
     prior = 1.0 / tau**2

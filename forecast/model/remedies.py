@@ -175,6 +175,8 @@ def _part_of_parameter(parameter: str, forms: dict) -> str | None:
         return _part_of_scale(base, forms)
     if base in ("alpha_product", "alpha_product_w"):
         part = "product"
+    elif "_product" in base or base.startswith("ramp"):  # per-product deviations, the launch ramp
+        return None
     elif base.startswith(("effect_", "z_")):
         part = "groups:" + base.split("_", 1)[1]
     elif base.startswith("logit_zero"):
