@@ -414,18 +414,15 @@ def _per_product(name: str, value, pool_idx: np.ndarray, own: bool, priors, fixe
 
 
 def launch_rows(design: Design, rows: Rows) -> tuple[np.ndarray, np.ndarray]:
-    """The rows within a year of their product's launch, and their age in years: a product is
-    launched inside the data when its first sale is after the data's first period (a product selling
-    from the first period may be any age: it is read as established). Age counts from the first
-    sale's period as one period old. Products without history have no launch to date from."""
-    first = np.full(len(design.products), -1, dtype=np.int64)
-    train = design.train
-    order = np.argsort(train.time_idx, kind="stable")[::-1]
-    first[train.product_idx[order]] = train.time_idx[order]  # the earliest period wins
+    """The rows within a year of their product's launch inside the data (``Design.launch_period``:
+    a product selling from the first period may be any age, and is read as established), and their
+    age in years, the launch period counting as one period old."""
+    if design.launch_period is None:
+        return np.zeros(0, dtype=np.int64), np.zeros(0)
     step = float(design.years[1] - design.years[0]) if len(design.years) > 1 else 1.0
-    start = first[rows.product_idx]
+    start = design.launch_period[rows.product_idx]
     age = design.years[rows.time_idx] - design.years[np.maximum(start, 0)] + step
-    at = np.flatnonzero((start > 0) & (age <= 1.0))
+    at = np.flatnonzero((start > 0) & (age > 0) & (age <= 1.0))
     return at, age[at]
 
 

@@ -41,13 +41,14 @@ def sample_paths(
     horizon = len(design.future_dates)
     # Horizon rows are product-major (see design.build_design), so this reshape is exact.
     values = values.reshape(n_paths, len(design.products), horizon)
-    values = zero_discontinued(values, design.discontinued)
+    values = zero_discontinued(values, design.off_sale)
     return SamplePaths(values=values, products=design.products.to_numpy(), dates=design.future_dates)
 
 
 def zero_discontinued(values: np.ndarray, off: np.ndarray | None) -> np.ndarray:
     """Sample paths ``(path, product, period)`` with 0 wherever ``off`` ``(product, period)`` is True:
-    a discontinued product sells nothing after its end date (``Design.discontinued``), in every path,
+    a discontinued product sells nothing after its end date, nor a product before its launch
+    (``Design.off_sale``), in every path,
     so its mean and quantiles are 0 there and sums across products stay draws of the total."""
     if off is None:
         return values

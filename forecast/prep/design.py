@@ -75,6 +75,11 @@ class Design:
     # has an end date
     end_period: np.ndarray | None = None
     sales_after_end: int = 0  # sales rows dated after their product's end_date: not read as history
+    # per product, the index into dates of its launch where it launched inside the data: the first
+    # sale's period when that is after the first period; for a product without history, its first
+    # planned period (a plan names its launch); -1 otherwise (established, or launch unknown).
+    # None: no product has one
+    launch_period: np.ndarray | None = None
 
     @property
     def pool_idx(self) -> np.ndarray:
@@ -111,6 +116,17 @@ class Design:
             return None
         off = np.arange(self.n_train, len(self.dates))[None, :] > self.end_period[:, None]
         return off if off.any() else None
+
+    @property
+    def off_sale(self) -> np.ndarray | None:
+        """``(product, horizon period)``: True where the product is not on sale, after its end date
+        (``discontinued``) or before a launch inside the horizon (``launch_period``), so it sells
+        nothing there; None when no product is off sale within the horizon."""
+        off = self.discontinued
+        if self.launch_period is not None:
+            before = np.arange(self.n_train, len(self.dates))[None, :] < self.launch_period[:, None]
+            off = before if off is None else off | before
+        return off if off is not None and off.any() else None
 
 
 def end_periods(products: pd.DataFrame, dates: pd.DatetimeIndex) -> np.ndarray | None:
@@ -332,7 +348,35 @@ def build_design(
         n_obs=n_obs,
         end_period=end_period,
         sales_after_end=after_end,
+        launch_period=launch_periods(train, len(pid), n_train, plan, pid, dates),
     )
+
+
+def launch_periods(
+    train: Rows,
+    n_products: int,
+    n_train: int,
+    plan: pd.DataFrame | None,
+    pid: pd.Index,
+    dates: pd.DatetimeIndex,
+) -> np.ndarray | None:
+    """Per product, the period of its launch inside the data (``Design.launch_period``): its first
+    sale's period when after the first period; for a product without history, the first horizon
+    period its plan names (a product not yet on sale is planned from its launch); else -1."""
+    first = np.full(n_products, -1, dtype=np.int64)
+    if len(train):
+        order = np.argsort(train.time_idx, kind="stable")[::-1]
+        first[train.product_idx[order]] = train.time_idx[order]  # the earliest period wins
+    launch = np.where(first > 0, first, -1)
+    if plan is not None and len(plan):
+        t = pd.Series(np.arange(len(dates)), index=dates).reindex(pd.to_datetime(plan[DATE])).to_numpy()
+        p = pid.get_indexer(plan[PRODUCT].astype(str))
+        known = (p >= 0) & ~np.isnan(t)
+        planned = np.full(n_products, len(dates), dtype=np.int64)
+        np.minimum.at(planned, p[known], t[known].astype(np.int64))
+        fresh = (first < 0) & (planned < len(dates))
+        launch = np.where(fresh, planned, launch)
+    return launch if (launch >= 0).any() else None
 
 
 def _launch_prices(plan, pid, fresh, ref_price):
@@ -423,4 +467,5 @@ def subset_design(design: Design, product_idx: np.ndarray) -> Design:
         future_price_source=design.future_price_source,
         n_obs=design.n_obs[keep],
         end_period=None if design.end_period is None else design.end_period[keep],
+        launch_period=None if design.launch_period is None else design.launch_period[keep],
     )

@@ -121,3 +121,27 @@ def test_launch_ramp_is_recovered():
     low, high = _interval(fitted.idata, "ramp_mu")
     assert low <= np.log(22 * WEEK_IN_YEARS) <= high, (low, high)
     assert not low <= DEFAULT_PRIORS["ramp_mu"] <= high
+
+
+def test_a_censored_period_does_not_pull_the_forecast_down():
+    """Half the products run out of stock in a quarter of their weeks, their recorded sales thinned
+    by the in-stock share. Read as demand, those weeks pull the products' forecasts down; read as
+    censored (a lower bound), the forecast of their demand is higher and nearer the truth."""
+    realism = Realism(stockout_share=0.5, stockout_rate=0.25).only("stockouts")
+    data = generate_realistic_catalog(n_products=40, n_weeks=104, seed=8, realism=realism)
+    assert (data.sales["availability"] < 1).mean() > 0.05
+    totals = {}
+    for how in ("censored", "as_demand"):
+        config = ForecastConfig(draws=300, tune=400, chains=2, attempt_budget=1.0, seed=3, stockouts=how)
+        prepared = runs.prepare(data.sales, data.products, config, plan=data.plan)
+        assert prepared.design.train.censored is not None
+        fitted = runs.fit_model(prepared, config, progressbar=False)
+        _, paths = runs.forecast(prepared, fitted, config)
+        mean = paths.values.mean(axis=0)  # (products, periods) of the horizon
+        prone = data.params.loc[paths.products, "stockout_prone"].to_numpy()
+        totals[how] = mean[prone].sum()
+    truth = data.truth.merge(data.params[["stockout_prone"]], left_on="product_id", right_index=True)
+    true_total = truth.loc[truth["stockout_prone"], "mean"].sum()
+    assert totals["as_demand"] < 0.93 * true_total  # the bias the censoring removes is there
+    assert abs(totals["censored"] / true_total - 1) < 0.07
+    assert totals["censored"] > totals["as_demand"] * 1.05

@@ -183,3 +183,21 @@ def test_without_a_stock_out_nothing_is_censored(small, availability):
     d = _design(sales, products)
     assert d.train.censored is None and d.censored_rows == 0
     assert not d.had_stockout.any() and len(d.had_stockout) == 3
+
+
+def test_launches_inside_the_data_and_the_plans_launch_of_a_new_product(small):
+    """B's first sale is in period 4: launched inside the data; A sells from the first period:
+    established. C has no history and its plan starts in the horizon's third period: it launches
+    there and is off sale before it (zero forecast), as is nothing else."""
+    sales, products = small
+    dates = pd.date_range("2024-01-01", periods=10, freq="7D")
+    plan = pd.DataFrame({"date": dates[8:10], "product_id": ["C", "C"], "price": [5.0, 5.0]})
+    freq = infer_frequency(sales["date"])
+    d = build_design(sales, products, Hierarchy(), freq, 4, plan=plan)
+    assert d.launch_period.tolist() == [-1, 4, 8]
+    off = d.off_sale
+    assert off[2].tolist() == [True, True, False, False]
+    assert not off[:2].any()
+    from_start = pd.concat([sales, sales.iloc[[0]].assign(product_id="B")])
+    assert _design(from_start, products).launch_period is None
+    assert subset_design(d, np.array([2])).launch_period.tolist() == [8]
