@@ -104,6 +104,12 @@ class ForecastConfig:
     fourier_order: int = option(
         "Yearly Fourier harmonics (daily data adds a weekly cycle of its own)", 3, at_least=0
     )
+    # The events table when it has rows; else this country's public holidays (forecast.prep.events).
+    holiday_country: str = option(
+        "Country whose public holidays are the event calendar when the events table is empty "
+        "(ISO code: US, DE, GB, ...; empty: none)",
+        "",
+    )
     priors: dict[str, float] = option(
         "Prior overrides by name (forecast.model.priors.DEFAULT_PRIORS)", factory=dict, shown="none"
     )
@@ -119,6 +125,10 @@ class ForecastConfig:
             ):
                 bounds = f"in [{low}, {below})" if below is not None else f"at least {low}"
                 raise ValueError(f"{f.name} must be {bounds}, got {value}")
+        if self.holiday_country:
+            from forecast.prep.events import check_country  # the holidays package, only when named
+
+            object.__setattr__(self, "holiday_country", check_country(self.holiday_country))
         unknown = set(self.priors) - set(DEFAULT_PRIORS)
         if unknown:
             raise ValueError(f"unknown prior names: {sorted(unknown)}; known: {sorted(DEFAULT_PRIORS)}")

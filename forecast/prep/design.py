@@ -10,13 +10,14 @@ and are forecast from their attributes (cold start).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
 from forecast.contract.schema import DATE, END_DATE, PRICE, PRODUCT, PROMO, QUANTITY, Hierarchy
 from forecast.prep.calendar import Frequency
+from forecast.prep.events import event_features
 
 
 def panel_rows(
@@ -72,6 +73,14 @@ class Design:
     # has an end date
     end_period: np.ndarray | None = None
     sales_after_end: int = 0  # sales rows dated after their product's end_date: not read as history
+    # (len(dates), k): calendar events and their lead/lag windows, a 0/1 column per (event, offset)
+    # that occurs in the history (forecast.prep.events); no columns without an events calendar
+    events: np.ndarray | None = None
+    event_names: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if self.events is None:
+            self.events = np.zeros((len(self.dates), 0))
 
     @property
     def pool_idx(self) -> np.ndarray:
@@ -190,11 +199,14 @@ def build_design(
     horizon: int,
     fourier_order: int = 3,
     plan: pd.DataFrame | None = None,
+    events: pd.DataFrame | None = None,
 ) -> Design:
     """Turn sales and products into model arrays for history and the next ``horizon`` periods.
 
     ``plan`` holds planned ``(date, product_id, [price], [promo])`` for horizon periods; periods and
-    products it does not cover assume the last regular price and no promotion.
+    products it does not cover assume the last regular price and no promotion. ``events`` holds
+    calendar events ``(date, event)`` (``forecast.prep.events.event_features``): none, no event
+    columns.
     """
     missing = [a for a in hierarchy.attributes if a not in products.columns]
     if missing:
@@ -292,6 +304,7 @@ def build_design(
         y=np.zeros(len(fp), dtype=np.int64),
     )
     fourier, names = fourier_terms(dates, frequency, fourier_order, n_train)
+    event_matrix, event_names = event_features(events, dates, frequency, n_train)
     years = (dates - train_dates[-1]).days.values / 365.25
     n_obs = np.bincount(train.product_idx, minlength=len(pid))
     return Design(
@@ -311,6 +324,8 @@ def build_design(
         n_obs=n_obs,
         end_period=end_period,
         sales_after_end=after_end,
+        events=event_matrix,
+        event_names=event_names,
     )
 
 
@@ -375,7 +390,7 @@ def _subset_rows(rows: Rows, new_pos: np.ndarray) -> Rows:
 def subset_design(design: Design, product_idx: np.ndarray) -> Design:
     """The design of some products only: a shard, or a sample of the catalog.
 
-    Dates, Fourier terms and the trend's time origin stay the catalog's, so every subset forecasts
+    Dates, Fourier terms, event columns and the trend's time origin stay the catalog's, so every subset forecasts
     the same horizon dates on the same clock; attribute levels shrink to those the products use.
     """
     keep = np.unique(np.asarray(product_idx, dtype=np.int64))
@@ -402,4 +417,6 @@ def subset_design(design: Design, product_idx: np.ndarray) -> Design:
         future_price_source=design.future_price_source,
         n_obs=design.n_obs[keep],
         end_period=None if design.end_period is None else design.end_period[keep],
+        events=design.events,
+        event_names=design.event_names,
     )

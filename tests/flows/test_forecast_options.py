@@ -35,6 +35,8 @@ def _other_value(o: Option):
         return next(c for c in o.choices if c != o.default)
     if o.kind is dict:
         return {next(iter(DEFAULT_PRIORS)): 0.25}
+    if o.name == "holiday_country":
+        return "US"
     if o.kind is str:
         return "" if o.default else "category"
     if o.default is None:  # a number in [at_least, below)
