@@ -49,6 +49,8 @@ def product_effects(idata: az.InferenceData, design: Design) -> pd.DataFrame:
     season = np.zeros((len(design.dates), design.n_pool))
     if "season" in post:
         season = design.fourier @ posterior_mean(idata.posterior, "season").T  # (periods, groups)
+    if "event" in post:
+        season = season + design.events @ posterior_mean(idata.posterior, "event").T
     offset = (
         season[rows.time_idx, pool]
         + posterior_mean(idata.posterior, "trend")[pool] * design.years[rows.time_idx]
