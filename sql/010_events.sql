@@ -5,7 +5,7 @@
 create table if not exists events (
     date date not null,      -- the day of the event (an event of several days: a row per day)
     event varchar not null,  -- its name; the same name in other years is the same event (one effect)
-    region varchar,          -- where it holds; null: everywhere. The model reads every row, whatever its region
+    region varchar,          -- where it holds; null: everywhere (the model reads every row, any region)
     ingest_id varchar not null  -- ingest_log row that loaded it
     -- One row per (date, event, region): ingest adds only rows not already present.
 );

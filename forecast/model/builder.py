@@ -31,15 +31,16 @@ no-pooling model the hierarchical one is compared with.
 ``fixed`` holds quantities taken as known (a sharded fit's stage 2, ``forecast.shards``): scalars
 and shared means by name (``intercept``, ``sigma_product``, ``sigma_brand``, ``log_alpha``,
 ``season_mu`` (per Fourier term), ``event_mu`` (per event column), ``trend_sigma``, ...), and
-per-level values of effects and pooled coefficients as a Series (``effect_color``, ``trend``, ...) or
-a level x term frame (``season`` by Fourier term, ``event`` by event column) indexed by level key. A fixed quantity is a constant (``pm.Deterministic``, no free variable); the
-levels a Series leaves out stay free, pooled under the fixed scales. With the intercept fixed a free
+per-level values of effects and pooled coefficients as a Series (``effect_color``, ``trend``, ...)
+or a level x term frame (``season`` by Fourier term, ``event`` by event column) indexed by level
+key. A fixed quantity is a constant (``pm.Deterministic``, no free variable); the levels a Series
+leaves out stay free, pooled under the fixed scales. With the intercept fixed a free
 effect needs no sum-to-zero constraint, so in this mode free levels get ``Normal(0, sigma)`` (the
 levels of a shard are a subset of the catalog's, and they need not sum to zero).
 
 On the history build the rows' log-likelihood is one fused op (``forecast.model.likelihood.RowsLogLik``):
-the effects go in as vectors (seasonality and events computed per (group, period) and flattened), the rows
-sorted by product (``forecast.model.likelihood.rows_data``), and one pass gives the log-density and its
+the effects go in as vectors (seasonality and events computed per (group, period) and flattened),
+the rows sorted by product (``forecast.model.likelihood.rows_data``), and one pass gives the log-density and its
 gradient. The horizon build writes the same log mean with PyTensor gathers for
 ``pm.NegativeBinomial`` to draw from.
 """

@@ -390,8 +390,9 @@ def _subset_rows(rows: Rows, new_pos: np.ndarray) -> Rows:
 def subset_design(design: Design, product_idx: np.ndarray) -> Design:
     """The design of some products only: a shard, or a sample of the catalog.
 
-    Dates, Fourier terms, event columns and the trend's time origin stay the catalog's, so every subset forecasts
-    the same horizon dates on the same clock; attribute levels shrink to those the products use.
+    Dates, Fourier terms, event columns and the trend's time origin stay the catalog's, so every
+    subset forecasts the same horizon dates on the same clock; attribute levels shrink to those the
+    products use.
     """
     keep = np.unique(np.asarray(product_idx, dtype=np.int64))
     new_pos = np.full(len(design.products), -1, dtype=np.int64)
