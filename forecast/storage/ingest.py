@@ -1,4 +1,5 @@
-"""Ingest: products and sales files into DuckDB, every input row loaded or rejected with a reason.
+"""Ingest: products and sales files into DuckDB, every input row loaded or rejected with a reason;
+optionally an event calendar, loaded whole or refused whole.
 
 The steps are the SQL files of ``sql/ingest/``, run in their numbered order on DuckDB's readers (no
 Python row loops); this module says which run when. The files themselves (finding, delimiters,
