@@ -207,6 +207,7 @@ def test_cli_option_values_the_config_refuses_are_one_line(ingested_db):
         (["--priors", "no_such_prior=1"], "unknown prior names"),
         (["--target-accept", "1.0"], "target_accept must be in [0.5, 1.0)"),
         (["--pooling", "some"], "unknown pooling 'some'"),
+        (["--holiday-country", "XX"], "unknown holiday_country 'XX'"),
     ):
         result = runner.invoke(app, ["forecast", "--db", str(ingested_db), *args])
         assert result.exit_code == 1 and says in result.output, (args, result.output)
