@@ -12,7 +12,7 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
 from flows.clock import StageClock
-from flows.forecast_flow import configure, load_history
+from flows.forecast_flow import configure, load_events, load_history
 from forecast import __version__, storage
 from forecast.contract.schema import DATE, PRODUCT
 from forecast.evaluation import backtest, report
@@ -37,9 +37,19 @@ def start_backtest(db: str, backtest_id: str, record: dict) -> None:
 
 
 @task(name="backtest-fold", cache_policy=NO_CACHE, task_run_name="fold-{fold.number}")
-def run_fold(sales, products, grid, frequency, fold, config, cold_start, progressbar) -> backtest.FoldResult:
+def run_fold(
+    sales, products, grid, frequency, fold, config, cold_start, progressbar, events=None
+) -> backtest.FoldResult:
     return backtest.run_fold(
-        sales, products, grid, frequency, fold, config, cold_start=cold_start, progressbar=progressbar
+        sales,
+        products,
+        grid,
+        frequency,
+        fold,
+        config,
+        cold_start=cold_start,
+        progressbar=progressbar,
+        events=events,
     )
 
 
@@ -91,6 +101,7 @@ def backtest_flow(
     lap, timings = clock.lap, clock.timings
 
     sales, products = load_history(db)
+    events = load_events(db)
     frequency, grid, plan = backtest.plan_folds(sales, folds, horizon, step)
     record = {
         "frequency": frequency.name,
@@ -123,7 +134,7 @@ def backtest_flow(
                 segments = backtest.segment_products(history, pd.Index(products[PRODUCT].astype(str)))
                 cold = backtest.cold_start_sample(segments, cold_start_share, seed)
             logger.info("fold %d: fitting on data up to %s", fold.number, fold.cutoff.date())
-            result = run_fold(sales, products, grid, frequency, fold, config, cold, progressbar)
+            result = run_fold(sales, products, grid, frequency, fold, config, cold, progressbar, events)
             for fit in result.fits:
                 logger.info(
                     "fold %d %s: %s in %.0f s", fold.number, fit["model"], fit["verdict"], fit["seconds"]

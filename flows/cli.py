@@ -216,8 +216,16 @@ def ingest(
             "[default: each file's own, from its header]"
         ),
     ] = None,
+    events: Annotated[
+        str | None,
+        typer.Option(
+            "--events",
+            help="Event calendar: a CSV or Parquet file (date, event, optional region) of holidays and "
+            "sales; a bad row fails the ingest [default: none; forecast --holiday-country fills in]",
+        ),
+    ] = None,
 ) -> None:
-    """Load products and sales; every row is loaded or rejected with a reason.
+    """Load products and sales, and an event calendar; every sales row is loaded or rejected with a reason.
 
     With PREFECT_API_URL set, the ingest runs as a Prefect flow on that server (shown in its UI);
     otherwise its steps run directly, without starting a temporary Prefect server.
@@ -228,7 +236,7 @@ def ingest(
         mapping = parse_map(column_map)
         delim = storage.parse_delimiter(delimiter)
         # Before anything is written: a bad file answers in a second or two.
-        for warning in storage.check_headers(sales, products, mapping, encoding, delim):
+        for warning in storage.check_headers(sales, products, mapping, encoding, delim, events):
             warn(warning)
     except ValueError as exc:
         fail(str(exc))
@@ -238,12 +246,24 @@ def ingest(
             from flows.ingest import ingest_flow
 
             summary = ingest_flow(
-                sales, products, db=path, column_map=mapping, encoding=encoding, delimiter=delim
+                sales,
+                products,
+                db=path,
+                column_map=mapping,
+                encoding=encoding,
+                delimiter=delim,
+                events=events,
             )
         else:
             with storage.connect(path) as con:
                 summary = storage.ingest(
-                    con, sales, products, column_map=mapping, encoding=encoding, delimiter=delim
+                    con,
+                    sales,
+                    products,
+                    column_map=mapping,
+                    encoding=encoding,
+                    delimiter=delim,
+                    events=events,
                 )
     except ValueError as exc:
         fail(str(exc))

@@ -43,6 +43,13 @@ def load_history(db: str) -> tuple[pd.DataFrame, pd.DataFrame]:
         return storage.load_training_data(con)
 
 
+@task(name="load-events", retries=2, retry_delay_seconds=2, cache_policy=NO_CACHE)
+def load_events(db: str) -> pd.DataFrame:
+    """The events table (no rows: none ingested; ``holiday_country`` may then fill it in prepare)."""
+    with storage.connect(db) as con:
+        return storage.load_events(con)
+
+
 @task(name="start-run", retries=2, retry_delay_seconds=2, cache_policy=NO_CACHE)
 def start_run(db: str, record: RunRecord) -> None:
     with storage.connect(db) as con:
@@ -51,9 +58,13 @@ def start_run(db: str, record: RunRecord) -> None:
 
 @task(name="prepare", cache_policy=NO_CACHE)
 def prepare(
-    sales: pd.DataFrame, products: pd.DataFrame, config: ForecastConfig, plan: str | None
+    sales: pd.DataFrame,
+    products: pd.DataFrame,
+    config: ForecastConfig,
+    plan: str | None,
+    events: pd.DataFrame | None = None,
 ) -> runs.Prepared:
-    return runs.prepare(sales, products, config, storage.read_plan(plan) if plan else None)
+    return runs.prepare(sales, products, config, storage.read_plan(plan) if plan else None, events)
 
 
 @task(name="fit", cache_policy=NO_CACHE)
@@ -114,8 +125,9 @@ def forecast_flow(
     logger.info("run %s started on %s", run_id, Path(db))
     with failed_on_error(db, run_id):
         sales, products = load_history(db)
+        events = load_events(db)
         lap("load")
-        prepared = prepare(sales, products, config, plan)
+        prepared = prepare(sales, products, config, plan, events)
         record = record.with_(**runs.describe(prepared, config))
         logger.info(
             "%d products, %d observations, %s data, horizon %d",

@@ -1,4 +1,5 @@
-"""The ingest flow: a products file and a sales file into DuckDB, every row accounted for."""
+"""The ingest flow: a products file, a sales file and optionally an events file into DuckDB, every
+row accounted for."""
 
 from __future__ import annotations
 
@@ -27,10 +28,17 @@ def ingest_files(
     column_map: dict[str, str] | None = None,
     encoding: str = "utf-8",
     delimiter: str | None = None,
+    events: str | None = None,
 ) -> storage.IngestSummary:
     with storage.connect(db) as con:
         return storage.ingest(
-            con, sales, products, column_map=column_map, encoding=encoding, delimiter=delimiter
+            con,
+            sales,
+            products,
+            column_map=column_map,
+            encoding=encoding,
+            delimiter=delimiter,
+            events=events,
         )
 
 
@@ -42,14 +50,17 @@ def ingest_flow(
     column_map: dict[str, str] | None = None,
     encoding: str = "utf-8",
     delimiter: str | None = None,
+    events: str | None = None,
 ) -> storage.IngestSummary:
-    """Load ``products`` then ``sales`` (files, globs or folders; CSV or Parquet) into ``db``.
+    """Load ``products`` then ``sales`` (files, globs or folders; CSV or Parquet) into ``db``, and
+    the event calendar ``events`` where given (``date``, ``event``, optional ``region``).
 
     ``column_map`` maps the files' column names to the contract's; ``delimiter`` None reads each
     CSV file's own (see ``storage.ingest``).
     """
     db = str(db or storage.default_db_path())
-    summary = ingest_files(db, str(sales), str(products), column_map, encoding, delimiter)
+    events = str(events) if events else None
+    summary = ingest_files(db, str(sales), str(products), column_map, encoding, delimiter, events)
     logger = get_run_logger()
     for warning in summary.warnings:
         logger.warning("%s", warning)

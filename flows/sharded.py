@@ -23,6 +23,7 @@ from flows.forecast_flow import (
     configure,
     failed_on_error,
     finish_run,
+    load_events,
     load_history,
     prepare,
     start_run,
@@ -83,8 +84,9 @@ def sharded_forecast_flow(
     folder = str(Path(db).resolve().parent / "posteriors")
     with failed_on_error(db, run_id):
         sales, products = load_history(db)
+        events = load_events(db)
         lap("load")
-        prepared = prepare(sales, products, config, plan)
+        prepared = prepare(sales, products, config, plan, events)
         parts = shards.split(prepared, sharding)
         record = record.with_(**runs.describe(prepared, config))
         logger.info(

@@ -21,6 +21,7 @@ from forecast.model.predict import sample_paths, summarise
 from forecast.model.remedies import fit_until_converged
 from forecast.prep.calendar import Frequency, infer_frequency
 from forecast.prep.design import Design, build_design
+from forecast.prep.events import default_events
 
 
 @dataclass
@@ -48,11 +49,22 @@ def prepare(
     products: pd.DataFrame,
     config: ForecastConfig,
     plan: pd.DataFrame | None = None,
+    events: pd.DataFrame | None = None,
 ) -> Prepared:
-    """Infer the frequency and horizon, and build the design for history and horizon."""
+    """Infer the frequency and horizon, and build the design for history and horizon.
+
+    ``events``: the calendar ``(date, event)`` (the ``events`` table); where it has no rows and
+    ``config.holiday_country`` names a country, that country's public holidays over the years of
+    history and horizon (``forecast.prep.events.default_events``).
+    """
     frequency = infer_frequency(sales[DATE])
     horizon = config.horizon or DEFAULT_HORIZON[frequency.code]
-    design = build_design(sales, products, config.hierarchy, frequency, horizon, config.fourier_order, plan)
+    dates = pd.to_datetime(sales[DATE])
+    last = frequency.future(dates.max(), horizon)[-1]
+    events = default_events(events, config.holiday_country, dates.min(), last)
+    design = build_design(
+        sales, products, config.hierarchy, frequency, horizon, config.fourier_order, plan, events
+    )
     return Prepared(design=design, frequency=frequency, horizon=horizon)
 
 
@@ -160,7 +172,8 @@ def describe(prepared: Prepared, config: ForecastConfig) -> dict:
         "last_date": d.dates[d.n_train - 1].date(),
         "censored_rows": d.censored_rows,
         "message": f"future prices and promotions: {d.future_price_source}; "
-        f"NUTS target acceptance {config.target_accept_for(len(d.products)):.2f}"
+        + (f"{len(d.event_names)} calendar event column(s); " if d.event_names else "")
+        + f"NUTS target acceptance {config.target_accept_for(len(d.products)):.2f}"
         + (
             f"; {d.sales_after_end} sales row(s) dated after their product's end_date were not read as history"
             if d.sales_after_end

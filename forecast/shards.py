@@ -37,7 +37,8 @@ from forecast.prep.design import Design, subset_design
 from forecast.runs import Fitted, Prepared, configured, fit_model, model_for, save_posterior
 
 SCALARS = ("intercept", "sigma_product", "log_alpha")
-POOLED = ("trend", "elasticity", "promo", "logit_zero", "ramp")  # per pooling group; "season" is per term too
+# per pooling group; "season" (per Fourier term) and "event" (per event column) are frames
+POOLED = ("trend", "elasticity", "promo", "logit_zero", "ramp")
 
 
 @dataclass(frozen=True)
@@ -195,10 +196,9 @@ def shared_values(fitted: Fitted, design: Design) -> dict:
     for name in POOLED:
         if name in post:
             shared[name] = pd.Series(posterior_mean(post, name), index=pool_levels)
-    if "season" in post:
-        shared["season"] = pd.DataFrame(
-            posterior_mean(post, "season"), index=pool_levels, columns=design.fourier_names
-        )
+    for name, terms in (("season", design.fourier_names), ("event", design.event_names)):
+        if name in post:
+            shared[name] = pd.DataFrame(posterior_mean(post, name), index=pool_levels, columns=terms)
     return shared
 
 

@@ -120,6 +120,12 @@ class ForecastConfig:
         "censored",
         choices=("censored", "as_demand"),
     )
+    # The events table when it has rows; else this country's public holidays (forecast.prep.events).
+    holiday_country: str = option(
+        "Country whose public holidays are the event calendar when the events table is empty "
+        "(ISO code: US, DE, GB, ...; empty: none)",
+        "",
+    )
     priors: dict[str, float] = option(
         "Prior overrides by name (forecast.model.priors.DEFAULT_PRIORS)", factory=dict, shown="none"
     )
@@ -141,6 +147,10 @@ class ForecastConfig:
                 f"unknown product_effects {sorted(set(effects) - set(PRODUCT_EFFECTS))}; "
                 f"choose from {', '.join(PRODUCT_EFFECTS)}"
             )
+        if self.holiday_country:
+            from forecast.prep.events import check_country  # the holidays package, only when named
+
+            object.__setattr__(self, "holiday_country", check_country(self.holiday_country))
         unknown = set(self.priors) - set(DEFAULT_PRIORS)
         if unknown:
             raise ValueError(f"unknown prior names: {sorted(unknown)}; known: {sorted(DEFAULT_PRIORS)}")

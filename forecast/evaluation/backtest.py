@@ -214,11 +214,13 @@ def fit_paths(
     plan: pd.DataFrame | None,
     label: str,
     progressbar: bool = False,
+    events: pd.DataFrame | None = None,
 ) -> tuple[SamplePaths, dict]:
-    """Fit the model on the fold's history and draw its joint sample paths over the scored periods."""
+    """Fit the model on the fold's history and draw its joint sample paths over the scored periods
+    (``events``: the calendar, ``runs.prepare``'s)."""
     clock = time.perf_counter()
     config = config.with_(horizon=len(fold.dates))
-    prepared = runs.prepare(train, products, config, plan)
+    prepared = runs.prepare(train, products, config, plan, events)
     if not prepared.design.future_dates.equals(fold.dates):
         raise ValueError(
             f"fold {fold.number}: no sales rows on the cutoff {fold.cutoff.date()}, so the fit would "
@@ -251,12 +253,14 @@ def run_fold(
     baselines: bool = True,
     progressbar: bool = False,
     no_pooling: bool = True,
+    events: pd.DataFrame | None = None,
 ) -> FoldResult:
     """Every method's forecasts for one fold, with the actuals and the history they are scored on.
 
     ``cold_start``: products whose whole history is hidden from one more fit of the model, which then
     forecasts them from their attributes alone (method ``hierarchical_from_attributes``).
     ``baselines`` and ``no_pooling``: whether to forecast with the baselines and the no-pooling model.
+    ``events``: the event calendar the model's fits read (``runs.prepare``).
     """
     sales = sales.assign(**{DATE: pd.to_datetime(sales[DATE])})
     train = sales[sales[DATE] <= fold.cutoff]
@@ -283,12 +287,12 @@ def run_fold(
     forecasts, fits = [], []
     models = [(MODEL, config)] + ([(NO_POOLING, config.with_(pooling="none"))] if no_pooling else [])
     for label, cfg in models:
-        paths, record = fit_paths(train, products, cfg, fold, plan, label, progressbar)
+        paths, record = fit_paths(train, products, cfg, fold, plan, label, progressbar, events)
         forecasts.append(path_quantiles(paths, keys, seen).assign(method=label))
         fits.append(record)
     if cold_start is not None and len(cold_start):
         hidden = train[~train[PRODUCT].astype(str).isin(cold_start)]
-        paths, record = fit_paths(hidden, products, config, fold, plan, FROM_ATTRIBUTES, progressbar)
+        paths, record = fit_paths(hidden, products, config, fold, plan, FROM_ATTRIBUTES, progressbar, events)
         cold = path_quantiles(paths, keys, seen).query("level == 'product'")
         forecasts.append(cold[cold["series_id"].isin(cold_start)].assign(method=FROM_ATTRIBUTES))
         fits.append(record)

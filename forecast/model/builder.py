@@ -4,13 +4,14 @@ log E[demand] for product p in period t:
 
     eta = alpha_p                                   product level, pooled under its groups
         + s_g(t)                                    Fourier seasonality of p's pooling group g
+        + v_g . events(t)                           calendar events and their lead/lag windows, by group
         + b_g * years(t)                            trend, pooled by group
         + e_g * log(price / reference price)        price elasticity, pooled by group
         + l_g * promo                               promotion lift, pooled by group
 
     alpha_p ~ Normal(mu + sum_a u_a[level_a(p)], sigma_product)
     u_a     ~ ZeroSumNormal(sigma_a)      (within each parent level, for a nested attribute)
-    c_g     ~ Normal(c_mu, c_sigma)  for c in s, b, e, l
+    c_g     ~ Normal(c_mu, c_sigma)  for c in s, v, b, e, l
     demand  ~ NegativeBinomial(exp(eta), alpha)                       ("negbin")
             or ZeroInflatedNegativeBinomial(1 - pi_g, exp(eta), alpha)  ("zinb": structural zeros)
 
@@ -18,7 +19,7 @@ How each part is written for the sampler (its *geometry*) is chosen from the dat
 (``forecast.model.forms``): every level-and-scale pair is partially centered, ``x = scale^(1 - a) *
 w`` with ``w ~ Normal(0, scale^a)`` (``a = 1``: centered, ``a = 0``: non-centered), with ``a`` per
 product, per attribute and per pooled component, set from how strongly the data inform that part.
-The pooled components (seasonality, elasticity, promotion lift, trend, zero inflation) are written
+The pooled components (seasonality, events, elasticity, promotion lift, trend, zero inflation) are written
 through their groups' average ``c_avg`` (see ``_pooled_by_average``): an exact reparameterisation
 in which ``c_mu`` is derived, so the data pin ``c_avg`` and the sampler is not asked to move the
 mean against every group's offset. The exponents are shared variables on the history build, so a
@@ -29,16 +30,17 @@ no-pooling model the hierarchical one is compared with.
 
 ``fixed`` holds quantities taken as known (a sharded fit's stage 2, ``forecast.shards``): scalars
 and shared means by name (``intercept``, ``sigma_product``, ``sigma_brand``, ``log_alpha``,
-``season_mu`` (per Fourier term), ``trend_sigma``, ...), and per-level values of effects and pooled
-coefficients as a Series (``effect_color``, ``trend``, ...) or a level x Fourier frame (``season``)
-indexed by level key. A fixed quantity is a constant (``pm.Deterministic``, no free variable); the
-levels a Series leaves out stay free, pooled under the fixed scales. With the intercept fixed a free
+``season_mu`` (per Fourier term), ``event_mu`` (per event column), ``trend_sigma``, ...), and
+per-level values of effects and pooled coefficients as a Series (``effect_color``, ``trend``, ...)
+or a level x term frame (``season`` by Fourier term, ``event`` by event column) indexed by level
+key. A fixed quantity is a constant (``pm.Deterministic``, no free variable); the levels a Series
+leaves out stay free, pooled under the fixed scales. With the intercept fixed a free
 effect needs no sum-to-zero constraint, so in this mode free levels get ``Normal(0, sigma)`` (the
 levels of a shard are a subset of the catalog's, and they need not sum to zero).
 
 On the history build the rows' log-likelihood is one fused op (``forecast.model.likelihood.RowsLogLik``):
-the effects go in as vectors (seasonality computed per (group, period) and flattened), the rows
-sorted by product (``forecast.model.likelihood.rows_data``), and one pass gives the log-density and its
+the effects go in as vectors (seasonality and events computed per (group, period) and flattened),
+the rows sorted by product (``forecast.model.likelihood.rows_data``), and one pass gives the log-density and its
 gradient. The horizon build writes the same log mean with PyTensor gathers for
 ``pm.NegativeBinomial`` to draw from.
 """
@@ -68,9 +70,10 @@ POOLING = ("partial", "none")
 # PARTIAL_CENTERING); groups "auto" (centered where the smallest level holds CENTER_MIN_PRODUCTS
 # products), "centered" or "noncentered"; product "centered". Measured: benchmarks/README.md
 # ("Model: parameterisation", "the convergence corpus").
-PARTS = ("product", "groups", "season", "elasticity", "promo", "trend", "zero")
+PARTS = ("product", "groups", "season", "event", "elasticity", "promo", "trend", "zero")
 POOLED_PARTS = {
     "season": "season",
+    "event": "event",
     "trend": "trend",
     "elasticity": "elasticity",
     "promo": "promo",
@@ -81,6 +84,7 @@ FORMS: dict[str, str] = {
     "product": "centered",
     "groups": "auto",
     "season": "centered",
+    "event": "partial",
     "elasticity": "partial",
     "promo": "partial",
     "trend": "partial",
@@ -498,6 +502,8 @@ def build_model(
         "fourier": design.fourier_names,
         "obs": np.arange(len(rows)),
     }
+    if design.event_names:  # no events: no coordinate, the model as without them
+        coords["events"] = design.event_names  # (a dimension may not share its variable's name)
     if design.pool is None:
         coords["pool"] = ["all"]
     forms = choose_forms(design, priors) | (forms or {})
@@ -546,6 +552,11 @@ def build_model(
             season = pt.dot(fourier, season_coef.T)  # (periods, groups)
         else:  # history shorter than any cycle (design.fourier_terms)
             fourier, season = None, pt.zeros((len(design.dates), design.n_pool))
+        if design.event_names:
+            # Events shift a group's log mean in the periods they touch, as seasonality does: added
+            # to the (periods, groups) matrix, they reach the fused likelihood and the horizon alike.
+            event_coef = pooled("event", 0.0, "event", (pool, "events"))
+            season = season + pt.dot(_data("event_matrix", design.events, not predict), event_coef.T)
         season_row = pool_idx
         if "season" in product_effects and fourier is not None:
             # each product its own seasonal row: its group's plus its Fourier deviation

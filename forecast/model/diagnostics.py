@@ -33,7 +33,7 @@ MAX_RHAT_PRODUCT = 1.01
 MIN_ESS = 400  # bulk and tail, on hyperparameters
 MIN_BFMI = 0.3
 
-POOLED = ("season", "trend", "elasticity", "promo", "logit_zero", "ramp")
+POOLED = ("season", "event", "trend", "elasticity", "promo", "logit_zero", "ramp")
 RAW_SUFFIXES = ("_z", "_w", "_mu_z", "_free")
 
 

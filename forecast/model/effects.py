@@ -54,6 +54,8 @@ def product_effects(idata: az.InferenceData, design: Design) -> pd.DataFrame:
                 post, "season_product_z"
             )
         season = design.fourier @ coef.T  # (periods, products)
+    if "event" in post:  # events by group, added to each product's row
+        season = season + (design.events @ posterior_mean(post, "event").T)[:, design.pool_idx]
     offset = (
         season[rows.time_idx, p]
         + _per_product(post, "trend", design)[p] * design.years[rows.time_idx]

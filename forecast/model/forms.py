@@ -39,6 +39,7 @@ from forecast.prep.design import Design
 
 COMPONENTS = {
     "season": "season",
+    "event": "event",
     "trend": "trend",
     "elasticity": "elasticity",
     "promo": "promo",
@@ -104,10 +105,12 @@ def _component_steps(design: Design, priors: dict[str, float]) -> dict[str, tupl
     residual = (rows.y - mean) / mean  # the working response of the log link at the no-effect model
     group = design.pool_idx[rows.product_idx]
     n_products, n_groups = len(design.products), design.n_pool
-    n_terms = design.fourier.shape[1]
-    columns = [design.years[rows.time_idx], rows.log_price, rows.promo] + [
-        design.fourier[rows.time_idx, k] for k in range(n_terms)
-    ]
+    n_terms, n_events = design.fourier.shape[1], design.events.shape[1]
+    columns = (
+        [design.years[rows.time_idx], rows.log_price, rows.promo]
+        + [design.fourier[rows.time_idx, k] for k in range(n_terms)]
+        + [design.events[rows.time_idx, k] for k in range(n_events)]
+    )
     x = np.column_stack([_within_product(c, w, rows.product_idx, n_products) for c in columns])
     info = np.zeros((n_groups, x.shape[1]))
     step = np.zeros((n_groups, x.shape[1]))
@@ -123,6 +126,8 @@ def _component_steps(design: Design, priors: dict[str, float]) -> dict[str, tupl
     parts = {"trend": [0], "elasticity": [1], "promo": [2]}
     if n_terms:  # no seasonality in a history shorter than a cycle (design.fourier_terms)
         parts["season"] = list(range(3, 3 + n_terms))
+    if n_events:  # no calendar, no event columns (forecast.prep.events)
+        parts["event"] = list(range(3 + n_terms, 3 + n_terms + n_events))
     out = {part: (step[:, cols], info[:, cols]) for part, cols in parts.items()}
     # Zero inflation: its information about a group's logit is of the order of the group's rows.
     zero_info = np.bincount(group, weights=w, minlength=n_groups)[:, None]

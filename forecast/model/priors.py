@@ -38,6 +38,14 @@ DEFAULT_PRIORS: dict[str, float] = {
     # let the sampler wander where the non-centered lifts turn into a funnel (one divergence in
     # 4,000 draws on the demo).
     "promo_group_sigma": 0.15,
+    # Calendar events (forecast.prep.events), per (event, offset) column, log scale: 0.5 lets a
+    # holiday week run to +65% (or a week after it fall by 40%) at one sd and to a tripling at two,
+    # as Black Friday or the weeks before Christmas do, while an event a year or two of history
+    # shows only once or twice is held near no effect. Categories' lifts differ by less (0.2: +-22%,
+    # toys and gifts lift more than groceries); few occurrences inform the difference, so the
+    # prior keeps it modest.
+    "event_sigma": 0.5,
+    "event_group_sigma": 0.2,
     # Zero-inflated likelihood: logit of the structural-zero probability; -2 is about 12%, and a
     # sd of 1.5 spans 1% to 60%.
     "zero_mu": -2.0,

@@ -64,7 +64,7 @@ POOL_LIMIT = 4  # pooled chains stop at this many times the configured chains; t
 MAX_ATTEMPTS = 10  # a bound besides the time budget
 MIN_RETRY_SECONDS = 60.0  # retries may always take this long (when any are allowed)
 REFORM_CHANGE = 0.25  # a part is written again when its exponent at the found scale differs by this
-POOLED_COMPONENTS = ("season", "trend", "elasticity", "promo")
+POOLED_COMPONENTS = ("season", "event", "trend", "elasticity", "promo")
 
 # (part, scale) -> the part's centering exponent at that scale (``forecast.model.forms.exponent_at``).
 Reform = Callable[[str, float], "float | np.ndarray"]

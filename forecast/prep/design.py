@@ -12,7 +12,7 @@ and are forecast from their attributes (cold start). A sales row whose ``availab
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -20,6 +20,7 @@ import pandas as pd
 from forecast.contract.schema import AVAILABILITY, DATE, END_DATE, PRICE, PRODUCT, PROMO, QUANTITY, Hierarchy
 from forecast.contract.segments import is_censored
 from forecast.prep.calendar import Frequency
+from forecast.prep.events import event_features
 
 
 def panel_rows(
@@ -80,6 +81,14 @@ class Design:
     # planned period (a plan names its launch); -1 otherwise (established, or launch unknown).
     # None: no product has one
     launch_period: np.ndarray | None = None
+    # (len(dates), k): calendar events and their lead/lag windows, a 0/1 column per (event, offset)
+    # that occurs in the history (forecast.prep.events); no columns without an events calendar
+    events: np.ndarray | None = None
+    event_names: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if self.events is None:
+            self.events = np.zeros((len(self.dates), 0))
 
     @property
     def pool_idx(self) -> np.ndarray:
@@ -222,11 +231,14 @@ def build_design(
     horizon: int,
     fourier_order: int = 3,
     plan: pd.DataFrame | None = None,
+    events: pd.DataFrame | None = None,
 ) -> Design:
     """Turn sales and products into model arrays for history and the next ``horizon`` periods.
 
     ``plan`` holds planned ``(date, product_id, [price], [promo])`` for horizon periods; periods and
-    products it does not cover assume the last regular price and no promotion.
+    products it does not cover assume the last regular price and no promotion. ``events`` holds
+    calendar events ``(date, event)`` (``forecast.prep.events.event_features``): none, no event
+    columns.
     """
     missing = [a for a in hierarchy.attributes if a not in products.columns]
     if missing:
@@ -329,6 +341,7 @@ def build_design(
         y=np.zeros(len(fp), dtype=np.int64),
     )
     fourier, names = fourier_terms(dates, frequency, fourier_order, n_train)
+    event_matrix, event_names = event_features(events, dates, frequency, n_train)
     years = (dates - train_dates[-1]).days.values / 365.25
     n_obs = np.bincount(train.product_idx, minlength=len(pid))
     return Design(
@@ -349,6 +362,8 @@ def build_design(
         end_period=end_period,
         sales_after_end=after_end,
         launch_period=launch_periods(train, len(pid), n_train, plan, pid, dates),
+        events=event_matrix,
+        event_names=event_names,
     )
 
 
@@ -440,8 +455,9 @@ def _subset_rows(rows: Rows, new_pos: np.ndarray) -> Rows:
 def subset_design(design: Design, product_idx: np.ndarray) -> Design:
     """The design of some products only: a shard, or a sample of the catalog.
 
-    Dates, Fourier terms and the trend's time origin stay the catalog's, so every subset forecasts
-    the same horizon dates on the same clock; attribute levels shrink to those the products use.
+    Dates, Fourier terms, event columns and the trend's time origin stay the catalog's, so every
+    subset forecasts the same horizon dates on the same clock; attribute levels shrink to those the
+    products use.
     """
     keep = np.unique(np.asarray(product_idx, dtype=np.int64))
     new_pos = np.full(len(design.products), -1, dtype=np.int64)
@@ -468,4 +484,6 @@ def subset_design(design: Design, product_idx: np.ndarray) -> Design:
         n_obs=design.n_obs[keep],
         end_period=None if design.end_period is None else design.end_period[keep],
         launch_period=None if design.launch_period is None else design.launch_period[keep],
+        events=design.events,
+        event_names=design.event_names,
     )

@@ -1,9 +1,10 @@
 """DuckDB storage: the only package that talks to the database.
 
 - ``connection``: connections, the schema from the numbered files in ``sql/``, queries and exports
-- ``ingest``: products and sales files in, every row loaded or rejected with a reason, by the SQL
+- ``ingest``: products, sales and events files in, every row loaded or rejected with a reason, by the SQL
   steps in ``sql/ingest/`` (run by ``sql_files``); the files themselves: ``input_files``
-- ``inputs``: what a forecast reads back (history, the check that it can be fitted, a plan file)
+- ``inputs``: what a forecast reads back (history, the event calendar, the check that it can be
+  fitted, a plan file)
 - ``runs``: forecast runs, written in one transaction, published or failed
 - ``backtests``: backtest runs, likewise
 
@@ -41,7 +42,7 @@ from forecast.storage.input_files import (
     parse_delimiter,
     resolve_files,
 )
-from forecast.storage.inputs import check_forecast_inputs, load_training_data, read_plan
+from forecast.storage.inputs import check_forecast_inputs, load_events, load_training_data, read_plan
 from forecast.storage.runs import (
     fail_run,
     forecast_changes,
@@ -80,6 +81,7 @@ __all__ = [
     "ingest",
     "input_fingerprints",
     "latest_backtest_id",
+    "load_events",
     "load_training_data",
     "mark_stale_runs_failed",
     "parse_delimiter",

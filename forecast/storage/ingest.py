@@ -1,4 +1,5 @@
-"""Ingest: products and sales files into DuckDB, every input row loaded or rejected with a reason.
+"""Ingest: products and sales files into DuckDB, every input row loaded or rejected with a reason;
+optionally an event calendar, loaded whole or refused whole.
 
 The steps are the SQL files of ``sql/ingest/``, run in their numbered order on DuckDB's readers (no
 Python row loops); this module says which run when. The files themselves (finding, delimiters,
@@ -21,8 +22,10 @@ from forecast.storage.input_files import (
     CONTRACT_COLUMNS,
     FilesSpec,
     IngestError,
+    check_events_header,
     check_sales_header,
     choose_delimiter,
+    events_column_map,
     file_columns,
     file_fingerprint,
     file_kind,
@@ -57,6 +60,8 @@ class IngestSummary:
     files_loaded: int = 0
     files_skipped: int = 0
     warnings: list[str] = field(default_factory=list)  # e.g. a default attribute column is missing
+    events_read: int = 0  # rows of new events files
+    events_added: int = 0  # of those, (date, event, region) rows not in ``events`` before
 
     def __str__(self) -> str:
         if self.already_ingested:
@@ -68,6 +73,8 @@ class IngestSummary:
         )
         if self.rows_replaced:
             text += f"; {self.rows_replaced} loaded rows corrected earlier values (kept in sales_history)"
+        if self.events_read:
+            text += f"; events rows read {self.events_read}, {self.events_added} new"
         if self.files_skipped:
             text += f"; {self.files_skipped} file(s) already ingested, skipped"
         for reason, n in sorted(self.reasons.items(), key=lambda kv: -kv[1]):
@@ -83,6 +90,7 @@ def ingest(
     column_map: dict[str, str] | None = None,
     encoding: str = "utf-8",
     delimiter: str | None = None,
+    events: FilesSpec | None = None,
 ) -> IngestSummary:
     """Load products and sales files; each sales row lands in ``sales`` or ``rejected_sales``.
 
@@ -101,6 +109,11 @@ def ingest(
         The CSV field delimiter; None: each input's own, the most frequent of comma, semicolon, tab
         and pipe in its header (``csv_delimiter``). Where it is not a comma, numbers may use a
         decimal comma (``1,5``), as spreadsheets that write semicolons do.
+    events
+        Optional event calendar files (columns ``date``, ``event``, optional ``region``, any case;
+        ``column_map`` does not apply) into ``events``. A row whose date is not a date or whose
+        event is empty fails the whole ingest with the file and row; a (date, event, region)
+        already loaded is kept as it is.
 
     Returns
     -------
@@ -117,13 +130,16 @@ def ingest(
     column_map = dict(column_map or {})
     bad_targets = sorted(set(column_map.values()) - set(CONTRACT_COLUMNS))
     sales_files, product_files = resolve_files(sales_path), resolve_files(products_path)
-    fingerprints = {f: file_fingerprint(f) for f in sales_files + product_files}
+    event_files = resolve_files(events) if events else []
+    fingerprints = {f: file_fingerprint(f) for f in sales_files + product_files + event_files}
     known = dict(con.execute("select kind || ':' || fingerprint, ingest_id from ingest_files").fetchall())
     new_sales = [f for f in sales_files if f"sales:{fingerprints[f]}" not in known]
     new_products = [f for f in product_files if f"products:{fingerprints[f]}" not in known]
     new_sales = list({fingerprints[f]: f for f in reversed(new_sales)}.values())[::-1]
     new_products = list({fingerprints[f]: f for f in reversed(new_products)}.values())[::-1]
-    if not new_sales and not new_products:
+    new_events = [f for f in event_files if f"events:{fingerprints[f]}" not in known]
+    new_events = list({fingerprints[f]: f for f in reversed(new_events)}.values())[::-1]
+    if not new_sales and not new_products and not new_events:
         last = max(
             (known[f"sales:{fingerprints[f]}"] for f in sales_files),
             key=lambda i: con.execute(
@@ -170,8 +186,12 @@ def ingest(
             )
         else:
             counts = {"read": 0, "loaded": 0, "rejected": 0, "replaced": 0, "per_file": {}}
-        for kind, files in (("products", new_products), ("sales", new_sales)):
+        event_counts, events_added = {}, 0
+        if new_events:
+            event_counts, events_added = _load_events(con, ingest_id, new_events, encoding, delimiter)
+        for kind, files in (("products", new_products), ("sales", new_sales), ("events", new_events)):
             for f in files:
+                rows = {"sales": counts["per_file"], "events": event_counts}.get(kind)
                 con.execute(
                     "insert into ingest_files values (?, ?, ?, ?, ?, ?)",
                     [
@@ -180,7 +200,7 @@ def ingest(
                         str(f),
                         fingerprints[f],
                         f.stat().st_size,
-                        counts["per_file"].get(str(f), 0) if kind == "sales" else products_read,
+                        products_read if rows is None else rows.get(str(f), 0),
                     ],
                 )
         con.execute(
@@ -191,7 +211,7 @@ def ingest(
                 ", ".join(str(f) for f in new_sales) or "(none new)",
                 ", ".join(str(f) for f in new_products) or "(none new)",
                 hashlib.sha256(
-                    "".join(fingerprints[f] for f in new_sales + new_products).encode()
+                    "".join(fingerprints[f] for f in new_sales + new_products + new_events).encode()
                 ).hexdigest(),
                 products_read,
                 counts["read"],
@@ -219,9 +239,12 @@ def ingest(
         counts["rejected"],
         reasons,
         rows_replaced=counts["replaced"],
-        files_loaded=len(new_sales) + len(new_products),
-        files_skipped=len(sales_files) + len(product_files) - len(new_sales) - len(new_products),
+        files_loaded=len(new_sales) + len(new_products) + len(new_events),
+        files_skipped=len(sales_files + product_files + event_files)
+        - len(new_sales + new_products + new_events),
         warnings=warnings,
+        events_read=sum(event_counts.values()),
+        events_added=events_added,
     )
 
 
@@ -269,6 +292,44 @@ def _check_availability(con: duckdb.DuckDBPyConnection) -> None:
             f"is not an in-stock share from 0 to 1{more}; nothing was loaded: give the share of the "
             f"period in stock (1: all period, 0.5: half; empty: unknown, read as 1)"
         )
+
+
+def _load_events(
+    con: duckdb.DuckDBPyConnection,
+    ingest_id: str,
+    files: Sequence[Path],
+    encoding: str,
+    delimiter: str | None,
+) -> tuple[dict[str, int], int]:
+    """The events files into ``events`` (``08_stage_events.sql``, ``09_load_events.sql``): the rows
+    read per file, and how many rows were new to the table. A file without ``date`` and ``event``
+    columns, without rows, or with a row whose date is not a date or whose event is empty fails
+    whole, naming the file and row."""
+    mapping: dict[str, str] = {}
+    for f in files:
+        header = file_columns(con, f, "events", encoding, delimiter)
+        check_events_header(f, header)
+        mapping |= events_column_map(header)
+    read_input(con, list(files), "raw_events", "events", mapping, encoding, delimiter)
+    if "region" not in {c.lower() for c in table_columns(con, "raw_events")}:
+        con.execute("alter table raw_events add column region varchar")
+    try:
+        rows, bad, file, row, problem, value = run_sql_file(con, "08_stage_events.sql").fetchone()
+    except duckdb.Error as exc:
+        raise read_error(exc, "events", encoding, list(files)) from exc
+    if rows == 0:
+        raise IngestError(f"events file {file_names(files)} has a header but no rows")
+    if bad:
+        says = {
+            "empty date": "the date is empty",
+            "not a date": f"date {value!r} is not a date (YYYY-MM-DD)",
+            "empty event": f"the event name is empty (date {value})",
+        }[problem]
+        more = f"; {bad} bad rows in all" if bad > 1 else ""
+        raise IngestError(f"events file {file} row {row}: {says}{more}; nothing was loaded")
+    per_file = dict(con.execute("select source_file, count(*) from typed_events group by 1").fetchall())
+    added = run_sql_file(con, "09_load_events.sql", {"ingest_id": ingest_id}).fetchone()[0]
+    return per_file, added
 
 
 def _load_sales(

@@ -223,6 +223,28 @@ def check_sales_header(file: Path, header: list[str]) -> None:
         )
 
 
+EVENTS_REQUIRED = ("date", "event")
+EVENTS_OPTIONAL = ("region",)
+
+
+def events_column_map(header: list[str]) -> dict[str, str]:
+    """An events file's column names to the calendar's (``date``, ``event``, ``region``), matched
+    regardless of case and surrounding spaces."""
+    names = EVENTS_REQUIRED + EVENTS_OPTIONAL
+    return {c.strip(): c.strip().lower() for c in header if c.strip().lower() in names}
+
+
+def check_events_header(file: Path, header: list[str]) -> None:
+    """A one-line error unless the events file ``file`` has the calendar's required columns."""
+    found = {c.strip().lower() for c in header}
+    missing = [c for c in EVENTS_REQUIRED if c not in found]
+    if missing:
+        raise IngestError(
+            f"events file {file} lacks required column(s) {missing}; columns found: {header} "
+            f"(expected {list(EVENTS_REQUIRED)} plus optional {list(EVENTS_OPTIONAL)})"
+        )
+
+
 def missing_attributes(file: Path, header: list[str]) -> str | None:
     """A warning when a products file lacks an attribute of the default hierarchy."""
     missing = [a for a in DEFAULT_NESTED + DEFAULT_CROSSED if a not in {c.lower() for c in header}]
@@ -252,6 +274,7 @@ def check_headers(
     column_map: dict[str, str] | None = None,
     encoding: str = "utf-8",
     delimiter: str | None = None,
+    events_path: FilesSpec | None = None,
 ) -> list[str]:
     """The file-level checks ``ingest`` makes first (files found, readable, required columns present,
     at least one row each), on the headers and first rows alone and without a database: a command
@@ -277,6 +300,9 @@ def check_headers(
             header = [_rename(c, column_map) for c in file_columns(con, f, "sales", encoding, delimiter)]
             check_sales_header(f, header)
             _has_rows(con, f, "sales", encoding, delimiter)
+        for f in resolve_files(events_path) if events_path else []:
+            check_events_header(f, file_columns(con, f, "events", encoding, delimiter))
+            _has_rows(con, f, "events", encoding, delimiter)
     return warnings
 
 
@@ -371,7 +397,9 @@ def raw_sales_view(con: duckdb.DuckDBPyConnection, headers: dict[Path, list[str]
     )
 
 
-def input_fingerprints(sales_path: FilesSpec, products_path: FilesSpec) -> list[tuple[str, str, str]]:
+def input_fingerprints(
+    sales_path: FilesSpec, products_path: FilesSpec, events_path: FilesSpec | None = None
+) -> list[tuple[str, str, str]]:
     """``(kind, path, sha256)`` of every input file, sorted: what an ingest of these inputs would read.
 
     The same content gives the same fingerprints (ingest skips a file it has seen by this hash), so a
@@ -379,4 +407,6 @@ def input_fingerprints(sales_path: FilesSpec, products_path: FilesSpec) -> list[
     """
     rows = [("sales", str(f), file_fingerprint(f)) for f in resolve_files(sales_path)]
     rows += [("products", str(f), file_fingerprint(f)) for f in resolve_files(products_path)]
+    if events_path:
+        rows += [("events", str(f), file_fingerprint(f)) for f in resolve_files(events_path)]
     return sorted(rows)

@@ -41,6 +41,12 @@ def load_training_data(con: duckdb.DuckDBPyConnection) -> tuple[pd.DataFrame, pd
     return sales, products
 
 
+def load_events(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+    """The event calendar: one row per (date, event), whatever its region (the model has none);
+    no rows when no events file was ingested (the run may then use ``holiday_country``'s holidays)."""
+    return con.execute("select distinct date, event from events order by date, event").df()
+
+
 def check_forecast_inputs(con: duckdb.DuckDBPyConnection, attributes: Sequence[str]) -> None:
     """Raise ``ValueError`` unless the database holds products, sales, and a value of every attribute.
 

@@ -35,6 +35,8 @@ def _other_value(o: Option):
         return next(c for c in o.choices if c != o.default)
     if o.kind is dict:
         return {next(iter(DEFAULT_PRIORS)): 0.25}
+    if o.name == "holiday_country":
+        return "US"
     if o.kind is str:
         return "" if o.default else "category"
     if o.default is None:  # a number in [at_least, below)
@@ -205,6 +207,7 @@ def test_cli_option_values_the_config_refuses_are_one_line(ingested_db):
         (["--priors", "no_such_prior=1"], "unknown prior names"),
         (["--target-accept", "1.0"], "target_accept must be in [0.5, 1.0)"),
         (["--pooling", "some"], "unknown pooling 'some'"),
+        (["--holiday-country", "XX"], "unknown holiday_country 'XX'"),
     ):
         result = runner.invoke(app, ["forecast", "--db", str(ingested_db), *args])
         assert result.exit_code == 1 and says in result.output, (args, result.output)

@@ -358,3 +358,48 @@ def test_a_rejected_row_keeps_its_availability_and_a_corrected_one_its_history(c
     assert _load(con, [row(availability="1")], ingest_id="i2") == (1, 0)
     assert con.execute("select availability from sales").fetchall() == [(1.0,)]
     assert con.execute("select availability, replaced_by from sales_history").fetchall() == [(0.5, "i2")]
+
+
+def _raw_events(con, rows):
+    """raw_events from ``(file, date, event[, region])`` rows (_row 1, 2, ... in list order), staged."""
+    con.execute(
+        "create or replace temp table raw_events (_row bigint, _source_file varchar, date varchar, "
+        "event varchar, region varchar)"
+    )
+    con.executemany(
+        "insert into raw_events values (?, ?, ?, ?, ?)",
+        [(i, *r, *(() if len(r) == 4 else (None,))) for i, r in enumerate(rows, 1)],
+    )
+    return run_sql_file(con, "08_stage_events.sql").fetchone()
+
+
+def test_events_are_typed_and_the_first_bad_row_named_within_its_file(con):
+    rows = [("a.csv", " 2024-12-25 ", " Christmas ", ""), ("a.csv", "2024-12-25", "Christmas", None)]
+    assert _raw_events(con, rows) == (2, 0, None, None, None, None)
+    assert con.execute("select date::varchar, event, region from clean_events").fetchall() == [
+        ("2024-12-25", "Christmas", None)
+    ]
+    bad = [("a.csv", "2024-12-25", "x"), ("b.csv", "2024-01-01", "y"), ("b.csv", "25/12/2024", "z")]
+    assert _raw_events(con, bad + [("b.csv", "", "w"), ("b.csv", "2024-01-02", " ")]) == (
+        5,
+        3,
+        "b.csv",
+        2,
+        "not a date",
+        "25/12/2024",
+    )
+    assert _raw_events(con, [("a.csv", None, "w")])[4] == "empty date"
+    assert _raw_events(con, [("a.csv", "2024-01-02", "")])[4:] == ("empty event", "2024-01-02")
+
+
+def test_events_load_once_per_date_event_and_region(con):
+    rows = [("a.csv", "2024-12-25", "Christmas"), ("a.csv", "2024-11-29", "Black Friday", "US")]
+    _raw_events(con, rows)
+    assert run_sql_file(con, "09_load_events.sql", {"ingest_id": "i1"}).fetchone()[0] == 2
+    _raw_events(con, rows + [("a.csv", "2024-11-29", "Black Friday", "CA")])
+    assert run_sql_file(con, "09_load_events.sql", {"ingest_id": "i2"}).fetchone()[0] == 1
+    assert con.execute("select region, ingest_id from events order by all").fetchall() == [
+        ("CA", "i2"),
+        ("US", "i1"),
+        (None, "i1"),
+    ]

@@ -1,0 +1,128 @@
+"""Calendar events (holidays, sales, launches of the season) as features of every period.
+
+An event moves demand in the period that holds it and in the periods around it: shoppers buy for
+Christmas in the weeks before it and less in the week after. Each ``(event, offset)`` pair is one
+0/1 column over all periods (history and horizon), ``offset`` counted in periods from the one holding
+the event (negative: before it), within the frequency's window (``WINDOWS``): a daily catalog sees a
+few days either side, a weekly one two weeks before and one after, a monthly or quarterly one the
+period itself (a month already holds the run-up to its holiday). A recurring event (Christmas every
+year) is one name, so its years share a column and the history's Christmases inform the horizon's.
+
+A column that is never on in the history is left out: nothing could be learned of it, and its
+coefficient would be its prior in the horizon. A column on in the history and the horizon is kept,
+so an event in the horizon lifts the forecast by what its past occurrences showed.
+
+The default calendar, when a catalog brings none, is a country's public holidays from the
+``holidays`` package (offline data, no network): ``country_holidays``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from forecast.prep.calendar import Frequency
+
+EVENT_DATE = "date"
+EVENT = "event"
+REGION = "region"  # optional: where the event holds (kept for analysts; the model reads every event)
+
+# Per frequency code, the window of offsets (periods before, periods after) each event gets a
+# column for.
+WINDOWS: dict[str, tuple[int, int]] = {"D": (3, 1), "W": (2, 1), "M": (0, 0), "Q": (0, 0)}
+
+_OBSERVED = " (observed)"
+
+
+def column_name(event: str, offset: int) -> str:
+    """``Christmas Day`` for the event's own period, ``Christmas Day[-2]`` two periods before it."""
+    return event if offset == 0 else f"{event}[{offset:+d}]"
+
+
+_FAR = -(10**9)  # the period index of a day far outside the dates: no offset brings it inside
+
+
+def _periods(days: pd.DatetimeIndex, dates: pd.DatetimeIndex, frequency: Frequency, pad: int) -> np.ndarray:
+    """Per day, the index into ``dates`` of the period holding it: a period runs from its label to
+    the next label (to its label, from the previous one, for month-end labels). The grid is extended
+    by ``pad`` periods either side, so a day just outside ``dates`` gets an index below 0 or past
+    the end (its run-up or after-effect may fall inside); a day farther out gets ``_FAR``."""
+    before = pd.DatetimeIndex([dates[0] - frequency.offset * k for k in range(pad, 0, -1)])
+    grid = before.append(dates).append(frequency.future(dates[-1], pad))
+    values = days.values.astype(grid.values.dtype)
+    if isinstance(frequency.offset, pd.offsets.MonthEnd):
+        pos = np.searchsorted(grid.values, values, side="left")
+        outside = (pos >= len(grid)) | (values <= (grid[0] - frequency.offset).to_datetime64())
+    else:
+        pos = np.searchsorted(grid.values, values, side="right") - 1
+        outside = (pos < 0) | (values >= (grid[-1] + frequency.offset).to_datetime64())
+    return np.where(outside, _FAR, pos - pad)
+
+
+def event_features(
+    events: pd.DataFrame | None, dates: pd.DatetimeIndex, frequency: Frequency, n_train: int
+) -> tuple[np.ndarray, list[str]]:
+    """The event matrix over ``dates`` (the design's history then horizon; the first ``n_train``
+    are history): shape ``(len(dates), k)``, a 0/1 column per ``(event, offset)`` in the window
+    ``WINDOWS[frequency.code]`` that is on in at least one history period, and the columns' names
+    (``column_name``), sorted by event then offset. ``events``: rows of ``date``, ``event``."""
+    empty = np.zeros((len(dates), 0)), []
+    if events is None or len(events) == 0:
+        return empty
+    before, after = WINDOWS[frequency.code]
+    days = pd.DatetimeIndex(pd.to_datetime(events[EVENT_DATE])).normalize()
+    names = events[EVENT].astype(str).str.strip().to_numpy()
+    period = _periods(days, dates, frequency, pad=max(before, after) + 1)
+    columns: dict[tuple[str, int], np.ndarray] = {}
+    for offset in range(-before, after + 1):
+        t = period + offset
+        inside = (t >= 0) & (t < len(dates))
+        for name, when in zip(names[inside], t[inside], strict=True):
+            columns.setdefault((name, offset), np.zeros(len(dates)))[when] = 1.0
+    kept = sorted(key for key, col in columns.items() if col[:n_train].any())
+    if not kept:
+        return empty
+    return np.column_stack([columns[k] for k in kept]), [column_name(*k) for k in kept]
+
+
+def country_holidays(country: str, years: range | list[int]) -> pd.DataFrame:
+    """A country's public holidays in ``years`` as events (``date``, ``event``), names in English
+    where the package has them. A holiday moved to a weekday (``... (observed)``) is the same event
+    as the day itself. ``country``: an ISO 3166 code (``US``, ``DE``, ``GB``); an unknown one is a
+    ValueError."""
+    import holidays
+
+    code = check_country(country)
+    calendar = holidays.country_holidays(code, years=list(years), language="en_US")
+    rows = [
+        (pd.Timestamp(day), name.removesuffix(_OBSERVED))
+        for day, names in sorted(calendar.items())
+        for name in names.split("; ")
+    ]
+    return pd.DataFrame(rows, columns=[EVENT_DATE, EVENT]).drop_duplicates().reset_index(drop=True)
+
+
+def check_country(country: str) -> str:
+    """``country`` as the holidays package names it (upper case), or a one-line ValueError."""
+    import holidays
+
+    code = country.strip().upper()
+    if code not in holidays.list_supported_countries():
+        raise ValueError(
+            f"unknown holiday_country {country!r}: give an ISO 3166 country code the holidays package "
+            f"knows, e.g. US, DE, GB (empty: no holidays)"
+        )
+    return code
+
+
+def default_events(
+    events: pd.DataFrame | None, country: str, first: pd.Timestamp, last: pd.Timestamp
+) -> pd.DataFrame | None:
+    """The events a run uses: ``events`` when it has rows, else ``country``'s public holidays over
+    the years from ``first`` to ``last`` (history and horizon; the next year too, for a run-up that
+    reaches into the horizon), else None."""
+    if events is not None and len(events):
+        return events
+    if not country:
+        return events
+    return country_holidays(country, range(first.year, last.year + 2))

@@ -1,0 +1,151 @@
+"""Calendar events as features: the lead and lag windows at the right periods for daily, weekly,
+monthly and quarterly data, which columns are kept, and the public-holiday default."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from forecast import runs
+from forecast.config.options import ForecastConfig
+from forecast.contract.schema import Hierarchy
+from forecast.prep.calendar import frequency_from_code, infer_frequency
+from forecast.prep.design import build_design, subset_design
+from forecast.prep.events import country_holidays, default_events, event_features
+
+
+def _events(*rows):
+    return pd.DataFrame(rows, columns=["date", "event"]).assign(date=lambda f: pd.to_datetime(f["date"]))
+
+
+def _on(matrix, names, dates):
+    """Per column name, the dates it is on."""
+    return {n: [str(d.date()) for d in dates[matrix[:, j] > 0]] for j, n in enumerate(names)}
+
+
+def test_weekly_events_get_the_two_weeks_before_and_the_week_after():
+    dates = pd.date_range("2023-01-02", periods=110, freq="7D")  # Mondays; history: the first 100
+    events = _events(("2023-12-25", "xmas"), ("2024-12-25", "xmas"), ("2023-07-04", "july"))
+    matrix, names = event_features(events, dates, frequency_from_code("W"), n_train=100)
+    assert matrix.shape == (110, len(names))
+    on = _on(matrix, names, dates)
+    # Christmas 2023 is a Monday: its own week; 2024's falls in the week from Monday 23 December.
+    # Both years share the columns (2024 is in the horizon: its weeks are on there too).
+    assert on["xmas"] == ["2023-12-25", "2024-12-23"]
+    assert on["xmas[-2]"] == ["2023-12-11", "2024-12-09"]
+    assert on["xmas[-1]"] == ["2023-12-18", "2024-12-16"]
+    assert on["xmas[+1]"] == ["2024-01-01", "2024-12-30"]
+    assert on["july"] == ["2023-07-03"]
+    assert names == ["july[-2]", "july[-1]", "july", "july[+1]", "xmas[-2]", "xmas[-1]", "xmas", "xmas[+1]"]
+    assert set(np.unique(matrix)) == {0.0, 1.0}
+
+
+def test_a_column_never_on_in_the_history_is_left_out_and_one_in_both_is_kept():
+    dates = pd.date_range("2024-01-01", periods=60, freq="7D")  # history to 2024-10-21, horizon after
+    events = _events(("2024-06-15", "summer"), ("2024-12-25", "xmas"), ("2023-12-25", "xmas"))
+    matrix, names = event_features(events, dates, frequency_from_code("W"), n_train=43)
+    # 2023's Christmas is before the data: only its week after (the first week of 2024) is on in the
+    # history, so that column is kept (and is on again after 2024's Christmas, in the horizon); the
+    # other Christmas columns are on in the horizon alone: nothing to learn them from.
+    assert [n for n in names if n.startswith("xmas")] == ["xmas[+1]"]
+    on = _on(matrix, names, dates)
+    assert on["xmas[+1]"] == ["2024-01-01", "2024-12-30"]
+    assert {"summer[-2]", "summer[-1]", "summer", "summer[+1]"} <= set(names)
+
+
+def test_an_event_just_after_the_horizon_still_lifts_its_run_up_inside_it():
+    dates = pd.date_range("2023-01-02", periods=60, freq="7D")  # ends 2024-02-19
+    events = _events(("2023-02-14", "valentine"), ("2024-02-27", "valentine"))
+    matrix, names = event_features(events, dates, frequency_from_code("W"), n_train=50)
+    assert _on(matrix, names, dates)["valentine[-1]"] == ["2023-02-06", "2024-02-19"]
+
+
+def test_daily_events_get_days_before_and_after():
+    dates = pd.date_range("2024-01-01", periods=400, freq="D")
+    events = _events(("2024-02-14", "valentine"))
+    matrix, names = event_features(events, dates, frequency_from_code("D"), n_train=380)
+    on = _on(matrix, names, dates)
+    assert names == ["valentine[-3]", "valentine[-2]", "valentine[-1]", "valentine", "valentine[+1]"]
+    assert on["valentine[-3]"] == ["2024-02-11"] and on["valentine"] == ["2024-02-14"]
+    assert on["valentine[+1]"] == ["2024-02-15"]
+
+
+@pytest.mark.parametrize(
+    ("code", "dates"),
+    [
+        ("M", pd.date_range("2023-01-01", periods=30, freq="MS")),
+        ("M", pd.date_range("2023-01-31", periods=30, freq="ME")),  # month ends
+        ("Q", pd.date_range("2023-01-01", periods=12, freq="QS")),
+    ],
+)
+def test_monthly_and_quarterly_events_mark_the_period_holding_them_only(code, dates):
+    frequency = infer_frequency(dates)
+    assert frequency.code == code
+    events = _events(("2023-12-25", "xmas"), ("2024-12-25", "xmas"))
+    matrix, names = event_features(events, dates, frequency, n_train=len(dates) - 3)
+    assert names == ["xmas"]
+    held = dates[matrix[:, 0] > 0]
+    assert [(d.year, (d.month - 1) // (3 if code == "Q" else 1)) for d in held] == [
+        (2023, 3 if code == "Q" else 11),
+        (2024, 3 if code == "Q" else 11),
+    ]
+
+
+def test_no_events_give_no_columns():
+    dates = pd.date_range("2024-01-01", periods=10, freq="7D")
+    for events in (None, _events()):
+        matrix, names = event_features(events, dates, frequency_from_code("W"), 8)
+        assert matrix.shape == (10, 0) and names == []
+
+
+def test_the_design_carries_the_events_and_a_subset_keeps_them(tiny_data):
+    freq = infer_frequency(tiny_data.sales["date"])
+    plain = build_design(tiny_data.sales, tiny_data.products, Hierarchy(), freq, 6)
+    assert plain.events.shape == (len(plain.dates), 0) and plain.event_names == []
+    first = tiny_data.sales["date"].min()
+    events = _events((first + pd.Timedelta(days=70), "sale"), (first + pd.Timedelta(days=434), "sale"))
+    design = build_design(tiny_data.sales, tiny_data.products, Hierarchy(), freq, 6, events=events)
+    assert design.events.shape == (len(design.dates), 4)
+    assert design.event_names == ["sale[-2]", "sale[-1]", "sale", "sale[+1]"]
+    assert design.events[10, 2] == 1 and design.events[62, 2] == 1 and design.events[:, 2].sum() == 2
+    sub = subset_design(design, np.array([0, 3]))
+    assert sub.events is design.events and sub.event_names == design.event_names
+
+
+def test_a_country_gives_its_public_holidays():
+    us = country_holidays("us", range(2024, 2026))
+    christmas = us[us["event"] == "Christmas Day"]["date"].dt.strftime("%Y-%m-%d").tolist()
+    assert christmas == ["2024-12-25", "2025-12-25"]
+    assert "Thanksgiving Day" in set(us["event"])
+    assert not us["event"].str.contains("observed").any()  # an observed day is the holiday itself
+    de = country_holidays("DE", [2024])
+    assert "2024-10-03" in set(de["date"].dt.strftime("%Y-%m-%d"))  # German Unity Day
+
+
+def test_an_unknown_country_is_one_line():
+    with pytest.raises(ValueError) as raised:
+        ForecastConfig(holiday_country="XX")
+    assert "\n" not in str(raised.value) and "unknown holiday_country 'XX'" in str(raised.value)
+    assert ForecastConfig(holiday_country="gb").holiday_country == "GB"
+
+
+def test_the_events_table_wins_and_the_country_fills_an_empty_one():
+    first, last = pd.Timestamp("2024-01-01"), pd.Timestamp("2025-03-01")
+    given = _events(("2024-05-01", "spring sale"))
+    assert default_events(given, "US", first, last) is given
+    assert default_events(None, "", first, last) is None
+    filled = default_events(_events(), "US", first, last)
+    assert set(filled["date"].dt.year) == {2024, 2025, 2026}  # the next year: a run-up into the horizon
+
+
+def test_prepare_fills_the_calendar_from_the_configured_country(tiny_data):
+    plain = runs.prepare(tiny_data.sales, tiny_data.products, ForecastConfig(horizon=4)).design
+    assert plain.event_names == []
+    config = ForecastConfig(horizon=4, holiday_country="US")
+    design = runs.prepare(tiny_data.sales, tiny_data.products, config).design
+    assert "Christmas Day" in design.event_names and "Christmas Day[-2]" in design.event_names
+    week = design.dates[design.events[:, design.event_names.index("Christmas Day")] > 0]
+    assert all(d <= pd.Timestamp(d.year, 12, 25) < d + pd.Timedelta(days=7) for d in week)
+    own = runs.prepare(
+        tiny_data.sales, tiny_data.products, config, events=_events(("2025-01-20", "winter sale"))
+    ).design
+    assert {n.split("[")[0] for n in own.event_names} == {"winter sale"}
