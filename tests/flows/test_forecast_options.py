@@ -37,6 +37,8 @@ def _other_value(o: Option):
         return {next(iter(DEFAULT_PRIORS)): 0.25}
     if o.name == "holiday_country":
         return "US"
+    if o.name == "product_effects":
+        return "elasticity,dispersion"
     if o.kind is str:
         return "" if o.default else "category"
     if o.default is None:  # a number in [at_least, below)
