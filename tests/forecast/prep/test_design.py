@@ -4,7 +4,7 @@ import pytest
 
 from forecast.contract.schema import Hierarchy
 from forecast.prep.calendar import infer_frequency
-from forecast.prep.design import build_design, panel_rows, parent_groups, subset_design
+from forecast.prep.design import build_design, fourier_terms, panel_rows, parent_groups, subset_design
 
 
 def _design(sales, products, horizon=4, hierarchy=None):
@@ -149,3 +149,11 @@ def test_panel_rows_end_at_each_keys_last_period():
     assert [a.tolist() for a in same] == [
         a.tolist() for a in panel_rows(np.array([0, 1]), np.array([1, 0]), 5, np.array([4, 9]))
     ]
+
+
+@pytest.mark.parametrize("order, terms", [(0, 0), (1, 2), (3, 2)])
+def test_quarterly_data_takes_the_configured_fourier_order_up_to_one_harmonic(order, terms):
+    dates = pd.date_range("2020-01-01", periods=12, freq="QS")
+    frequency = infer_frequency(pd.Series(dates))
+    fourier, names = fourier_terms(dates, frequency, order)
+    assert fourier.shape == (12, terms) and len(names) == terms
