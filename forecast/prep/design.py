@@ -164,8 +164,8 @@ def fourier_terms(
     cols, names = [], []
     year_frac = (dates.dayofyear.values - 1 + dates.hour.values / 24) / 365.25
     yearly_order = min(order, int(frequency.periods_per_year // 2))
-    if frequency.code == "Q":
-        yearly_order = 1
+    if frequency.code == "Q":  # four points a year: the second harmonic's sine is zero at every one
+        yearly_order = min(yearly_order, 1)
     if history < round(frequency.periods_per_year):
         yearly_order = 0
     for k in range(1, yearly_order + 1):

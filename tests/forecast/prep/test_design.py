@@ -4,7 +4,7 @@ import pytest
 
 from forecast.contract.schema import Hierarchy
 from forecast.prep.calendar import infer_frequency
-from forecast.prep.design import build_design, panel_rows, parent_groups, subset_design
+from forecast.prep.design import build_design, fourier_terms, panel_rows, parent_groups, subset_design
 
 
 def _design(sales, products, horizon=4, hierarchy=None):
@@ -201,3 +201,11 @@ def test_launches_inside_the_data_and_the_plans_launch_of_a_new_product(small):
     from_start = pd.concat([sales, sales.iloc[[0]].assign(product_id="B")])
     assert _design(from_start, products).launch_period is None
     assert subset_design(d, np.array([2])).launch_period.tolist() == [8]
+
+
+@pytest.mark.parametrize("order, terms", [(0, 0), (1, 2), (3, 2)])
+def test_quarterly_data_takes_the_configured_fourier_order_up_to_one_harmonic(order, terms):
+    dates = pd.date_range("2020-01-01", periods=12, freq="QS")
+    frequency = infer_frequency(pd.Series(dates))
+    fourier, names = fourier_terms(dates, frequency, order)
+    assert fourier.shape == (12, terms) and len(names) == terms
