@@ -30,6 +30,8 @@ Variants (``--variants``), each a fit with one change, so each candidate cause i
   0.25), or the trend held at zero (both 0.001).
 - ``no_season``: no seasonality (``fourier_order`` 0).
 - ``no_pooling``: ``pooling="none"``: every series' level and each state's effects on their own.
+- ``level_drift``: each series' level walks (``level_drift="on"``), the fix the diagnosis below found;
+  ``level_drift_dispersion`` adds a dispersion per series (``product_effects="dispersion"``).
 - ``per_series``: the series itself as the outermost attribute (``nested="series"``, the three
   crossed): seasonality and trend per series, partially pooled across series, not per state.
 
@@ -79,6 +81,8 @@ FIT_VARIANTS = {
     "no_season": {"fourier_order": 0},
     "no_pooling": {"pooling": "none"},
     "per_series": {"hierarchy": Hierarchy(nested=("series",), crossed=ATTRIBUTES)},
+    "level_drift": {"level_drift": "on"},
+    "level_drift_dispersion": {"level_drift": "on", "product_effects": "dispersion"},
 }
 EMULATED = ("per_series_dispersion", "level_at_cutoff", "local_level")
 

@@ -7,7 +7,8 @@ launch ramp-up, end of life, stock-outs, per-product dispersion and price respon
 of weekly history and 13 held-out weeks from the first Monday of October. The model is fitted as a
 run fits it (``forecast.runs.prepare`` / ``fit_model`` / ``forecast``, ``ForecastConfig`` defaults
 but the draws, tuning and chains given here, and one sampling attempt), on the history as the model
-reads it today: the ``availability`` column and the products' ``end_date`` left out unless ``--give`` names them,
+reads it today: the ``availability`` column, the products' ``end_date`` and the event calendar left out unless
+``--give`` names them,
 the horizon's prices and promotions given as the plan, the forecast options ``--option`` sets
 (``--option launch_ramp=on product_effects=elasticity,dispersion``). Its sample paths are scored by
 ``forecast.evaluation.truth.score_against_truth``: CRPS relative to the true distribution's, and the
@@ -40,10 +41,11 @@ def main(args: argparse.Namespace) -> None:
         tune=args.tune,
         chains=args.chains,
         horizon=len(data.truth["date"].unique()),
-        attempt_budget=1.0,
+        attempt_budget=args.attempt_budget,
     )
     t0 = time.perf_counter()
-    prepared = runs.prepare(sales, products, config, plan=data.plan)
+    events = data.events if "events" in given else None
+    prepared = runs.prepare(sales, products, config, plan=data.plan, events=events)
     fitted = runs.fit_model(prepared, config, progressbar=False)
     fit_seconds = time.perf_counter() - t0
     _, paths = runs.forecast(prepared, fitted, config)
@@ -55,7 +57,7 @@ def main(args: argparse.Namespace) -> None:
             "draws": args.draws,
             "tune": args.tune,
             "chains": args.chains,
-            "attempt_budget": 1.0,
+            "attempt_budget": args.attempt_budget,
             "given": sorted(given),
             **options,
         },
@@ -81,12 +83,13 @@ if __name__ == "__main__":
     parser.add_argument("--draws", type=int, default=500)
     parser.add_argument("--tune", type=int, default=500)
     parser.add_argument("--chains", type=int, default=4)
+    parser.add_argument("--attempt-budget", type=float, default=1.0)
     parser.add_argument("--name", default="realism_before")
     parser.add_argument(
         "--give",
         nargs="*",
         default=[],
-        choices=["availability", "end_date"],
+        choices=["availability", "end_date", "events"],
         help="columns of the catalog the model reads (default: neither, as before they were read)",
     )
     parser.add_argument(

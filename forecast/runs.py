@@ -55,13 +55,15 @@ def prepare(
 
     ``events``: the calendar ``(date, event)`` (the ``events`` table); where it has no rows and
     ``config.holiday_country`` names a country, that country's public holidays over the years of
-    history and horizon (``forecast.prep.events.default_events``).
+    history and horizon (``forecast.prep.events.default_events``); none with ``config.events`` off.
     """
     frequency = infer_frequency(sales[DATE])
     horizon = config.horizon or DEFAULT_HORIZON[frequency.code]
     dates = pd.to_datetime(sales[DATE])
     last = frequency.future(dates.max(), horizon)[-1]
     events = default_events(events, config.holiday_country, dates.min(), last)
+    if config.events == "off":
+        events = None
     design = build_design(
         sales, products, config.hierarchy, frequency, horizon, config.fourier_order, plan, events
     )
@@ -88,6 +90,7 @@ def model_for(
         fixed=fixed,
         product_effects=config.product_effect_list,
         launch_ramp=config.launch_ramp == "on",
+        level_drift=config.level_drift == "on",
         censor=config.stockouts == "censored",
     )
 

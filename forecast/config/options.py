@@ -115,6 +115,17 @@ class ForecastConfig:
         "off",
         choices=("on", "off"),
     )
+    events: str = option(
+        "Event effects from the events table (or holiday_country's holidays); off: none",
+        "on",
+        choices=("on", "off"),
+    )
+    level_drift: str = option(
+        "Each product's level walks over time (a random walk, its forecast spreading with the "
+        "horizon); on: for series that drift, at a cost in fitting time",
+        "off",
+        choices=("on", "off"),
+    )
     stockouts: str = option(
         "Periods with availability below 1: censored (sales a lower bound on demand) or read as demand",
         "censored",

@@ -55,7 +55,7 @@ import pymc as pm
 import pytensor
 import pytensor.tensor as pt
 
-from forecast.model.likelihood import rows_data, rows_loglik, sorted_positions
+from forecast.model.likelihood import rows_data, rows_loglik
 from forecast.model.priors import PRODUCT_EFFECTS
 from forecast.prep.design import Design, Rows, parent_groups
 
@@ -453,6 +453,59 @@ def _launch_ramp(design: Design, priors, fixed: Fixed, rows: Rows):
     return at, pt.log(-pt.expm1(-age / tau))
 
 
+def drift_knots(design: Design) -> tuple[int, np.ndarray]:
+    """The level drift's knot spacing (periods: about a quarter of a year) and, per product, how
+    many knots its history spans, counted back from the last history period (knot 0) past its
+    first row, one more to interpolate against (none for a product without history)."""
+    step = float(design.years[1] - design.years[0]) if len(design.years) > 1 else 0.25
+    spacing = max(1, round(0.25 / step))
+    first = np.full(len(design.products), -1, dtype=np.int64)
+    train = design.train
+    order = np.argsort(train.time_idx, kind="stable")[::-1]
+    first[train.product_idx[order]] = train.time_idx[order]
+    span = design.n_train - 1 - first
+    return spacing, np.where(first >= 0, span // spacing + 2, 0)
+
+
+def _level_drift(design: Design, priors, fixed: Fixed, rows: Rows, predict: bool) -> pt.TensorVariable:
+    """Each product's log level walks (a random walk, ``drift_sigma`` per year): real series drift
+    (a remand population, a brand going out of fashion), and a static level with a linear trend
+    puts each forecast where the history averaged, with intervals one period's noise wide.
+
+    In the history the walk is anchored at 0 in the last period, so ``alpha_product`` is the
+    product's current level (pooled under its groups), and walks back in steps at knots a quarter of
+    a year apart (``drift_knots``), linear between them; only the knots a product's history spans are
+    parameters (``drift_z``, non-centered). In the horizon it walks on from 0, a step a period, drawn
+    afresh in every sample path (``drift_future_z`` is not in the posterior): the forecast's spread
+    grows with the horizon as a drifting series' does. Returns the rows' log-level offsets."""
+    sigma = _known("drift_sigma", fixed, lambda: _scale("drift_sigma", priors["drift_sigma"]))
+    step_years = float(design.years[1] - design.years[0]) if len(design.years) > 1 else 0.25
+    if predict:
+        horizon = len(design.dates) - design.n_train
+        model = pm.modelcontext(None)
+        if "horizon_step" not in model.coords:
+            model.add_coord("horizon_step", np.arange(horizon))
+        z = pm.Normal("drift_future_z", 0.0, 1.0, dims=("product", "horizon_step"))
+        walk = pt.cumsum(sigma * np.sqrt(step_years) * z, axis=1)
+        return walk[rows.product_idx, rows.time_idx - design.n_train]
+    spacing, knots = drift_knots(design)
+    steps = np.maximum(knots - 1, 0)  # per product: knot 0 is fixed at 0
+    model = pm.modelcontext(None)
+    model.add_coord("drift_step", np.arange(int(steps.sum())))
+    z = pm.Normal("drift_z", 0.0, 1.0, dims="drift_step")
+    cum = pt.concatenate([pt.zeros(1), pt.cumsum(sigma * np.sqrt(spacing * step_years) * z)])
+    step_start = np.concatenate([[0], np.cumsum(steps)[:-1]])  # each product's first step in z
+    knot_start = np.concatenate([[0], np.cumsum(knots)[:-1]])  # each product's knot 0 in the levels
+    owner = np.repeat(np.arange(len(knots)), knots)
+    j = np.arange(int(knots.sum())) - knot_start[owner]
+    levels = cum[step_start[owner] + j] - cum[step_start[owner]]  # sum of the product's first j steps
+    u = (design.n_train - 1 - rows.time_idx) / spacing
+    k = np.floor(u).astype(np.int64)
+    w = u - k
+    at = knot_start[rows.product_idx] + k
+    return (1.0 - w) * levels[at] + w * levels[at + 1]
+
+
 def build_model(
     design: Design,
     priors: dict[str, float],
@@ -464,12 +517,14 @@ def build_model(
     product_effects: tuple[str, ...] = (),
     launch_ramp: bool = False,
     censor: bool = True,
+    level_drift: bool = False,
 ) -> pm.Model:
     """Build the model on the history rows, or on the horizon rows when ``predict`` is true.
 
     ``product_effects``: the components (``PRODUCT_EFFECTS``) that get a deviation per product around
     its group's value (``_per_product``); ``launch_ramp``: demand ramps up with a product's age after
-    its first sale (``_launch_ramp``); ``censor``: rows marked censored (``Rows.censored``, out of
+    its first sale (``_launch_ramp``); ``level_drift``: each product's level walks over time
+    (``_level_drift``); ``censor``: rows marked censored (``Rows.censored``, out of
     stock for part of the period) count as lower bounds on demand, not as demand.
 
     Both builds share every parameter name and shape, so a posterior fitted on the history is used
@@ -579,7 +634,14 @@ def build_model(
                 "log_alpha_product", log_alpha + _deviations("dispersion", priors, fixed), dims="product"
             )
         logit_zero = pooled("logit_zero", priors["zero_mu"], "zero") if likelihood == "zinb" else None
-        ramp = _launch_ramp(design, priors, fixed, rows) if launch_ramp else None
+        # Per-row additions to the log mean, in the rows' order: the launch ramp, the level's drift.
+        row_offset = None
+        if launch_ramp and (ramp := _launch_ramp(design, priors, fixed, rows)) is not None:
+            at, values = ramp
+            row_offset = pt.set_subtensor(pt.zeros(len(rows))[at], values)
+        if level_drift:
+            drift = _level_drift(design, priors, fixed, rows, predict)
+            row_offset = drift if row_offset is None else row_offset + drift
 
         if not predict:
             # The fused one-pass likelihood and gradient (forecast.model.likelihood): most of a gradient.
@@ -595,10 +657,8 @@ def build_model(
                 censored,
             )
             offset = None
-            if ramp is not None:
-                at, values = ramp
-                where = sorted_positions(rows.product_idx, rows.time_idx)[at]
-                offset = pt.set_subtensor(pt.zeros(len(rows))[where], values)
+            if row_offset is not None:  # into the kernel's order (by product, then period)
+                offset = row_offset[np.lexsort((rows.time_idx, rows.product_idx))]
             effects = {
                 "alpha": alpha_p,
                 "season": season.T.flatten(),  # season rows x periods: each product's periods contiguous
@@ -618,9 +678,8 @@ def build_model(
             + per_product["elasticity"][rows.product_idx] * rows.log_price
             + per_product["promo"][rows.product_idx] * rows.promo
         )
-        if ramp is not None:
-            at, values = ramp
-            eta = pt.inc_subtensor(eta[at], values)
+        if row_offset is not None:
+            eta = eta + row_offset
         alpha = pt.exp(log_alpha[rows.product_idx] if "dispersion" in product_effects else log_alpha)
         if likelihood == "zinb":
             # Probability of a structural zero (not stocked, not listed), per pooling group.

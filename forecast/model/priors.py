@@ -70,4 +70,7 @@ DEFAULT_PRIORS: dict[str, float] = {
     "ramp_mu": -2.5,
     "ramp_sigma": 1.0,
     "ramp_group_sigma": 0.3,
+    # Level drift (``level_drift``): a product's log level walks by this much a year (sd): 0.2 is
+    # +-22% in a year, a series that drifts but does not jump.
+    "drift_sigma": 0.2,
 }
