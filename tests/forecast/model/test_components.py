@@ -119,6 +119,10 @@ def test_launch_ramp_is_recovered():
     data = generate_realistic_catalog(n_products=80, n_weeks=104, seed=6, realism=realism)
     assert data.params["ramp_tau"].notna().sum() >= 10
     assert data.products["launch_date"].notna().sum() == data.params["ramp_tau"].notna().sum()
+    # The retailer lists the established products too, from before the data: slow sellers among
+    # them whose first sale comes weeks in would otherwise read as launches at full level.
+    established = (data.params["launch"] == data.sales["date"].min()).to_numpy()
+    data.products.loc[established, "launch_date"] = data.params["launch"].min() - np.timedelta64(52, "W")
     _, fitted = _fit(data, launch_ramp="on")
     low, high = _interval(fitted.idata, "ramp_mu")
     assert low <= np.log(22 * WEEK_IN_YEARS) <= high, (low, high)
