@@ -22,7 +22,7 @@ import streamlit as st
 
 from forecast import storage
 from forecast.contract.quantiles import BAND_QUANTILES, column
-from forecast.contract.schema import DEFAULT_CROSSED, DEFAULT_NESTED, END_DATE
+from forecast.contract.schema import DEFAULT_CROSSED, DEFAULT_NESTED, END_DATE, LAUNCH_DATE
 from forecast.contract.segments import NEW_MAX_PERIODS, SPARSE_MAX_UNITS
 from forecast.storage.connection import quote_ident
 
@@ -244,7 +244,7 @@ def search(catalog: pd.DataFrame, text: str) -> pd.DataFrame:
     words = text.lower().split()
     if not words:
         return catalog
-    attrs = [c for c in catalog.select_dtypes(exclude="number").columns if c != END_DATE]
+    attrs = [c for c in catalog.select_dtypes(exclude="number").columns if c not in (END_DATE, LAUNCH_DATE)]
     haystack = catalog[attrs].astype(str).agg(" ".join, axis=1).str.lower()
     keep = np.logical_and.reduce([haystack.str.contains(w, regex=False) for w in words])
     return catalog[keep]

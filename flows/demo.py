@@ -45,14 +45,16 @@ def write_demo_files(folder: Path, n_products: int, seed: int) -> tuple[Path, Pa
 @task(name="generate-realism-data", cache_policy=NO_CACHE)
 def write_realism_files(folder: Path, n_products: int, seed: int, n_weeks: int) -> dict[str, Path]:
     """The realism catalog as a retailer's files: sales with ``availability``, products with
-    ``end_date`` (empty: on sale), the horizon's plan, and the truth (not an input: for scoring)."""
+    ``launch_date`` (empty: on sale from the start) and ``end_date`` (empty: on sale), the horizon's
+    plan, and the truth (not an input: for scoring)."""
     from forecast.prep.realism import generate_realistic_catalog
 
     data = generate_realistic_catalog(n_products=n_products, n_weeks=n_weeks, seed=seed)
     folder.mkdir(parents=True, exist_ok=True)
     files = {name: folder / f"{name}.csv" for name in ("sales", "products", "plan", "truth")}
     data.sales.assign(date=data.sales["date"].dt.date).to_csv(files["sales"], index=False)
-    data.products.assign(end_date=data.products["end_date"].dt.date).to_csv(files["products"], index=False)
+    dated = {c: data.products[c].dt.date for c in ("launch_date", "end_date")}
+    data.products.assign(**dated).to_csv(files["products"], index=False)
     data.plan.assign(date=data.plan["date"].dt.date).to_csv(files["plan"], index=False)
     data.truth.assign(date=data.truth["date"].dt.date).to_csv(files["truth"], index=False)
     return files

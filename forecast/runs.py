@@ -183,6 +183,12 @@ def describe(prepared: Prepared, config: ForecastConfig) -> dict:
             else ""
         )
         + (
+            f"; {d.sales_before_launch} sales row(s) dated before their product's launch_date were not "
+            "read as history"
+            if d.sales_before_launch
+            else ""
+        )
+        + (
             f"; {d.censored_rows} period(s) out of stock (availability under 1) read as lower bounds "
             f"on demand, for {int(d.had_stockout.sum())} product(s)"
             if d.censored_rows

@@ -5,12 +5,16 @@ create table if not exists products (
     category varchar,   -- default nested attribute (outermost)
     brand varchar,      -- default nested attribute, inside category
     color varchar,      -- default crossed attribute
-    end_date date       -- not an attribute: the last date a discontinued product is sold; null: on sale
+    end_date date,      -- not an attribute: the last date a discontinued product is sold; null: on sale
+    launch_date date    -- not an attribute: the first date the product was on sale; null: from its first sale
     -- further attribute columns are added by ingest when a products file carries them
 );
 
 -- A database created before products had an end date.
 alter table products add column if not exists end_date date;
+
+-- A database created before products had a launch date.
+alter table products add column if not exists launch_date date;
 
 create table if not exists sales (
     date date not null,          -- period start (day, week, month or quarter)

@@ -4,12 +4,12 @@
 -- attributes from the `products` table in long form. Idempotent.
 
 -- Every attribute of every product, one row per product and attribute column of `products` that
--- holds a value (ingest adds a column for each attribute a products file carries); `end_date` is not
--- an attribute (when a product is discontinued) and is left out:
+-- holds a value (ingest adds a column for each attribute a products file carries); `end_date` and
+-- `launch_date` are not attributes (when a product is discontinued, launched) and are left out:
 --   select * from product_attributes where attribute = 'size'
 create or replace view product_attributes as
 with long as (
-    unpivot (select product_id, columns(* exclude (product_id, end_date))::varchar from products)
+    unpivot (select product_id, columns(* exclude (product_id, end_date, launch_date))::varchar from products)
     on columns(* exclude (product_id))
     into name attribute value level
 ),

@@ -2,9 +2,11 @@
 
 Sales are long-format rows of ``(date, product_id, quantity, [price], [promo], [availability])``;
 products are rows
-of ``(product_id, [end_date], <attribute columns>)``. Which attributes nest and which cross is data,
-not code. ``end_date`` is not an attribute: the last date a discontinued product is sold (empty: still
-on sale); its history stops there and its forecast is zero in every period after it.
+of ``(product_id, [launch_date], [end_date], <attribute columns>)``. Which attributes nest and which
+cross is data, not code. ``end_date`` is not an attribute: the last date a discontinued product is sold
+(empty: still on sale); its history stops there and its forecast is zero in every period after it.
+``launch_date`` is not an attribute either: the first date the product was on sale (empty: from its
+first sale); its history starts there, the periods without a sale read as zeros.
 
 ``availability`` is the share of the period the product was in stock (0 to 1; 1, or empty: in stock
 all period). A period with availability under 1 is censored demand: the units sold are a lower bound
@@ -22,12 +24,13 @@ QUANTITY = "quantity"
 PRICE = "price"
 PROMO = "promo"
 END_DATE = "end_date"  # products: the last date a discontinued product is sold; not an attribute
+LAUNCH_DATE = "launch_date"  # products: the first date the product was on sale; not an attribute
 AVAILABILITY = "availability"  # sales: in-stock share of the period, 0..1; under 1: censored demand
 
 SALES_REQUIRED = (DATE, PRODUCT, QUANTITY)
 SALES_OPTIONAL = (PRICE, PROMO, AVAILABILITY)
-PRODUCTS_OPTIONAL = (END_DATE,)
-NOT_ATTRIBUTES = (PRODUCT, END_DATE)  # products columns that are not attributes
+PRODUCTS_OPTIONAL = (LAUNCH_DATE, END_DATE)
+NOT_ATTRIBUTES = (PRODUCT, LAUNCH_DATE, END_DATE)  # products columns that are not attributes
 
 DEFAULT_NESTED = ("category", "brand")
 DEFAULT_CROSSED = ("color",)
@@ -56,6 +59,8 @@ class Hierarchy:
             raise ValueError(f"'{PRODUCT}' is the product level itself, not an attribute")
         if END_DATE in names:
             raise ValueError(f"'{END_DATE}' is when a product is discontinued, not an attribute")
+        if LAUNCH_DATE in names:
+            raise ValueError(f"'{LAUNCH_DATE}' is when a product was launched, not an attribute")
         object.__setattr__(self, "levels", names)
 
     @property

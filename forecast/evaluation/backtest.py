@@ -37,7 +37,17 @@ from forecast.contract.quantiles import (
     SCORING_GRID,
     scoring_column,
 )
-from forecast.contract.schema import AVAILABILITY, DATE, END_DATE, PRICE, PRODUCT, PROMO, QUANTITY, Hierarchy
+from forecast.contract.schema import (
+    AVAILABILITY,
+    DATE,
+    END_DATE,
+    LAUNCH_DATE,
+    PRICE,
+    PRODUCT,
+    PROMO,
+    QUANTITY,
+    Hierarchy,
+)
 from forecast.contract.segments import INTERMITTENT_ADI, is_censored, is_declining, is_new
 from forecast.evaluation.baselines import baseline_forecasts
 from forecast.evaluation.metrics import mase as fold_mase
@@ -97,16 +107,25 @@ def make_folds(grid: pd.DatetimeIndex, folds: int, horizon: int, step: int, min_
 def dense_panel(
     sales: pd.DataFrame, grid: pd.DatetimeIndex, products: pd.DataFrame | None = None
 ) -> pd.DataFrame:
-    """``product_id, date, y``: every period from a product's first sales row to the grid's end, or
-    to the period holding its ``end_date`` (``products``' column, where given).
+    """``product_id, date, y``: every period from a product's first sales row, or from the period
+    holding its ``launch_date`` (``products``' column, where given; the first period when before
+    the grid), to the grid's end, or to the period holding its ``end_date`` (where given).
 
-    Periods without a row sold zero, as the model's design reads them; a discontinued product's
-    periods after its end date are not in the panel (not demand: the product left the catalog).
+    Periods without a row sold zero, as the model's design reads them (a listed product's weeks
+    before its first sale too); a discontinued product's periods after its end date are not in the
+    panel (not demand: the product left the catalog), nor a product's periods before its launch.
     """
     sales = sales.assign(**{DATE: pd.to_datetime(sales[DATE])})
     pos = pd.Series(np.arange(len(grid)), index=grid)
     t = pos.reindex(sales[DATE]).to_numpy()
     first = pd.Series(t, index=sales.index).groupby(sales[PRODUCT].astype(str)).min()
+    if products is not None and LAUNCH_DATE in products.columns:
+        listed = products.set_index(products[PRODUCT].astype(str))[LAUNCH_DATE]
+        listed = pd.to_datetime(listed[~listed.index.duplicated()]).dropna()
+        bounds = grid.append(pd.DatetimeIndex([grid[-1] + (grid[-1] - grid[-2])])) if len(grid) > 1 else grid
+        at = np.searchsorted(bounds.values, listed.to_numpy(bounds.values.dtype), side="right") - 1
+        begin = pd.Series(np.maximum(at, 0), index=listed.index)
+        first = begin[begin < len(grid)].combine_first(first.drop(listed.index, errors="ignore"))
     last = None
     if products is not None and END_DATE in products.columns:
         end = pd.to_datetime(products.set_index(products[PRODUCT].astype(str))[END_DATE])

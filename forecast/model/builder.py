@@ -417,16 +417,21 @@ def _per_product(name: str, value, pool_idx: np.ndarray, own: bool, priors, fixe
     return pm.Deterministic(f"{name}_product", base + _deviations(name, priors, fixed), dims="product")
 
 
+# How long after its launch a product's rows read the ramp: a ramp of half a year (tau) is within
+# 2% of its mature level after two.
+RAMP_YEARS = 2.0
+
+
 def launch_rows(design: Design, rows: Rows) -> tuple[np.ndarray, np.ndarray]:
-    """The rows within a year of their product's launch inside the data (``Design.launch_period``:
-    a product selling from the first period may be any age, and is read as established), and their
-    age in years, the launch period counting as one period old."""
+    """The rows within ``RAMP_YEARS`` of their product's launch inside the data
+    (``Design.launch_period``: a product selling from the first period may be any age, and is read as
+    established), and their age in years, the launch period counting as one period old."""
     if design.launch_period is None:
         return np.zeros(0, dtype=np.int64), np.zeros(0)
     step = float(design.years[1] - design.years[0]) if len(design.years) > 1 else 1.0
-    start = design.launch_period[rows.product_idx]
-    age = design.years[rows.time_idx] - design.years[np.maximum(start, 0)] + step
-    at = np.flatnonzero((start > 0) & (age > 0) & (age <= 1.0))
+    launch = design.launch_period[rows.product_idx]  # len(dates): a launch date after the horizon
+    age = design.years[rows.time_idx] - design.years[np.clip(launch, 0, len(design.years) - 1)] + step
+    at = np.flatnonzero((launch > 0) & (launch < len(design.years)) & (age > 0) & (age <= RAMP_YEARS))
     return at, age[at]
 
 
@@ -523,9 +528,10 @@ def build_model(
 
     ``product_effects``: the components (``PRODUCT_EFFECTS``) that get a deviation per product around
     its group's value (``_per_product``); ``launch_ramp``: demand ramps up with a product's age after
-    its first sale (``_launch_ramp``); ``level_drift``: each product's level walks over time
-    (``_level_drift``); ``censor``: rows marked censored (``Rows.censored``, out of
-    stock for part of the period) count as lower bounds on demand, not as demand.
+    its launch, its launch date or else its first sale (``_launch_ramp``); ``level_drift``: each
+    product's level walks over time (``_level_drift``); ``censor``: rows marked censored
+    (``Rows.censored``, out of stock for part of the period) count as lower bounds on demand, not as
+    demand.
 
     Both builds share every parameter name and shape, so a posterior fitted on the history is used
     directly with ``pm.sample_posterior_predictive`` on the horizon build (pass the same ``fixed``

@@ -180,7 +180,7 @@ def _rows_loglik(
     its seasonality ``season[season_row[p] * periods:][:periods]`` (its group's row, or its own).
     ``offset`` (per row, or empty) adds to a row's log mean; ``censored`` (per row, or empty) marks
     rows whose count is a lower bound (their survival, not their density). A product's rows usually
-    cover consecutive periods (the design's panel runs from its first sale to the end of the
+    cover consecutive periods (the design's panel runs from its launch to the end of the
     history): then its seasonal cells and years are read as slices and its seasonal gradient added
     as one, with no gather or scatter-add per row; otherwise they are gathered into buffers first
     and scattered back after. Per product, two passes over its rows, all in L1 cache: the log mean

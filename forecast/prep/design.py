@@ -2,7 +2,10 @@
 
 Everything here is pure (frames in, arrays out). Observations are one row per product and period
 from the product's first sale to the end of the data: a period with no sales row sold zero, as in
-point-of-sale extracts that omit zero-sale rows. A discontinued product (an ``end_date`` in products)
+point-of-sale extracts that omit zero-sale rows. A product with a ``launch_date`` in products has
+observations from the period holding it instead (from the first period when it is before the data):
+the weeks between its listing and its first sale are zeros it sold on the shelf, and a slow launch's
+early weeks are what tell its ramp. A discontinued product (an ``end_date`` in products)
 has observations up to the period holding its end date only: the zeros after it are the product
 leaving the catalog, not its demand collapsing. Products with no sales at all have no observations
 and are forecast from their attributes (cold start). A sales row whose ``availability`` is under 1
@@ -17,7 +20,18 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from forecast.contract.schema import AVAILABILITY, DATE, END_DATE, PRICE, PRODUCT, PROMO, QUANTITY, Hierarchy
+from forecast.contract.schema import (
+    AVAILABILITY,
+    DATE,
+    END_DATE,
+    LAUNCH_DATE,
+    NOT_ATTRIBUTES,
+    PRICE,
+    PRODUCT,
+    PROMO,
+    QUANTITY,
+    Hierarchy,
+)
 from forecast.contract.segments import is_censored
 from forecast.prep.calendar import Frequency
 from forecast.prep.events import event_features
@@ -76,11 +90,13 @@ class Design:
     # has an end date
     end_period: np.ndarray | None = None
     sales_after_end: int = 0  # sales rows dated after their product's end_date: not read as history
-    # per product, the index into dates of its launch where it launched inside the data: the first
-    # sale's period when that is after the first period; for a product without history, its first
-    # planned period (a plan names its launch); -1 otherwise (established, or launch unknown).
-    # None: no product has one
+    # per product, the index into dates of its launch where it launched inside the data: the period
+    # holding its launch_date where given (len(dates) when after the horizon; -1 when in the first
+    # period or before it); else the first sale's period when that is after the first period; for a
+    # product without history, its first planned period (a plan names its launch); -1 otherwise
+    # (established, or launch unknown). None: no product has one
     launch_period: np.ndarray | None = None
+    sales_before_launch: int = 0  # sales rows dated before their product's launch_date: not read
     # (len(dates), k): calendar events and their lead/lag windows, a 0/1 column per (event, offset)
     # that occurs in the history (forecast.prep.events); no columns without an events calendar
     events: np.ndarray | None = None
@@ -148,6 +164,31 @@ def end_periods(products: pd.DataFrame, dates: pd.DatetimeIndex) -> np.ndarray |
         return None
     last = np.searchsorted(dates.values, end.fillna(dates[-1]).to_numpy(dates.values.dtype), side="right") - 1
     return np.where(end.isna().to_numpy(), len(dates) - 1, last).astype(np.int64)
+
+
+# ``launch_date_periods``' value for a product without a launch date.
+NO_LAUNCH_DATE = -2
+
+
+def launch_date_periods(
+    products: pd.DataFrame, dates: pd.DatetimeIndex, frequency: Frequency
+) -> np.ndarray | None:
+    """Per product (in ``products``' order), the index into ``dates`` of the period holding its
+    ``launch_date``: -1 when that is the first period or before it (on sale from the data's start),
+    ``len(dates)`` when it is after the last period; ``NO_LAUNCH_DATE`` without one. None when no
+    product has a launch date."""
+    if LAUNCH_DATE not in products.columns:
+        return None
+    launch = pd.to_datetime(products[LAUNCH_DATE])
+    if launch.isna().all():
+        return None
+    bounds = dates.append(frequency.future(dates[-1], 1))  # the last period ends where the next starts
+    at = (
+        np.searchsorted(bounds.values, launch.fillna(bounds[0]).to_numpy(bounds.values.dtype), side="right")
+        - 1
+    )
+    at = np.where(at <= 0, -1, at)
+    return np.where(launch.isna().to_numpy(), NO_LAUNCH_DATE, at).astype(np.int64)
 
 
 def fourier_terms(
@@ -244,7 +285,7 @@ def build_design(
     if missing:
         raise ValueError(
             f"products have no column(s) {missing} named in the hierarchy; "
-            f"available: {[c for c in products.columns if c not in (PRODUCT, END_DATE)]}"
+            f"available: {[c for c in products.columns if c not in NOT_ATTRIBUTES]}"
         )
     products = products.sort_values(PRODUCT).reset_index(drop=True)
     keys = level_keys(products.fillna({a: "unknown" for a in hierarchy.attributes}), hierarchy)
@@ -276,8 +317,20 @@ def build_design(
     has_promo = PROMO in sales.columns
     has_stock = AVAILABILITY in sales.columns and sales[AVAILABILITY].notna().any()
 
-    start = sales.groupby("p")["t"].min()
+    start = sales.groupby("p")["t"].min()  # the first sale's period
     n_train = len(train_dates)
+    listed = launch_date_periods(products, dates, frequency)
+    before_launch = 0
+    if listed is not None:
+        # From the launch date's period (the first one when before the data) instead, sales or not;
+        # none when it is in the horizon or later. Sales rows before it are not read as history.
+        given = listed != NO_LAUNCH_DATE
+        begin = np.maximum(listed, 0)
+        start = start.reindex(range(len(pid))).to_numpy(float)
+        start = pd.Series(np.where(given, np.where(begin < n_train, begin, np.nan), start)).dropna()
+        start = start.astype(np.int64)
+        p_of = sales["p"].to_numpy()
+        before_launch = int((given[p_of] & (sales["t"].to_numpy() < begin[p_of])).sum())
     end_period = end_periods(products, dates)
     last = None if end_period is None else end_period[start.index.to_numpy()]
     after_end = 0 if end_period is None else int((sales["t"] > end_period[sales["p"]]).sum())
@@ -286,6 +339,7 @@ def build_design(
     cols = ["p", "t", QUANTITY] + ([PRICE] if has_price else []) + ([PROMO] if has_promo else [])
     cols += [AVAILABILITY] if has_stock else []
     panel = panel.merge(sales[cols], on=["p", "t"], how="left").sort_values(["p", "t"])
+    sold = np.bincount(panel.loc[panel[QUANTITY].notna(), "p"], minlength=len(pid))  # sales rows read
     panel[QUANTITY] = panel[QUANTITY].fillna(0).astype(np.int64)
     promo = panel[PROMO].fillna(0).astype(float).to_numpy() if has_promo else np.zeros(len(panel))
 
@@ -320,7 +374,7 @@ def build_design(
         censored=censored if censored is not None and censored.any() else None,
     )
     if has_price and plan is not None and PRICE in plan.columns:
-        fresh = np.bincount(p_rows, minlength=len(pid)) == 0
+        fresh = sold == 0  # no price of its own (a listed product may have zero rows only)
         ref_price = _launch_prices(plan, pid, fresh, ref_price)
         last_regular = np.where(fresh, ref_price, last_regular)
     fp = np.repeat(np.arange(len(pid)), horizon)
@@ -361,7 +415,8 @@ def build_design(
         n_obs=n_obs,
         end_period=end_period,
         sales_after_end=after_end,
-        launch_period=launch_periods(train, len(pid), n_train, plan, pid, dates),
+        launch_period=launch_periods(train, len(pid), n_train, plan, pid, dates, listed),
+        sales_before_launch=before_launch,
         events=event_matrix,
         event_names=event_names,
     )
@@ -374,10 +429,14 @@ def launch_periods(
     plan: pd.DataFrame | None,
     pid: pd.Index,
     dates: pd.DatetimeIndex,
+    listed: np.ndarray | None = None,
 ) -> np.ndarray | None:
     """Per product, the period of its launch inside the data (``Design.launch_period``): its first
     sale's period when after the first period; for a product without history, the first horizon
-    period its plan names (a product not yet on sale is planned from its launch); else -1."""
+    period its plan names (a product not yet on sale is planned from its launch); else -1. A
+    product's launch date (``listed``: ``launch_date_periods``) overrides both where given: a slow
+    launch's first sale comes weeks after it; where the products carry launch dates, one with history
+    and none is established (a slow seller's first sale in week 5 is not its launch)."""
     first = np.full(n_products, -1, dtype=np.int64)
     if len(train):
         order = np.argsort(train.time_idx, kind="stable")[::-1]
@@ -391,6 +450,8 @@ def launch_periods(
         np.minimum.at(planned, p[known], t[known].astype(np.int64))
         fresh = (first < 0) & (planned < len(dates))
         launch = np.where(fresh, planned, launch)
+    if listed is not None:  # launch dates given: a product with history but none is established
+        launch = np.where(listed != NO_LAUNCH_DATE, listed, np.where(first >= 0, -1, launch))
     return launch if (launch >= 0).any() else None
 
 

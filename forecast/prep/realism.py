@@ -13,6 +13,9 @@ seed) and adds each departure on top, every one documented, with its parameters 
   moves with the calendar (Easter, Black Friday) is what it cannot draw.
 - ``ramp_up``: a product launched inside the data sells ``1 - exp(-(age + 1) / tau)`` of its level
   in its ``age``-th week (``tau`` per product, uniform in ``ramp_weeks``): demand grows with age.
+  Its ``launch_date`` (products column, the launch week's Monday; empty for a product on sale from
+  the first week) says when, as a retailer's listing date would: a slow launch's first sale comes
+  weeks after it, and its weeks without a sale have no sales row.
 - ``end_of_life``: a share ``eol_share`` of the established products declines from a week in the
   last year of history or in the horizon, by a factor ``eol_final`` over ``eol_weeks`` (uniform in
   the range) weeks, log-linearly, and is discontinued after its ``end_date`` (products column): no
@@ -111,7 +114,9 @@ class RealisticData:
     # History: (date, product_id, quantity, price, promo, availability); a row per week with a
     # sale, a promotion or a stock-out, as a point-of-sale extract joined with inventory.
     sales: pd.DataFrame
-    products: pd.DataFrame  # product_id, category, brand, color, end_date (NaT: not discontinued)
+    # product_id, category, brand, color, launch_date (NaT: on sale from the first week), end_date
+    # (NaT: not discontinued)
+    products: pd.DataFrame
     events: pd.DataFrame  # date (the event's day), event
     plan: pd.DataFrame  # the horizon's (date, product_id, price, promo) for products on sale
     # Every (date, product) of the horizon: the true distribution (``mean``, ``dispersion``: negative
@@ -331,6 +336,10 @@ def generate_realistic_catalog(
         }
     )
     plan = truth.loc[truth["active"], ["date", "product_id", "price", "promo"]].reset_index(drop=True)
+    launch_date = pd.Series(pd.NaT, index=pid, dtype="datetime64[ns]")
+    inside = (launch_idx > 0) & (launch_idx < total)  # launched inside the data, the horizon included
+    launch_date[inside] = dates[launch_idx[inside]]
+    products["launch_date"] = launch_date.to_numpy()
     products["end_date"] = end_date.to_numpy()
     params = pd.DataFrame(
         {

@@ -16,7 +16,7 @@ from typing import Any
 
 import duckdb
 
-from forecast.contract.schema import AVAILABILITY, END_DATE, PRODUCT
+from forecast.contract.schema import AVAILABILITY, END_DATE, LAUNCH_DATE, PRODUCT
 from forecast.storage.connection import new_id, quote_ident, table_columns, utc_now
 from forecast.storage.input_files import (
     CONTRACT_COLUMNS,
@@ -248,9 +248,14 @@ def ingest(
     )
 
 
+# The products' date columns (``02_product_dates.sql`` types each one the files carry), and what an
+# empty value means.
+_PRODUCT_DATES = {LAUNCH_DATE: "launched at its first sale", END_DATE: "not discontinued"}
+
+
 def _load_products(con: duckdb.DuckDBPyConnection, files: Sequence[Path]) -> int:
     """``raw_products`` (see ``read_input``) into ``products``; an empty, blank or conflicting input, or one
-    with an ``end_date`` that is not a date, fails whole."""
+    with an ``end_date`` or ``launch_date`` that is not a date, fails whole."""
     cols = [c for c in table_columns(con, "raw_products") if c not in ("_row", "_source_file")]
     if PRODUCT not in cols:
         raise no_product_column(files, cols)
@@ -261,13 +266,17 @@ def _load_products(con: duckdb.DuckDBPyConnection, files: Sequence[Path]) -> int
         raise IngestError(f"products file {file_names(files)} has {blank} row(s) with an empty {PRODUCT}")
     if conflicts:
         raise IngestError(f"products file {file_names(files)} gives conflicting attributes for {conflicts}")
-    if END_DATE in cols:
-        bad, file, row, product, value = run_sql_file(con, "02_end_dates.sql").fetchone()
+    for column, empty in _PRODUCT_DATES.items():
+        if column not in cols:
+            continue
+        bad, file, row, product, value = run_sql_file(
+            con, "02_product_dates.sql", {"column": column}
+        ).fetchone()
         if bad:
             more = f" ({bad} such rows)" if bad > 1 else ""
             raise IngestError(
-                f"products file {file} row {row} (product {product!r}): {END_DATE} {value!r} is not a "
-                f"date (YYYY-MM-DD; empty: not discontinued){more}"
+                f"products file {file} row {row} (product {product!r}): {column} {value!r} is not a "
+                f"date (YYYY-MM-DD; empty: {empty}){more}"
             )
     existing = {c.lower() for c in table_columns(con, "products")}  # DuckDB names ignore case
     for attr in cols:

@@ -22,6 +22,7 @@ from forecast.contract.schema import (
     DEFAULT_CROSSED,
     DEFAULT_NESTED,
     END_DATE,
+    LAUNCH_DATE,
     PRICE,
     PRODUCT,
     PROMO,
@@ -49,7 +50,7 @@ _CSV_SUFFIXES = (".csv", ".csv.gz", ".txt", ".tsv")
 _PARQUET_SUFFIXES = (".parquet", ".pq")
 
 
-CONTRACT_COLUMNS = (DATE, PRODUCT, QUANTITY, PRICE, PROMO, AVAILABILITY, END_DATE)
+CONTRACT_COLUMNS = (DATE, PRODUCT, QUANTITY, PRICE, PROMO, AVAILABILITY, LAUNCH_DATE, END_DATE)
 
 
 def file_kind(path: Path) -> str | None:

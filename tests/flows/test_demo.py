@@ -38,7 +38,10 @@ def test_the_realism_files_are_written_and_loaded_whole(realism_demo):
     db, summary = realism_demo
     sales = pd.read_csv(summary.sales_csv)
     assert {"availability"} <= set(sales.columns) and (sales["availability"] < 1).any()
-    assert "end_date" in pd.read_csv(summary.products_csv).columns
+    written = pd.read_csv(summary.products_csv)
+    assert {"end_date", "launch_date"} <= set(written.columns)
+    loaded = _q(db, "select count(launch_date) as n from products")["n"][0]
+    assert loaded == written["launch_date"].notna().sum()
     assert summary.ingest.rows_loaded == len(sales) and summary.ingest.rows_rejected == 0
     stored = _q(db, "select count(*) as n, count(*) filter (where availability < 1) as out from sales")
     assert stored["out"][0] == (sales["availability"] < 1).sum()

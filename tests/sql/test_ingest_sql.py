@@ -300,6 +300,30 @@ def test_products_load_keeping_what_the_files_lack(con):
     ]
 
 
+@pytest.mark.parametrize("column", ["end_date", "launch_date"])
+def test_a_products_date_column_is_typed_and_its_first_bad_value_named(con, column):
+    header = ["product_id", "category", column]
+    rows = [("A", "tops", "2024-01-08"), ("B", "home", " "), ("C", "x", "soon"), ("D", "y", "2024-13-01")]
+    _raw_products(con, header, rows)
+    assert run_sql_file(con, "02_product_dates.sql", {"column": column}).fetchone() == (
+        2,
+        "p.csv",
+        3,
+        "C",
+        "soon",
+    )
+    types = dict(con.execute("select column_name, column_type from (describe clean_products)").fetchall())
+    assert types == {"product_id": "VARCHAR", "category": "VARCHAR", column: "DATE"}
+    _raw_products(con, ["product_id", "launch_date", "end_date"], [("A", "2024-01-08", "2024-03-04")])
+    for each in ("launch_date", "end_date"):  # the step runs once per date column, as ingest runs it
+        assert run_sql_file(con, "02_product_dates.sql", {"column": each}).fetchone()[0] == 0
+    types = dict(con.execute("select column_name, column_type from (describe clean_products)").fetchall())
+    assert types["launch_date"] == types["end_date"] == "DATE"
+    run_sql_file(con, "02_load_products.sql")
+    got = con.execute("select launch_date::varchar, end_date::varchar from products where product_id = 'A'")
+    assert got.fetchall() == [("2024-01-08", "2024-03-04")]
+
+
 def test_a_parameter_a_step_needs_must_be_given(con):
     _stage(con, [row()])
     with pytest.raises(KeyError, match="ingest_id"):

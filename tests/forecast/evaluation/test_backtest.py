@@ -202,6 +202,29 @@ def test_dense_panel_stops_at_a_products_end_date():
     assert backtest.dense_panel(sales, GRID).groupby("product_id").size().tolist() == [60, 60]
 
 
+def test_dense_panel_starts_at_a_products_launch_date():
+    sales = pd.DataFrame(
+        {
+            "product_id": ["a", "a", "b", "c"],
+            "date": [GRID[0], GRID[8], GRID[5], GRID[0]],
+            "quantity": [2, 5, 1, 1],
+        }
+    )
+    launch = [GRID[4] + pd.Timedelta(days=2), GRID[2], pd.NaT, GRID[10], GRID[0] - pd.Timedelta(weeks=9)]
+    products = pd.DataFrame({"product_id": ["a", "b", "c", "d", "e"], "launch_date": launch})
+    panel = backtest.dense_panel(sales, GRID, products)
+    starts = panel.groupby("product_id")["date"].min()
+    # a from its launch (its row before it is not read), b's zeros before its first sale, c from
+    # its first sale, d listed without a sale: zeros; e's launch is before the grid
+    assert starts.to_dict() == {"a": GRID[4], "b": GRID[2], "c": GRID[0], "d": GRID[10], "e": GRID[0]}
+    b = panel[panel["product_id"] == "b"]
+    assert b["y"].tolist()[:4] == [0, 0, 0, 1]
+    assert (
+        panel.loc[panel["product_id"] == "a", "y"].sum() == 5
+        and panel.loc[panel["product_id"] == "e", "y"].sum() == 0
+    )
+
+
 def test_stock_outs_and_declining_products_are_segments_of_their_own(tiny_data, monkeypatch):
     monkeypatch.setattr(backtest, "fit_paths", FitSpy())
     freq, grid, fold = _fold(tiny_data, k=2)

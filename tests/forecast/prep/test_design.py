@@ -3,6 +3,7 @@ import pandas as pd
 import pytest
 
 from forecast.contract.schema import Hierarchy
+from forecast.model.builder import launch_rows
 from forecast.prep.calendar import infer_frequency
 from forecast.prep.design import build_design, fourier_terms, panel_rows, parent_groups, subset_design
 
@@ -201,6 +202,50 @@ def test_launches_inside_the_data_and_the_plans_launch_of_a_new_product(small):
     from_start = pd.concat([sales, sales.iloc[[0]].assign(product_id="B")])
     assert _design(from_start, products).launch_period is None
     assert subset_design(d, np.array([2])).launch_period.tolist() == [8]
+
+
+def test_a_launch_date_sets_the_launch_and_the_history_starts_there(small):
+    """B's first sale is in period 4 but it was listed in period 2 (a Wednesday of it): its launch
+    is period 2 and its periods 2 and 3 are zeros read as history. A's launch date is before the
+    data: established, its history as before. C, listed in the horizon's second period without
+    history, launches there; D, listed in period 1 without a sale, has zeros from it."""
+    sales, products = small
+    products = pd.concat([products, pd.DataFrame({"product_id": ["D"], "category": ["y"]})])
+    products["launch_date"] = pd.to_datetime(["2023-11-06", "2024-01-17", "2024-02-19", "2024-01-08"])
+    d = _design(sales, products)
+    assert d.launch_period.tolist() == [-1, 2, 7, 1]
+    b = d.train.product_idx == 1
+    assert d.train.time_idx[b].tolist() == [2, 3, 4, 5] and d.train.y[b].tolist() == [0, 0, 5, 4]
+    assert d.train.y[d.train.product_idx == 0].tolist() == [3, 0, 1, 0, 0, 2]
+    assert d.train.y[d.train.product_idx == 3].tolist() == [0] * 5
+    assert d.n_obs.tolist() == [6, 4, 0, 5] and d.sales_before_launch == 0
+    assert d.off_sale[2].tolist() == [True, False, False, False] and not d.off_sale[[0, 1, 3]].any()
+    sub = subset_design(d, np.array([1, 2]))
+    assert sub.launch_period.tolist() == [2, 7]
+    assert sub.train.time_idx.tolist() == [2, 3, 4, 5]
+
+
+def test_a_launch_date_overrides_the_first_sale_and_the_plan(small):
+    """A's launch date puts it in period 3: its sales rows before (periods 0 and 2) are not read
+    and are counted; B's launch date in the first period makes it established; C's plan starts in
+    the horizon's first period but its launch date is after the horizon: off sale throughout. A
+    product without a launch date keeps the first-sale rule."""
+    sales, products = small
+    products = products.assign(launch_date=pd.to_datetime(["2024-01-22", "2024-01-01", "2024-06-03"]))
+    dates = pd.date_range("2024-01-01", periods=10, freq="7D")
+    plan = pd.DataFrame({"date": dates[6:8], "product_id": ["C", "C"], "price": [5.0, 5.0]})
+    d = build_design(sales, products, Hierarchy(), infer_frequency(sales["date"]), 4, plan=plan)
+    assert d.launch_period.tolist() == [3, -1, 10]
+    assert d.train.y[d.train.product_idx == 0].tolist() == [0, 0, 2]  # periods 3, 4, 5
+    assert d.sales_before_launch == 2
+    assert d.train.y[d.train.product_idx == 1].tolist() == [0, 0, 0, 0, 5, 4]  # listed from the start
+    assert d.off_sale[2].all() and not d.off_sale[:2].any()
+    at, age = launch_rows(d, d.future)  # the ramp's rows: A's first year; none of C's
+    assert set(d.future.product_idx[at]) == {0} and (age > 0).all()
+    partly = products.assign(launch_date=pd.to_datetime(["2024-01-22", None, None]))
+    assert _design(sales, partly).launch_period.tolist() == [3, 4, -1]
+    none = products.assign(launch_date=pd.NaT)
+    assert _design(sales, none).launch_period.tolist() == _design(*small).launch_period.tolist()
 
 
 @pytest.mark.parametrize("order, terms", [(0, 0), (1, 2), (3, 2)])

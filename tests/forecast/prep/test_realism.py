@@ -44,7 +44,14 @@ def test_holdout_is_the_holiday_season(full):
     assert len(full.plan) == len(on_sale)
     assert set(full.plan.columns) == {"date", "product_id", "price", "promo"}
     assert set(full.sales.columns) == {"date", "product_id", "quantity", "price", "promo", "availability"}
-    assert set(full.products.columns) == {"product_id", "category", "brand", "color", "end_date"}
+    assert set(full.products.columns) == {
+        "product_id",
+        "category",
+        "brand",
+        "color",
+        "launch_date",
+        "end_date",
+    }
     assert set(full.events.columns) == {"date", "event"}
     assert set(SEGMENTS) <= set(full.truth.columns)
 
@@ -111,6 +118,20 @@ def test_discontinued_products_sell_nothing_after_their_end_date(full, plain):
     assert ok and all(ok)
     assert plain.products["end_date"].isna().all()
     assert not plain.truth[["declining", "discontinued"]].any().any()
+
+
+def test_products_carry_the_launch_date_of_a_launch_inside_the_data(full):
+    """A product launched after the first week has its launch week as its launch_date, whatever
+    its first sale; one on sale from the first week has none."""
+    listed = full.products.set_index("product_id")["launch_date"]
+    launch = full.params["launch"]
+    inside = launch.notna() & (launch > full.history["date"].min())
+    assert inside.sum() >= 5 and listed[~inside].isna().all()
+    assert (listed[inside] == launch[inside]).all()
+    first_sale = full.sales.groupby("product_id")["date"].min()
+    assert (
+        first_sale.reindex(listed[inside].index).dropna() >= listed[inside].reindex(first_sale.index).dropna()
+    ).all()
 
 
 def test_launches_ramp_up():

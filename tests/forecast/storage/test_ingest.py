@@ -498,6 +498,58 @@ def test_a_parquet_end_date_loads_typed(con, tmp_path):
     ]
 
 
+def test_a_launch_date_loads_as_a_date_beside_an_end_date_and_is_no_attribute(con, tmp_path):
+    products = tmp_path / "p.csv"
+    products.write_text(
+        "product_id,category,brand,color,Launch_Date,end_date\n"
+        "A,tops,k,red,2024-01-08,\nB,tops,m,red, ,2024-03-04\nC,home,m,blue,2023-06-05,\n"
+    )
+    sales = tmp_path / "s.csv"
+    sales.write_text("date,product_id,quantity\n2024-01-01,B,2\n2024-01-15,A,1\n")
+    storage.ingest(con, sales, products)
+    types = dict(con.execute("select column_name, column_type from (describe products)").fetchall())
+    assert types["launch_date"] == "DATE" and types["end_date"] == "DATE"
+    got = con.execute("select product_id, launch_date::varchar, end_date::varchar from products order by 1")
+    assert got.fetchall() == [("A", "2024-01-08", None), ("B", None, "2024-03-04"), ("C", "2023-06-05", None)]
+    assert _count(con, "product_attributes", "lower(attribute) = 'launch_date'") == 0
+    with pytest.raises(ValueError, match=r"their attributes: \['category', 'brand', 'color'\] "):
+        storage.check_forecast_inputs(con, ("region",))
+    with pytest.raises(ValueError, match="not an attribute"):
+        Hierarchy(nested=("category", "launch_date"))
+    sales, products = storage.load_training_data(con)
+    assert products.set_index("product_id")["launch_date"].notna().tolist() == [True, False, True]
+
+
+def test_a_launch_date_that_is_not_a_date_is_refused_whole(con, tmp_path):
+    products = tmp_path / "p.csv"
+    products.write_text(
+        "product_id,category,brand,color,launch_date\nA,tops,k,red,2024-01-08\nB,tops,m,red,\n"
+        "C,x,y,z,next week\n"
+    )
+    sales = tmp_path / "s.csv"
+    sales.write_text("date,product_id,quantity\n2024-01-01,A,1\n")
+    with pytest.raises(IngestError) as raised:
+        storage.ingest(con, sales, products)
+    message = str(raised.value)
+    assert "\n" not in message and "such rows" not in message
+    assert str(products) in message and "row 3" in message and "'C'" in message
+    assert "launch_date 'next week' is not a date" in message
+    assert _count(con, "products") == 0 and _count(con, "sales") == 0 and _count(con, "ingest_log") == 0
+
+
+def test_a_products_file_without_a_launch_date_keeps_the_one_loaded(con, tmp_path):
+    first = tmp_path / "p1.csv"
+    first.write_text("product_id,category,brand,color,launch_date\nA,tops,k,red,2024-01-08\n")
+    later = tmp_path / "p2.csv"
+    later.write_text("product_id,category,brand,color\nA,shoes,k,red\nB,tops,m,red\n")
+    sales = tmp_path / "s.csv"
+    sales.write_text("date,product_id,quantity\n2024-01-15,A,1\n")
+    storage.ingest(con, sales, first)
+    storage.ingest(con, sales, later)
+    got = con.execute("select product_id, category, launch_date::varchar from products order by 1").fetchall()
+    assert got == [("A", "shoes", "2024-01-08"), ("B", "tops", None)]
+
+
 def test_availability_loads_and_reaches_the_forecast_inputs(con, tmp_path, products):
     sales = tmp_path / "s.csv"
     sales.write_text(
