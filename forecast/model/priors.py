@@ -65,10 +65,11 @@ DEFAULT_PRIORS: dict[str, float] = {
     "season_product_sigma": 0.1,
     "dispersion_product_sigma": 0.5,
     # Launch ramp (``launch_ramp``): a launched product sells 1 - exp(-age / tau) of its mature level,
-    # tau in years. exp(-2.5) = 0.08 years, about a month; a sd of 1 spans a week to half a year.
+    # tau in years. exp(-2.5) = 0.08 years, about a month; a sd of 1.5 spans a week to about a year
+    # within two sds (with a sd of 1, 13 launches of a 22-week ramp were pulled to 15 weeks).
     # Groups differ by less (0.3 on log tau: +-35%).
     "ramp_mu": -2.5,
-    "ramp_sigma": 1.0,
+    "ramp_sigma": 1.5,
     "ramp_group_sigma": 0.3,
     # Level drift (``level_drift``): a product's log level walks by this much a year (sd): 0.2 is
     # +-22% in a year, a series that drifts but does not jump.

@@ -113,18 +113,18 @@ def test_per_product_dispersion_and_price_response_are_recovered():
 
 
 def test_launch_ramp_is_recovered():
-    """Products launched inside the data ramp up over about 22 weeks (tau 20-24 weeks; the prior's
+    """Products launched inside the data ramp up over about 16 weeks (tau 14-18 weeks; the prior's
     centre is 4 weeks): the ramp's catalog-wide log tau has the truth in its 90% interval and
     leaves the prior's centre out of it. The products carry their launch dates: a slow launch's
     first sale comes weeks after it, and read from the first sale its ramp looks far shorter (and a
     slow seller's first sale in week 5 like a launch)."""
-    realism = Realism(ramp_weeks=(20.0, 24.0)).only("ramp_up")
-    data = generate_realistic_catalog(n_products=80, n_weeks=104, seed=6, realism=realism)
+    realism = Realism(ramp_weeks=(14.0, 18.0)).only("ramp_up")
+    data = generate_realistic_catalog(n_products=100, n_weeks=104, seed=6, realism=realism)
     assert data.params["ramp_tau"].notna().sum() >= 10
     assert data.products["launch_date"].notna().sum() == data.params["ramp_tau"].notna().sum()
     _, fitted = _fit(data, launch_ramp="on")
     low, high = _interval(fitted.idata, "ramp_mu")
-    assert low <= np.log(22 * WEEK_IN_YEARS) <= high, (low, high)
+    assert low <= np.log(16 * WEEK_IN_YEARS) <= high, (low, high)
     assert not low <= DEFAULT_PRIORS["ramp_mu"] <= high
 
 
