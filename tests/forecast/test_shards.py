@@ -109,6 +109,32 @@ def test_fixed_top_leaves_only_product_levels_free(prepared):
     assert {"intercept", "sigma_brand", "log_alpha", "elasticity_sigma"} <= default  # default untouched
 
 
+def test_fixed_top_with_every_component_leaves_only_per_product_values_free(prepared):
+    """A shard's stage 2 with the per-product deviations, the launch ramp and the level drift on:
+    their catalog-wide scales and the ramp by group come from stage 1, and only what belongs to a
+    product (its level, deviations and drift steps) is sampled; a group the fixed ramp does not
+    name gets the ramp's mean."""
+    from forecast.model.priors import PRODUCT_EFFECTS
+
+    design = prepared.design
+    pool = design.levels["category"]
+    shared = _shared(design) | {
+        **{f"{c}_product_sigma": 0.1 for c in PRODUCT_EFFECTS},
+        "ramp_mu": -2.0,
+        "ramp_group_sigma": 0.3,
+        "ramp": pd.Series(-1.5, index=pool[:-1]),
+        "drift_sigma": 0.2,
+    }
+    kwargs = {"product_effects": PRODUCT_EFFECTS, "launch_ramp": True, "level_drift": True}
+    model = build_model(design, DEFAULT_PRIORS, fixed=shared, **kwargs)
+    free = {rv.name for rv in model.free_RVs}
+    assert free == {"alpha_product_w", "drift_z"} | {f"{c}_product_z" for c in PRODUCT_EFFECTS}
+    ramp = pm.draw(model["ramp"])
+    np.testing.assert_allclose(ramp, [-1.5] * (len(pool) - 1) + [-2.0])
+    horizon = build_model(design, DEFAULT_PRIORS, fixed=shared, predict=True, **kwargs)
+    assert {rv.name for rv in horizon.free_RVs} == (free - {"drift_z"}) | {"drift_future_z", "demand"}
+
+
 def test_levels_stage1_never_saw_stay_free_under_the_fixed_scale(prepared):
     design = prepared.design
     shared = _shared(design)
