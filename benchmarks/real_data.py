@@ -31,7 +31,8 @@ Variants (``--variants``), each a fit with one change, so each candidate cause i
 - ``no_season``: no seasonality (``fourier_order`` 0).
 - ``no_pooling``: ``pooling="none"``: every series' level and each state's effects on their own.
 - ``level_drift``: each series' level walks (``level_drift="on"``), the fix the diagnosis below found;
-  ``level_drift_dispersion`` adds a dispersion per series (``product_effects="dispersion"``).
+  ``level_drift_dispersion`` adds a dispersion per series (``product_effects="dispersion"``),
+  ``level_drift_own`` a drift scale per series (``product_effects="drift"``).
 - ``per_series``: the series itself as the outermost attribute (``nested="series"``, the three
   crossed): seasonality and trend per series, partially pooled across series, not per state.
 
@@ -83,6 +84,7 @@ FIT_VARIANTS = {
     "per_series": {"hierarchy": Hierarchy(nested=("series",), crossed=ATTRIBUTES)},
     "level_drift": {"level_drift": "on"},
     "level_drift_dispersion": {"level_drift": "on", "product_effects": "dispersion"},
+    "level_drift_own": {"level_drift": "on", "product_effects": "drift"},
 }
 EMULATED = ("per_series_dispersion", "level_at_cutoff", "local_level")
 

@@ -106,7 +106,7 @@ class ForecastConfig:
     )
     product_effects: str = option(
         "Components with a deviation per product around its group's value (comma-separated: "
-        "elasticity, promo, trend, season, dispersion; empty: none)",
+        "elasticity, promo, trend, season, dispersion, drift (its level drift's scale); empty: none)",
         "",
         shown="none",
     )

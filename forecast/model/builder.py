@@ -472,7 +472,9 @@ def drift_knots(design: Design) -> tuple[int, np.ndarray]:
     return spacing, np.where(first >= 0, span // spacing + 2, 0)
 
 
-def _level_drift(design: Design, priors, fixed: Fixed, rows: Rows, predict: bool) -> pt.TensorVariable:
+def _level_drift(
+    design: Design, priors, fixed: Fixed, rows: Rows, predict: bool, own_scale: bool = False
+) -> pt.TensorVariable:
     """Each product's log level walks (a random walk, ``drift_sigma`` per year): real series drift
     (a remand population, a brand going out of fashion), and a static level with a linear trend
     puts each forecast where the history averaged, with intervals one period's noise wide.
@@ -482,8 +484,16 @@ def _level_drift(design: Design, priors, fixed: Fixed, rows: Rows, predict: bool
     a year apart (``drift_knots``), linear between them; only the knots a product's history spans are
     parameters (``drift_z``, non-centered). In the horizon it walks on from 0, a step a period, drawn
     afresh in every sample path (``drift_future_z`` is not in the posterior): the forecast's spread
-    grows with the horizon as a drifting series' does. Returns the rows' log-level offsets."""
+    grows with the horizon as a drifting series' does. With ``own_scale`` (``product_effects``
+    "drift") each product walks at its own scale, log-normal around the catalog's: a remand
+    population drifts faster than a sentenced one. Returns the rows' log-level offsets."""
     sigma = _known("drift_sigma", fixed, lambda: _scale("drift_sigma", priors["drift_sigma"]))
+    if own_scale:
+        sigma = pm.Deterministic(
+            "drift_sigma_product", sigma * pt.exp(_deviations("drift", priors, fixed)), dims="product"
+        )
+    else:
+        sigma = pt.broadcast_to(sigma, (len(design.products),))
     step_years = float(design.years[1] - design.years[0]) if len(design.years) > 1 else 0.25
     if predict:
         horizon = len(design.dates) - design.n_train
@@ -491,14 +501,15 @@ def _level_drift(design: Design, priors, fixed: Fixed, rows: Rows, predict: bool
         if "horizon_step" not in model.coords:
             model.add_coord("horizon_step", np.arange(horizon))
         z = pm.Normal("drift_future_z", 0.0, 1.0, dims=("product", "horizon_step"))
-        walk = pt.cumsum(sigma * np.sqrt(step_years) * z, axis=1)
+        walk = pt.cumsum(sigma[:, None] * np.sqrt(step_years) * z, axis=1)
         return walk[rows.product_idx, rows.time_idx - design.n_train]
     spacing, knots = drift_knots(design)
     steps = np.maximum(knots - 1, 0)  # per product: knot 0 is fixed at 0
     model = pm.modelcontext(None)
     model.add_coord("drift_step", np.arange(int(steps.sum())))
     z = pm.Normal("drift_z", 0.0, 1.0, dims="drift_step")
-    cum = pt.concatenate([pt.zeros(1), pt.cumsum(sigma * np.sqrt(spacing * step_years) * z)])
+    step_owner = np.repeat(np.arange(len(knots)), steps)
+    cum = pt.concatenate([pt.zeros(1), pt.cumsum(sigma[step_owner] * np.sqrt(spacing * step_years) * z)])
     step_start = np.concatenate([[0], np.cumsum(steps)[:-1]])  # each product's first step in z
     knot_start = np.concatenate([[0], np.cumsum(knots)[:-1]])  # each product's knot 0 in the levels
     owner = np.repeat(np.arange(len(knots)), knots)
@@ -646,7 +657,7 @@ def build_model(
             at, values = ramp
             row_offset = pt.set_subtensor(pt.zeros(len(rows))[at], values)
         if level_drift:
-            drift = _level_drift(design, priors, fixed, rows, predict)
+            drift = _level_drift(design, priors, fixed, rows, predict, "drift" in product_effects)
             row_offset = drift if row_offset is None else row_offset + drift
 
         if not predict:

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 # Components that may get a deviation per product around its group's value (``product_effects``).
-PRODUCT_EFFECTS = ("elasticity", "promo", "trend", "season", "dispersion")
+PRODUCT_EFFECTS = ("elasticity", "promo", "trend", "season", "dispersion", "drift")
 
 # Weakly informative priors on the log scale of weekly unit demand. Reasoning, per entry:
 DEFAULT_PRIORS: dict[str, float] = {
@@ -74,4 +74,7 @@ DEFAULT_PRIORS: dict[str, float] = {
     # Level drift (``level_drift``): a product's log level walks by this much a year (sd): 0.2 is
     # +-22% in a year, a series that drifts but does not jump.
     "drift_sigma": 0.2,
+    # A product's own drift scale (``product_effects`` "drift", with ``level_drift``): log-normal
+    # around the catalog's, most within a factor of e**0.5 = 1.6 of it.
+    "drift_product_sigma": 0.5,
 }
