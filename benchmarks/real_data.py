@@ -32,7 +32,8 @@ Variants (``--variants``), each a fit with one change, so each candidate cause i
 - ``no_pooling``: ``pooling="none"``: every series' level and each state's effects on their own.
 - ``level_drift``: each series' level walks (``level_drift="on"``), the fix the diagnosis below found;
   ``level_drift_dispersion`` adds a dispersion per series (``product_effects="dispersion"``),
-  ``level_drift_own`` a drift scale per series (``product_effects="drift"``).
+  ``level_drift_own`` a drift scale per series (``product_effects="drift"``), ``level_drift_wide``
+  the drift scale's prior at 0.5 a year instead of 0.2.
 - ``per_series``: the series itself as the outermost attribute (``nested="series"``, the three
   crossed): seasonality and trend per series, partially pooled across series, not per state.
 
@@ -85,6 +86,7 @@ FIT_VARIANTS = {
     "level_drift": {"level_drift": "on"},
     "level_drift_dispersion": {"level_drift": "on", "product_effects": "dispersion"},
     "level_drift_own": {"level_drift": "on", "product_effects": "drift"},
+    "level_drift_wide": {"level_drift": "on", "priors": {"drift_sigma": 0.5}},
 }
 EMULATED = ("per_series_dispersion", "level_at_cutoff", "local_level")
 
