@@ -45,16 +45,17 @@ def write_demo_files(folder: Path, n_products: int, seed: int) -> tuple[Path, Pa
 @task(name="generate-realism-data", cache_policy=NO_CACHE)
 def write_realism_files(folder: Path, n_products: int, seed: int, n_weeks: int) -> dict[str, Path]:
     """The realism catalog as a retailer's files: sales with ``availability``, products with
-    ``launch_date`` (empty: on sale from the start) and ``end_date`` (empty: on sale), the horizon's
-    plan, and the truth (not an input: for scoring)."""
+    ``launch_date`` (empty: on sale from the start) and ``end_date`` (empty: on sale), the event
+    calendar, the horizon's plan, and the truth (not an input: for scoring)."""
     from forecast.prep.realism import generate_realistic_catalog
 
     data = generate_realistic_catalog(n_products=n_products, n_weeks=n_weeks, seed=seed)
     folder.mkdir(parents=True, exist_ok=True)
-    files = {name: folder / f"{name}.csv" for name in ("sales", "products", "plan", "truth")}
+    files = {name: folder / f"{name}.csv" for name in ("sales", "products", "events", "plan", "truth")}
     data.sales.assign(date=data.sales["date"].dt.date).to_csv(files["sales"], index=False)
     dated = {c: data.products[c].dt.date for c in ("launch_date", "end_date")}
     data.products.assign(**dated).to_csv(files["products"], index=False)
+    data.events.assign(date=data.events["date"].dt.date).to_csv(files["events"], index=False)
     data.plan.assign(date=data.plan["date"].dt.date).to_csv(files["plan"], index=False)
     data.truth.assign(date=data.truth["date"].dt.date).to_csv(files["truth"], index=False)
     return files
@@ -75,18 +76,19 @@ def demo_flow(
     forecast and write; ``options`` (forecast options by name) go to the forecast flow as they are.
 
     ``realism``: the realism catalog (``realism_weeks`` weeks of history up to October, the next 13
-    held out) with its plan, instead of the plain two years.
+    held out) with its event calendar and plan, instead of the plain two years.
     """
     db = str(db or storage.default_db_path())
     folder = Path(db).resolve().parent / "demo"
-    plan = truth = None
+    plan = truth = events = None
     if realism:
         files = write_realism_files(folder, n_products, seed, realism_weeks)
         sales, products, plan, truth = (files[k] for k in ("sales", "products", "plan", "truth"))
+        events = str(files["events"])
     else:
         sales, products = write_demo_files(folder, n_products, seed)
     get_run_logger().info("demo data written to %s", folder)
-    ingested = ingest_flow(str(sales), str(products), db=db)
+    ingested = ingest_flow(str(sales), str(products), db=db, events=events)
     result = forecast_flow(
         db=db,
         options=options,
