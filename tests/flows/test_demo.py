@@ -56,6 +56,8 @@ def test_the_forecast_reads_the_plan_and_the_stock_outs(realism_demo):
     assert run["censored_rows"] == (sales["availability"] < 1).sum() > 0
     assert summary.forecast.censored_rows == run["censored_rows"]
     assert "read as lower bounds on demand" in run["message"] and "planned prices" in run["message"]
+    events = _q(db, "select count(*) as n from events")["n"][0]
+    assert events > 0 and "calendar event column(s)" in run["message"]
     f = _q(db, f"select * from forecasts where run_id = '{summary.forecast.run_id}'")
     plan = pd.read_csv(summary.plan_csv, parse_dates=["date"])
     assert set(f["date"]) == set(plan["date"])  # the held-out weeks are the forecast's
