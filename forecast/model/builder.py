@@ -57,7 +57,7 @@ import pytensor.tensor as pt
 
 from forecast.model.likelihood import rows_data, rows_loglik
 from forecast.model.priors import PRODUCT_EFFECTS
-from forecast.prep.design import Design, Rows, parent_groups
+from forecast.prep.design import Design, Rows, first_periods, parent_groups
 
 LIKELIHOODS = ("negbin", "zinb")
 POOLING = ("partial", "none")
@@ -464,10 +464,7 @@ def drift_knots(design: Design) -> tuple[int, np.ndarray]:
     first row, one more to interpolate against (none for a product without history)."""
     step = float(design.years[1] - design.years[0]) if len(design.years) > 1 else 0.25
     spacing = max(1, round(0.25 / step))
-    first = np.full(len(design.products), -1, dtype=np.int64)
-    train = design.train
-    order = np.argsort(train.time_idx, kind="stable")[::-1]
-    first[train.product_idx[order]] = train.time_idx[order]
+    first = first_periods(design.train, len(design.products))
     span = design.n_train - 1 - first
     return spacing, np.where(first >= 0, span // spacing + 2, 0)
 

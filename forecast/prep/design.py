@@ -422,6 +422,14 @@ def build_design(
     )
 
 
+def first_periods(rows: Rows, n_products: int) -> np.ndarray:
+    """Per product, its first row's period (-1: no rows)."""
+    first = np.full(n_products, -1, dtype=np.int64)
+    order = np.argsort(rows.time_idx, kind="stable")[::-1]
+    first[rows.product_idx[order]] = rows.time_idx[order]  # the earliest period wins
+    return first
+
+
 def launch_periods(
     train: Rows,
     n_products: int,
@@ -437,10 +445,7 @@ def launch_periods(
     product's launch date (``listed``: ``launch_date_periods``) overrides both where given: a slow
     launch's first sale comes weeks after it; where the products carry launch dates, one with history
     and none is established (a slow seller's first sale in week 5 is not its launch)."""
-    first = np.full(n_products, -1, dtype=np.int64)
-    if len(train):
-        order = np.argsort(train.time_idx, kind="stable")[::-1]
-        first[train.product_idx[order]] = train.time_idx[order]  # the earliest period wins
+    first = first_periods(train, n_products)
     launch = np.where(first > 0, first, -1)
     if plan is not None and len(plan):
         t = pd.Series(np.arange(len(dates)), index=dates).reindex(pd.to_datetime(plan[DATE])).to_numpy()

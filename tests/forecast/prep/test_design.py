@@ -228,8 +228,9 @@ def test_a_launch_date_sets_the_launch_and_the_history_starts_there(small):
 def test_a_launch_date_overrides_the_first_sale_and_the_plan(small):
     """A's launch date puts it in period 3: its sales rows before (periods 0 and 2) are not read
     and are counted; B's launch date in the first period makes it established; C's plan starts in
-    the horizon's first period but its launch date is after the horizon: off sale throughout. A
-    product without a launch date keeps the first-sale rule."""
+    the horizon's first period but its launch date is after the horizon: off sale throughout. Where
+    products carry launch dates, one with history and none is established (B's first sale in period
+    4 is not read as its launch); without any, the first-sale rule holds."""
     sales, products = small
     products = products.assign(launch_date=pd.to_datetime(["2024-01-22", "2024-01-01", "2024-06-03"]))
     dates = pd.date_range("2024-01-01", periods=10, freq="7D")
@@ -243,7 +244,7 @@ def test_a_launch_date_overrides_the_first_sale_and_the_plan(small):
     at, age = launch_rows(d, d.future)  # the ramp's rows: A's first year; none of C's
     assert set(d.future.product_idx[at]) == {0} and (age > 0).all()
     partly = products.assign(launch_date=pd.to_datetime(["2024-01-22", None, None]))
-    assert _design(sales, partly).launch_period.tolist() == [3, 4, -1]
+    assert _design(sales, partly).launch_period.tolist() == [3, -1, -1]
     none = products.assign(launch_date=pd.NaT)
     assert _design(sales, none).launch_period.tolist() == _design(*small).launch_period.tolist()
 
