@@ -104,7 +104,8 @@ def test_explorer_shows_only_the_published_run(monkeypatch, dashboard_db, tmp_pa
             "values ('newer', now()::timestamp + interval 1 day, 'unconverged', false)"
         )
         con.execute(
-            "insert into forecasts select 'newer', product_id, date, 1e6, 1e6, 1e6, 1e6, 1e6, 1e6, 1e6, 1e6 "
+            "insert into forecasts by name select 'newer' as run_id, product_id, date, 1e6 as mean, 1e6 as p05, "
+            "1e6 as p10, 1e6 as p25, 1e6 as p50, 1e6 as p75, 1e6 as p90, 1e6 as p95 "
             "from forecasts where run_id = ?",
             [dashboard_db["run_id"]],
         )

@@ -70,7 +70,7 @@ class FitSpy:
     def __init__(self):
         self.seen: list[tuple[str, pd.Timestamp, pd.DatetimeIndex]] = []
 
-    def __call__(self, train, products, config, fold, plan, label, progressbar=False):
+    def __call__(self, train, products, config, fold, plan, label, progressbar=False, events=None):
         self.seen.append(
             (label, pd.to_datetime(train["date"]).max(), pd.DatetimeIndex(plan["date"].unique()))
         )

@@ -98,7 +98,7 @@ def test_per_product_dispersion_and_price_response_are_recovered():
     response (sd 0.5 around their category's elasticity): both scales are recovered within their
     90% intervals, and the products' own values follow the truth."""
     realism = Realism(dispersion_sd=0.7, elasticity_sd=0.5).only("product_dispersion", "product_elasticity")
-    data = generate_realistic_catalog(n_products=60, n_weeks=104, seed=5, realism=realism)
+    data = generate_realistic_catalog(n_products=60, n_weeks=156, seed=5, realism=realism)
     prepared, fitted = _fit(data, product_effects="elasticity,dispersion")
     post = fitted.idata.posterior
     for name, true_scale in (("dispersion_product_sigma", 0.7), ("elasticity_product_sigma", 0.5)):
