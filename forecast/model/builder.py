@@ -417,6 +417,11 @@ def _per_product(name: str, value, pool_idx: np.ndarray, own: bool, priors, fixe
     return pm.Deterministic(f"{name}_product", base + _deviations(name, priors, fixed), dims="product")
 
 
+def _period_years(design: Design) -> float:
+    """One period's length in years (the design has at least two periods)."""
+    return float(design.years[1] - design.years[0])
+
+
 # How long after its launch a product's rows read the ramp: a ramp of half a year (tau) is within
 # 2% of its mature level after two.
 RAMP_YEARS = 2.0
@@ -428,7 +433,7 @@ def launch_rows(design: Design, rows: Rows) -> tuple[np.ndarray, np.ndarray]:
     established), and their age in years, the launch period counting as one period old."""
     if design.launch_period is None:
         return np.zeros(0, dtype=np.int64), np.zeros(0)
-    step = float(design.years[1] - design.years[0]) if len(design.years) > 1 else 1.0
+    step = _period_years(design)
     launch = design.launch_period[rows.product_idx]  # len(dates): a launch date after the horizon
     age = design.years[rows.time_idx] - design.years[np.clip(launch, 0, len(design.years) - 1)] + step
     at = np.flatnonzero((launch > 0) & (launch < len(design.years)) & (age > 0) & (age <= RAMP_YEARS))
@@ -462,7 +467,7 @@ def drift_knots(design: Design) -> tuple[int, np.ndarray]:
     """The level drift's knot spacing (periods: about a quarter of a year) and, per product, how
     many knots its history spans, counted back from the last history period (knot 0) past its
     first row, one more to interpolate against (none for a product without history)."""
-    step = float(design.years[1] - design.years[0]) if len(design.years) > 1 else 0.25
+    step = _period_years(design)
     spacing = max(1, round(0.25 / step))
     first = first_periods(design.train, len(design.products))
     span = design.n_train - 1 - first
@@ -491,7 +496,7 @@ def _level_drift(
         )
     else:
         sigma = pt.broadcast_to(sigma, (len(design.products),))
-    step_years = float(design.years[1] - design.years[0]) if len(design.years) > 1 else 0.25
+    step_years = _period_years(design)
     if predict:
         horizon = len(design.dates) - design.n_train
         model = pm.modelcontext(None)
