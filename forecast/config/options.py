@@ -27,6 +27,7 @@ DEFAULT_HORIZON = {"D": 28, "W": 13, "M": 6, "Q": 4}
 
 
 LIKELIHOODS = ("negbin", "zinb")
+ON_OFF = ("on", "off")  # a component switched on or off
 POOLINGS = ("partial", "none")
 _PERIODS = {"D": "days", "W": "weeks", "M": "months", "Q": "quarters"}
 
@@ -113,18 +114,18 @@ class ForecastConfig:
     launch_ramp: str = option(
         "Demand ramps up with a product's age after a launch inside the data, pooled by group",
         "off",
-        choices=("on", "off"),
+        choices=ON_OFF,
     )
     events: str = option(
         "Event effects from the events table (or holiday_country's holidays); off: none",
         "on",
-        choices=("on", "off"),
+        choices=ON_OFF,
     )
     level_drift: str = option(
         "Each product's level walks over time (a random walk, its forecast spreading with the "
         "horizon); on: for series that drift, at a cost in fitting time",
         "off",
-        choices=("on", "off"),
+        choices=ON_OFF,
     )
     stockouts: str = option(
         "Periods with availability below 1: censored (sales a lower bound on demand) or read as demand",

@@ -127,20 +127,25 @@ def coverage_plot(metrics: pd.DataFrame) -> str:
 def pit_plot(pit: pd.DataFrame) -> str:
     """PIT histograms, all products: flat at 0.1 for a calibrated forecast."""
     rows = pit[pit["segment"] == "all"]
-    methods = _methods(rows)
-    cols = min(4, len(methods))
-    n_rows = int(np.ceil(len(methods) / cols))
+    panels = [(m, rows[rows["method"] == m], _color(m)) for m in _methods(rows)]
+    return _pit_grid(panels, "PIT histograms (randomized for counts): flat at 0.1 when calibrated")
+
+
+def _pit_grid(panels: list[tuple[str, pd.DataFrame, str]], title: str) -> str:
+    """PIT histograms side by side, up to four a row: per panel its title, its bins and colour."""
+    cols = min(4, len(panels))
+    n_rows = int(np.ceil(len(panels) / cols))
     fig, axes = plt.subplots(n_rows, cols, figsize=(3 * cols, 2.3 * n_rows), squeeze=False, sharey=True)
     for ax in axes.ravel():
         ax.set_visible(False)
-    for ax, m in zip(axes.ravel(), methods, strict=False):
+    for ax, (name, part, color) in zip(axes.ravel(), panels, strict=False):
         ax.set_visible(True)
-        part = rows[rows["method"] == m].sort_values("bin")
-        ax.bar(part["bin"] / 10 + 0.05, part["share"], width=0.095, color=_color(m))
+        part = part.sort_values("bin")
+        ax.bar(part["bin"] / 10 + 0.05, part["share"], width=0.095, color=color)
         ax.axhline(0.1, color="black", lw=0.8, ls="--")
-        ax.set_title(m, fontsize=9)
+        ax.set_title(name, fontsize=9)
         ax.tick_params(labelsize=7)
-    fig.suptitle("PIT histograms (randomized for counts): flat at 0.1 when calibrated", fontsize=11)
+    fig.suptitle(title, fontsize=11)
     fig.tight_layout()
     return _png(fig)
 
@@ -161,21 +166,8 @@ def pit_segment_plot(pit: pd.DataFrame, method: str = MODEL) -> str:
     segments = [s for s in SEGMENT_ORDER if s in set(rows["segment"])]
     if not segments:
         return ""
-    cols = min(4, len(segments))
-    n_rows = int(np.ceil(len(segments) / cols))
-    fig, axes = plt.subplots(n_rows, cols, figsize=(3 * cols, 2.3 * n_rows), squeeze=False, sharey=True)
-    for ax in axes.ravel():
-        ax.set_visible(False)
-    for ax, segment in zip(axes.ravel(), segments, strict=False):
-        ax.set_visible(True)
-        part = rows[rows["segment"] == segment].sort_values("bin")
-        ax.bar(part["bin"] / 10 + 0.05, part["share"], width=0.095, color=_color(method))
-        ax.axhline(0.1, color="black", lw=0.8, ls="--")
-        ax.set_title(segment, fontsize=9)
-        ax.tick_params(labelsize=7)
-    fig.suptitle(f"PIT histograms of {method} by product segment: flat at 0.1 when calibrated", fontsize=11)
-    fig.tight_layout()
-    return _png(fig)
+    panels = [(s, rows[rows["segment"] == s], _color(method)) for s in segments]
+    return _pit_grid(panels, f"PIT histograms of {method} by product segment: flat at 0.1 when calibrated")
 
 
 def examples_plot(forecasts: pd.DataFrame, history: pd.DataFrame, n_history: int = 52) -> str:

@@ -440,7 +440,29 @@ def _count_constant(log_alpha, values, counts):
     return out, grad
 
 
-class CountConstant(Op):
+class _ValueAndGradient(Op):
+    """An op whose ``kernel`` returns a value and, as a second output read only by the gradient, its
+    derivative in the first input (log a); the other inputs are data."""
+
+    __props__ = ()
+    kernel = None
+
+    def perform(self, node, inputs, output_storage):
+        for storage, value in zip(output_storage, type(self).kernel(*inputs), strict=True):
+            storage[0] = value
+
+    def L_op(self, inputs, outputs, output_grads):
+        from pytensor.gradient import DisconnectedType
+
+        if not isinstance(output_grads[1].type, DisconnectedType):
+            raise NotImplementedError(f"{type(self).__name__} has no second derivative")
+        return [
+            output_grads[0] * outputs[1],
+            *(grad_undefined(self, k, x) for k, x in enumerate(inputs) if k),
+        ]
+
+
+class CountConstant(_ValueAndGradient):
     """``count_constant`` as one op: inputs log a, the distinct counts and how often each occurs;
     outputs the sum and, read by the gradient, its derivative in log a.
 
@@ -448,26 +470,12 @@ class CountConstant(Op):
     numba from caching the compiled model (``benchmarks/compile.py``).
     """
 
-    __props__ = ()
+    kernel = staticmethod(_count_constant)
 
     def make_node(self, log_alpha, values, counts):
         log_alpha = pt.as_tensor_variable(log_alpha).astype("float64")
         inputs = [log_alpha, pt.as_tensor_variable(values), pt.as_tensor_variable(counts)]
         return Apply(self, inputs, [pt.dscalar(), pt.dscalar()])
-
-    def perform(self, node, inputs, output_storage):
-        for storage, value in zip(output_storage, _count_constant(*inputs), strict=True):
-            storage[0] = value
-
-    def L_op(self, inputs, outputs, output_grads):
-        from pytensor.gradient import DisconnectedType
-
-        if not isinstance(output_grads[1].type, DisconnectedType):
-            raise NotImplementedError("CountConstant has no second derivative")
-        return [
-            output_grads[0] * outputs[1],
-            *(grad_undefined(self, k, x) for k, x in enumerate(inputs) if k),
-        ]
 
 
 @register_funcify_default_op_cache_key(CountConstant)
@@ -519,31 +527,17 @@ def _product_count_constant(log_alpha, starts, values, counts):
     return out, grad
 
 
-class ProductCountConstant(Op):
+class ProductCountConstant(_ValueAndGradient):
     """``count_constant`` with a dispersion per product: inputs the products' log a, then their
     histograms (``product_histograms``); outputs the sum (less the constant lgamma(y + 1) terms) and,
     read by the gradient, its derivative in each product's log a."""
 
-    __props__ = ()
+    kernel = staticmethod(_product_count_constant)
 
     def make_node(self, log_alpha, starts, values, counts):
         log_alpha = pt.as_tensor_variable(log_alpha).astype("float64")
         inputs = [log_alpha, *(pt.as_tensor_variable(x) for x in (starts, values, counts))]
         return Apply(self, inputs, [pt.dscalar(), log_alpha.type()])
-
-    def perform(self, node, inputs, output_storage):
-        for storage, value in zip(output_storage, _product_count_constant(*inputs), strict=True):
-            storage[0] = value
-
-    def L_op(self, inputs, outputs, output_grads):
-        from pytensor.gradient import DisconnectedType
-
-        if not isinstance(output_grads[1].type, DisconnectedType):
-            raise NotImplementedError("ProductCountConstant has no second derivative")
-        return [
-            output_grads[0] * outputs[1],
-            *(grad_undefined(self, k, x) for k, x in enumerate(inputs) if k),
-        ]
 
 
 @register_funcify_default_op_cache_key(ProductCountConstant)
