@@ -11,7 +11,9 @@ from functools import partial
 from pathlib import Path
 from typing import Annotated, Any
 
+import numpy as np
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from flows.console import Group, configure_logging, fail, out, progress, warn
@@ -529,13 +531,15 @@ def _print_frame(frame, limit: int) -> None:
     for col in frame.columns:
         table.add_column(str(col), justify="right" if frame[col].dtype.kind in "iuf" else "left")
     for row in frame.head(limit).itertuples(index=False):
-        table.add_row(*[_fmt(v) for v in row])
+        table.add_row(*[escape(_fmt(v)) for v in row])  # a value's [brackets] are not markup
     out.print(table)
     more = f" (first {limit} shown)" if len(frame) > limit else ""
     out.print(f"{len(frame)} row(s){more}")
 
 
 def _fmt(value) -> str:
+    if isinstance(value, (list, tuple, np.ndarray)):  # a LIST column: its items, as SQL shows them
+        return "[" + ", ".join(_fmt(v) for v in value) + "]"
     try:
         if value is None or bool(value != value):  # a SQL null: None, NaN, NaT
             return ""

@@ -29,6 +29,13 @@ N_DRAWS = 400
 def world():
     """Products, 10 weeks of history (E is new: 2 weeks; D has none), a run with skewed draws."""
     con = storage.connect(":memory:")
+    values = _fill(con)
+    yield con, values
+    con.close()
+
+
+def _fill(con) -> np.ndarray:
+    """Writes the world into ``con``; returns the run's draws."""
     con.register("p", PRODUCTS)
     con.execute("insert into products by name select * from p")
     history = pd.date_range("2024-10-28", periods=10, freq="7D")
@@ -49,8 +56,7 @@ def world():
     storage.write_run(
         con, record.with_(n_products=len(PRODUCTS)).finished(True, "checks"), summarise(draws), draws
     )
-    yield con, values
-    con.close()
+    return values
 
 
 def _mask(**attrs):
@@ -286,3 +292,24 @@ def test_products_with_stockouts():
     assert a["last_stockout"] == history[6] and a["periods"] == len(DATES)
     assert a["expected_units"] == pytest.approx(values[:, 0].sum(axis=1).mean())
     con.close()
+
+
+def test_every_example_query_runs_through_the_command_line_as_the_readme_says(tmp_path):
+    """``demand-forecast sql --file sql/queries/X.sql`` prints each query's rows (a LIST column such
+    as level_totals' ``parents`` included) and exits 0."""
+    from typer.testing import CliRunner
+
+    from flows.cli import app
+
+    db = tmp_path / "d.duckdb"
+    con = storage.connect(db)
+    _fill(con)
+    con.close()
+    for query in QUERIES:
+        result = CliRunner().invoke(app, ["sql", "--file", str(query), "--db", str(db)])
+        assert result.exit_code == 0, f"{query.name}: {result.output}"
+        assert "row(s)" in result.output and "Traceback" not in result.output, query.name
+    result = CliRunner().invoke(
+        app, ["sql", "--file", str(SQL / "queries" / "level_totals.sql"), "--db", str(db)]
+    )
+    assert "[tops]" in result.output  # a brand's parents, printed as a list
