@@ -34,6 +34,8 @@ Variants (``--variants``), each a fit with one change, so each candidate cause i
   ``level_drift_dispersion`` adds a dispersion per series (``product_effects="dispersion"``),
   ``level_drift_own`` a drift scale per series (``product_effects="drift"``), ``level_drift_wide``
   the drift scale's prior at 0.5 a year instead of 0.2.
+- ``shared_shocks``: demand shocks shared by a quarter's series, nationally and per state (AR(1),
+  ``shared_shocks="on"``); ``level_drift_shocks`` with the level drift as well.
 - ``per_series``: the series itself as the outermost attribute (``nested="series"``, the three
   crossed): seasonality and trend per series, partially pooled across series, not per state.
 
@@ -87,6 +89,8 @@ FIT_VARIANTS = {
     "level_drift_dispersion": {"level_drift": "on", "product_effects": "dispersion"},
     "level_drift_own": {"level_drift": "on", "product_effects": "drift"},
     "level_drift_wide": {"level_drift": "on", "priors": {"drift_sigma": 0.5}},
+    "shared_shocks": {"shared_shocks": "on"},
+    "level_drift_shocks": {"level_drift": "on", "shared_shocks": "on"},
 }
 EMULATED = ("per_series_dispersion", "level_at_cutoff", "local_level")
 

@@ -17,7 +17,12 @@ from rich.markup import escape
 from rich.table import Table
 
 from flows.console import Group, configure_logging, fail, out, progress, warn
-from forecast.config.options import OPTIONS, ForecastConfig, Option  # light: no model, no Prefect
+from forecast.config.options import (
+    NO_SHARDED_SHOCKS,
+    OPTIONS,
+    ForecastConfig,
+    Option,
+)  # light: no model, no Prefect
 
 # No telemetry from the temporary Prefect server the flows start: the network is not ours to use.
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
@@ -329,6 +334,8 @@ def forecast(
     if task_runner != "dask" and (shards or shard_by or dask_address):
         fail("--shards, --shard-by and --dask-address need --task-runner dask")
     config, given = _config(options)
+    if task_runner == "dask" and config.shared_shocks == "on":
+        fail(NO_SHARDED_SHOCKS)
     path = _check_database(_db(db), config.hierarchy.attributes)
     if plan is not None:
         from forecast.storage import read_plan

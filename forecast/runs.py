@@ -91,6 +91,7 @@ def model_for(
         product_effects=config.product_effect_list,
         launch_ramp=config.launch_ramp == "on",
         level_drift=config.level_drift == "on",
+        shared_shocks=config.shared_shocks == "on",
         censor=config.stockouts == "censored",
     )
 

@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 
 from forecast import __version__
-from forecast.config.options import ForecastConfig
+from forecast.config.options import NO_SHARDED_SHOCKS, ForecastConfig
 from forecast.contract.paths import SamplePaths
 from forecast.model.effects import posterior_mean, product_effects
 from forecast.model.predict import sample_paths, summarise
@@ -206,6 +206,8 @@ def fit_stage1(
     prepared: Prepared, config: ForecastConfig, sharding: ShardConfig, progressbar=False
 ) -> Stage1:
     """Fit the full model on a stratified sample and take its shared values."""
+    if config.shared_shocks == "on":  # each shard would draw its own future shocks: totals too narrow
+        raise ValueError(NO_SHARDED_SHOCKS)
     start = time.perf_counter()
     innermost = config.hierarchy.nested[-1] if config.hierarchy.nested else None
     sample = stage1_sample(prepared.design, sharding.sample_products, innermost, config.seed)

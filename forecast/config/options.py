@@ -51,6 +51,12 @@ def option(
 
 # A new option goes here, as a field made by ``option(...)``; the CLI, the flows and the TOML read it
 # from here.
+# A sharded run draws each shard's horizon on its own: shared shocks would not be shared.
+NO_SHARDED_SHOCKS = (
+    "shared_shocks=on is not available in a sharded run yet: run it as one model (no --task-runner dask)"
+)
+
+
 @dataclass(frozen=True)
 class ForecastConfig:
     """Everything that decides a forecast run's result; its hash goes into the run record.
@@ -124,6 +130,12 @@ class ForecastConfig:
     level_drift: str = option(
         "Each product's level walks over time (a random walk, its forecast spreading with the "
         "horizon); on: for series that drift, at a cost in fitting time",
+        "off",
+        choices=ON_OFF,
+    )
+    shared_shocks: str = option(
+        "Demand shocks shared by the products of a period, catalog-wide and per group, carried into "
+        "the horizon in every sample path (totals' intervals that know products move together)",
         "off",
         choices=ON_OFF,
     )

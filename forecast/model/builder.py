@@ -524,6 +524,90 @@ def _level_drift(
     return (1.0 - w) * levels[at] + w * levels[at + 1]
 
 
+def ar_matrix(phi, n: int) -> pt.TensorVariable:
+    """The (n, n) lower-triangular matrix of an AR(1)'s impulse responses: ``x = L @ e`` is
+    ``x_t = phi * x_(t-1) + e_t`` from ``x_0 = e_0``."""
+    lag = np.subtract.outer(np.arange(n), np.arange(n))
+    return pt.where(lag >= 0, phi ** np.maximum(lag, 0), 0.0)
+
+
+def _ar_series(
+    name: str, phi, scale, exponent: float, dims: tuple[str, ...], prior: bool
+) -> pt.TensorVariable:
+    """AR(1) series along the first dimension (periods) with innovations of sd ``scale``, from 0,
+    written partially centered: ``x = scale^(1 - a) * w`` with ``w_t - phi * w_(t-1) ~ Normal(0,
+    scale^a)`` (the same process for every ``a``; its density is a sum over the periods, no matrix)."""
+    w = pm.Flat(f"{name}_w", dims=dims)
+    innovations = w - pt.concatenate([pt.zeros_like(w[:1]), phi * w[:-1]], axis=0)
+    sd = scale**exponent  # the normal density written out (pm.logp's parameter check fails in nutpie)
+    density = -0.5 * pt.sum((innovations / sd) ** 2) - innovations.size * (
+        pt.log(sd) + 0.5 * np.log(2 * np.pi)
+    )
+    if prior:  # the history build (the horizon build reads w from the posterior)
+        pm.Potential(f"{name}_prior", density)
+    return scale ** (1.0 - exponent) * w
+
+
+def _shared_shocks(design: Design, priors, fixed: Fixed, predict: bool) -> pt.TensorVariable:
+    """Demand shocks shared by every product in a period: a hot week, a slow month, a local event
+    moves a whole catalog, or a whole category, together. Summed, independent products' draws know
+    nothing of it, so totals got intervals far too narrow and products' too wide (the shared
+    variation read as product noise).
+
+    The shock of pooling group g in period t is a catalog-wide shock plus g's own (the groups' own
+    sum to zero in every period, so the two do not trade off: written on an orthonormal basis of
+    such vectors), each an AR(1) in time from 0, ``x_t = phi * x_(t-1) + sigma * e_t``, with one
+    ``shock_phi``: a shock carries over to the next periods, so the shocks also follow a level shift
+    that lasts. Each is partially centered for how strongly a period's rows pin it
+    (``forecast.model.forms.shock_exponents``). The history's shocks are parameters; in the horizon
+    they go on from the last period's, drawn afresh in every sample path (``shock_future_z``,
+    ``shock_group_future_z``: not in the posterior) and shared by every product of the path, so a
+    draw's products move together and the totals' intervals carry the shared uncertainty. Returns
+    the (periods, groups) matrix of shocks, added to the seasonal matrix (zeros in the horizon on the
+    history build, where no row reads them)."""
+    from forecast.model.forms import shock_exponents
+
+    model = pm.modelcontext(None)
+    n, horizon, groups = design.n_train, len(design.dates) - design.n_train, design.n_pool
+    pool = design.pool or "pool"
+    a_common, a_own = shock_exponents(design, priors)
+    phi = _known(
+        "shock_phi", fixed, lambda: pm.Beta("shock_phi", priors["shock_phi_alpha"], priors["shock_phi_beta"])
+    )
+    sigma = _known("shock_sigma", fixed, lambda: _scale("shock_sigma", priors["shock_sigma"]))
+    model.add_coord("shock_period", np.arange(n))
+    # (n, 1); a coordinate of one string level made nutpie's initialisation fail
+    shocks = _ar_series("shock", phi, sigma, a_common, ("shock_period",), not predict)[:, None]
+    own = groups > 1
+    if own:
+        group_sigma = _known(
+            "shock_group_sigma", fixed, lambda: _scale("shock_group_sigma", priors["shock_group_sigma"])
+        )
+        model.add_coord("shock_basis", np.arange(groups - 1))
+        basis = zero_sum_basis(np.zeros(groups, dtype=np.int64))  # (groups, groups - 1)
+        coords = _ar_series(
+            "shock_group", phi, group_sigma, a_own, ("shock_period", "shock_basis"), not predict
+        )
+        shocks = shocks + (coords[:, :, None] * basis.T[None, :, :]).sum(
+            axis=1
+        )  # (a dot product fails in nutpie)
+    else:
+        shocks = shocks + pt.zeros((n, groups))
+    if not predict:
+        shocks = pm.Deterministic("shock", shocks, dims=("shock_period", pool))
+        return pt.concatenate([shocks, pt.zeros((horizon, groups))], axis=0)
+    if "horizon_step" not in model.coords:
+        model.add_coord("horizon_step", np.arange(horizon))
+    step = sigma * pm.Normal("shock_future_z", 0.0, 1.0, dims="horizon_step")[:, None]
+    if own:
+        step = step + group_sigma * pm.ZeroSumNormal(
+            "shock_group_future_z", sigma=1.0, dims=("horizon_step", pool)
+        )
+    carried = (phi ** np.arange(1, horizon + 1))[:, None] * shocks[-1][None, :]
+    future = carried + pt.dot(ar_matrix(phi, horizon), step)
+    return pt.concatenate([pt.zeros((n, groups)), future], axis=0)
+
+
 def build_model(
     design: Design,
     priors: dict[str, float],
@@ -536,13 +620,15 @@ def build_model(
     launch_ramp: bool = False,
     censor: bool = True,
     level_drift: bool = False,
+    shared_shocks: bool = False,
 ) -> pm.Model:
     """Build the model on the history rows, or on the horizon rows when ``predict`` is true.
 
     ``product_effects``: the components (``PRODUCT_EFFECTS``) that get a deviation per product around
     its group's value (``_per_product``); ``launch_ramp``: demand ramps up with a product's age after
     its launch, its launch date or else its first sale (``_launch_ramp``); ``level_drift``: each
-    product's level walks over time (``_level_drift``); ``censor``: rows marked censored
+    product's level walks over time (``_level_drift``); ``shared_shocks``: demand shocks shared by
+    the products of a period, catalog-wide and per group (``_shared_shocks``); ``censor``: rows marked censored
     (``Rows.censored``, out of stock for part of the period) count as lower bounds on demand, not as
     demand.
 
@@ -631,6 +717,8 @@ def build_model(
             # to the (periods, groups) matrix, they reach the fused likelihood and the horizon alike.
             event_coef = pooled("event", 0.0, "event", (pool, "events"))
             season = season + pt.dot(_data("event_matrix", design.events, not predict), event_coef.T)
+        if shared_shocks:  # per (period, group), as seasonality is: into the same matrix
+            season = season + _shared_shocks(design, priors, fixed, predict)
         season_row = pool_idx
         if "season" in product_effects and fourier is not None:
             # each product its own seasonal row: its group's plus its Fourier deviation

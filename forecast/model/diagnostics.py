@@ -33,7 +33,7 @@ MAX_RHAT_PRODUCT = 1.01
 MIN_ESS = 400  # bulk and tail, on hyperparameters
 MIN_BFMI = 0.3
 
-POOLED = ("season", "event", "trend", "elasticity", "promo", "logit_zero", "ramp")
+POOLED = ("season", "event", "trend", "elasticity", "promo", "logit_zero", "ramp", "shock")
 RAW_SUFFIXES = ("_z", "_w", "_mu_z", "_free")
 
 
@@ -42,7 +42,7 @@ def is_hyperparameter(name: str) -> bool:
     return (
         name.startswith("sigma_")
         or name.endswith(("_sigma", "_mu", "_avg"))
-        or name in ("intercept", "log_alpha")
+        or name in ("intercept", "log_alpha", "shock_phi")
     )
 
 

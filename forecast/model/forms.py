@@ -89,6 +89,20 @@ def product_information(design: Design, priors: dict[str, float]) -> np.ndarray:
     )
 
 
+def shock_exponents(design: Design, priors: dict[str, float]) -> tuple[float, float]:
+    """The partial centering of the shared shocks (``forecast.model.builder._shared_shocks``): the
+    catalog-wide shock's and the groups' own, from a period's information (the rows' Fisher weights
+    summed over the period, or over a group's rows in it; the ``LEVEL_SUMMARY`` percentile over the
+    periods) at the prior's innovation scale. A period of a thousand products pins its shock (centered);
+    one of six products does not (non-centered)."""
+    rows = design.train
+    cells = np.zeros((design.n_train, design.n_pool))
+    np.add.at(cells, (rows.time_idx, design.pool_idx[rows.product_idx]), row_weights(design, priors))
+    common = priors["shock_sigma"] ** 2 * np.quantile(cells.sum(axis=1), LEVEL_SUMMARY)
+    own = priors["shock_group_sigma"] ** 2 * np.quantile(cells, LEVEL_SUMMARY)
+    return float(_exponent(common)), float(_exponent(own))
+
+
 def _within_product(values: np.ndarray, weights: np.ndarray, product_idx: np.ndarray, n: int) -> np.ndarray:
     """``values`` minus their weighted mean within each product."""
     total = np.bincount(product_idx, weights=weights, minlength=n)

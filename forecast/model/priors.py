@@ -77,4 +77,11 @@ DEFAULT_PRIORS: dict[str, float] = {
     # A product's own drift scale (``product_effects`` "drift", with ``level_drift``): log-normal
     # around the catalog's, most within a factor of e**0.5 = 1.6 of it.
     "drift_product_sigma": 0.5,
+    # Shared demand shocks (``shared_shocks``), per period, log scale: a catalog-wide innovation of
+    # 0.05 (+-5%) a period and as much again per group; an AR(1) carries them on with phi ~
+    # Beta(4, 2) (mean 0.67: a shock fades over a few periods, or lasts where the data say so).
+    "shock_sigma": 0.05,
+    "shock_group_sigma": 0.05,
+    "shock_phi_alpha": 4.0,
+    "shock_phi_beta": 2.0,
 }

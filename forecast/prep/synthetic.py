@@ -54,6 +54,10 @@ class Truth:
     promo_lift: pd.Series  # by category
     alpha: float  # negative binomial dispersion
     launch: pd.Series  # launch date by product (NaT: not launched inside the data)
+    # Shared demand shocks (``shock_sigma``/``shock_group_sigma``): the log shift of each category in
+    # each period (dates x categories, horizon included), and the AR(1) that made them.
+    shocks: pd.DataFrame | None = None
+    shock: dict[str, float] | None = None
 
 
 @dataclass
@@ -64,6 +68,17 @@ class RetailData:
     # Every active (date, product): true expected demand ``mean`` and the simulated ``quantity``,
     # zero-sale weeks included (the held-out truth for tests).
     mean: pd.DataFrame
+
+
+def _shocks(
+    rng, n: int, groups: list[str], sigma: float, group_sigma: float, phi: float, dates
+) -> pd.DataFrame:
+    """AR(1) shocks from 0, a catalog-wide one plus one per group: ``x_t = phi * x_(t-1) + e_t``."""
+    e = sigma * rng.normal(size=(n, 1)) + group_sigma * rng.normal(size=(n, len(groups)))
+    x = np.zeros_like(e)
+    for t in range(n):
+        x[t] = e[t] + (phi * x[t - 1] if t else 0.0)
+    return pd.DataFrame(x, index=dates, columns=groups)
 
 
 def generate_retail_data(
@@ -82,6 +97,9 @@ def generate_retail_data(
     promo_rate: float = 0.07,
     price_changes: bool = True,
     level_shift: float = 0.0,
+    shock_sigma: float = 0.0,
+    shock_group_sigma: float = 0.0,
+    shock_phi: float = 0.7,
     catalog: dict[str, list[str]] | None = None,
     colors: list[str] | None = None,
 ) -> RetailData:
@@ -96,8 +114,11 @@ def generate_retail_data(
     amplitude is drawn from ``season_amplitude`` ((0, 0): no seasonality); ``promo_rate`` is the
     share of periods on promotion (0: none); ``price_changes=False`` keeps every product's regular
     price fixed; ``level_shift`` moves every product's log level (-2: mostly intermittent);
-    ``catalog`` (category -> brands) and ``colors`` replace the demo's attributes. The defaults
-    reproduce the demo catalog draw for draw.
+    ``catalog`` (category -> brands) and ``colors`` replace the demo's attributes.
+    ``shock_sigma`` and ``shock_group_sigma`` add demand shocks shared by every product in a period,
+    catalog-wide and per category, each an AR(1) in time with ``shock_phi`` (``Truth.shocks``): what
+    moves real sales together, and what a sum of independent products' draws does not know. The
+    defaults (no shocks) reproduce the demo catalog draw for draw.
     """
     if n_products < 1 or n_periods < 2:
         raise ValueError("need at least 1 product and 2 periods")
@@ -174,6 +195,11 @@ def generate_retail_data(
         + elasticity[cat].values[:, None] * np.log(price / ref[:, None])
         + promo_lift[cat].values[:, None] * promo
     )
+    shocks = None
+    if shock_sigma > 0 or shock_group_sigma > 0:
+        shocks = _shocks(np.random.default_rng([seed, 26]), total, categories, shock_sigma,
+                         shock_group_sigma, shock_phi, dates)  # fmt: skip
+        log_mu = log_mu + shocks[cat].to_numpy().T
     mu = np.exp(log_mu)
     active = t[None, :] >= launch_idx[:, None]
     lam = rng.gamma(alpha, mu / alpha)
@@ -206,5 +232,9 @@ def generate_retail_data(
         promo_lift=promo_lift,
         alpha=alpha,
         launch=launch,
+        shocks=shocks,
+        shock=None
+        if shocks is None
+        else {"sigma": shock_sigma, "group_sigma": shock_group_sigma, "phi": shock_phi},  # fmt: skip
     )
     return RetailData(sales=sales, products=products, truth=truth, mean=mean.reset_index(drop=True))
