@@ -17,6 +17,7 @@ from forecast.model.builder import build_model
 from forecast.model.forms import shock_exponents
 from forecast.model.priors import DEFAULT_PRIORS
 from forecast.prep.synthetic import generate_retail_data
+from tests.forecast.model.reference import pooled_negbin_loglik
 
 
 def _at(model, point, names):
@@ -59,18 +60,8 @@ def test_every_product_of_a_group_reads_its_periods_shock(tiny_design):
         v["shock_group_prior"], ar_density(v["shock_group_w"], v["shock_group_sigma"], a_own)
     )
 
-    rows, pool = design.train, design.pool_idx
-    p, t, g = rows.product_idx, rows.time_idx, pool[rows.product_idx]
-    eta = (
-        v["alpha_product"][p]
-        + np.einsum("rk,rk->r", design.fourier[t], v["season"][g])
-        + v["trend"][g] * design.years[t]
-        + v["elasticity"][g] * rows.log_price
-        + v["promo"][g] * rows.promo
-        + shock[t, g]
-    )
-    alpha = np.exp(v["log_alpha"])
-    want = stats.nbinom.logpmf(rows.y, alpha, alpha / (alpha + np.exp(eta))).sum()
+    rows = design.train
+    want = pooled_negbin_loglik(design, v, shock[rows.time_idx, design.pool_idx[rows.product_idx]])
     np.testing.assert_allclose(v["demand_loglik"], want, rtol=1e-9)
 
 
