@@ -49,14 +49,14 @@ def option(
     return field(default=default, default_factory=factory, metadata=meta)
 
 
-# A new option goes here, as a field made by ``option(...)``; the CLI, the flows and the TOML read it
-# from here.
 # A sharded run draws each shard's horizon on its own: shared shocks would not be shared.
 NO_SHARDED_SHOCKS = (
     "shared_shocks=on is not available in a sharded run yet: run it as one model (no --task-runner dask)"
 )
 
 
+# A new option goes here, as a field made by ``option(...)``; the CLI, the flows and the TOML read it
+# from here.
 @dataclass(frozen=True)
 class ForecastConfig:
     """Everything that decides a forecast run's result; its hash goes into the run record.

@@ -588,9 +588,7 @@ def _shared_shocks(design: Design, priors, fixed: Fixed, predict: bool) -> pt.Te
         coords = _ar_series(
             "shock_group", phi, group_sigma, a_own, ("shock_period", "shock_basis"), not predict
         )
-        shocks = shocks + (coords[:, :, None] * basis.T[None, :, :]).sum(
-            axis=1
-        )  # (a dot product fails in nutpie)
+        shocks = shocks + pt.dot(coords, basis.T)
     else:
         shocks = shocks + pt.zeros((n, groups))
     if not predict:
