@@ -524,6 +524,11 @@ def _level_drift(
     return (1.0 - w) * levels[at] + w * levels[at + 1]
 
 
+# An AR series whose centering exponent is under this (its periods' rows inform it less than its
+# prior does) is written by its standardized innovations (``_ar_series``).
+AR_INNOVATIONS_BELOW = 0.5
+
+
 def ar_matrix(phi, n: int) -> pt.TensorVariable:
     """The (n, n) lower-triangular matrix of an AR(1)'s impulse responses: ``x = L @ e`` is
     ``x_t = phi * x_(t-1) + e_t`` from ``x_0 = e_0``."""
@@ -534,9 +539,19 @@ def ar_matrix(phi, n: int) -> pt.TensorVariable:
 def _ar_series(
     name: str, phi, scale, exponent: float, dims: tuple[str, ...], prior: bool
 ) -> pt.TensorVariable:
-    """AR(1) series along the first dimension (periods) with innovations of sd ``scale``, from 0,
+    """AR(1) series along the first dimension (periods) with innovations of sd ``scale``, from 0.
+
+    Where the periods' rows pin the series (``exponent`` at least ``AR_INNOVATIONS_BELOW``), it is
     written partially centered: ``x = scale^(1 - a) * w`` with ``w_t - phi * w_(t-1) ~ Normal(0,
-    scale^a)`` (the same process for every ``a``; its density is a sum over the periods, no matrix)."""
+    scale^a)`` (the same process for every ``a``; its density is a sum over the periods, no matrix).
+    Where they barely do, by its standardized innovations: ``x = scale * L(phi) @ z``, ``z ~
+    Normal(0, 1)`` (``ar_matrix``), so neither the scale nor ``phi`` shapes the parameters' prior:
+    written centered in ``phi``, weakly informed shocks follow ``phi`` a priori and ``phi`` mixes
+    only as fast as they do."""
+    if exponent < AR_INNOVATIONS_BELOW:
+        z = pm.Normal(f"{name}_z", 0.0, 1.0, dims=dims)
+        n = len(pm.modelcontext(None).coords[dims[0]])
+        return scale * pt.dot(ar_matrix(phi, n), z)
     w = pm.Flat(f"{name}_w", dims=dims)
     innovations = w - pt.concatenate([pt.zeros_like(w[:1]), phi * w[:-1]], axis=0)
     sd = scale**exponent  # the normal density written out (pm.logp's parameter check fails in nutpie)
@@ -558,8 +573,8 @@ def _shared_shocks(design: Design, priors, fixed: Fixed, predict: bool) -> pt.Te
     sum to zero in every period, so the two do not trade off: written on an orthonormal basis of
     such vectors), each an AR(1) in time from 0, ``x_t = phi * x_(t-1) + sigma * e_t``, with one
     ``shock_phi``: a shock carries over to the next periods, so the shocks also follow a level shift
-    that lasts. Each is partially centered for how strongly a period's rows pin it
-    (``forecast.model.forms.shock_exponents``). The history's shocks are parameters; in the horizon
+    that lasts. Each is written for how strongly a period's rows pin it
+    (``forecast.model.forms.shock_exponents``, ``_ar_series``). The history's shocks are parameters; in the horizon
     they go on from the last period's, drawn afresh in every sample path (``shock_future_z``,
     ``shock_group_future_z``: not in the posterior) and shared by every product of the path, so a
     draw's products move together and the totals' intervals carry the shared uncertainty. Returns

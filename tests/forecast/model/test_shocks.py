@@ -13,6 +13,7 @@ from scipy import stats
 from forecast import runs
 from forecast.config.options import ForecastConfig
 from forecast.contract.schema import DATE, PRODUCT, QUANTITY
+from forecast.model import builder
 from forecast.model.builder import build_model
 from forecast.model.forms import shock_exponents
 from forecast.model.priors import DEFAULT_PRIORS
@@ -26,23 +27,51 @@ def _at(model, point, names):
     return dict(zip(names, values, strict=True))
 
 
-def test_every_product_of_a_group_reads_its_periods_shock(tiny_design):
+def _ar(phi: float, innovations: np.ndarray) -> np.ndarray:
+    """``x_t = phi * x_(t-1) + e_t`` from ``x_0 = e_0``, along the first axis, by recursion."""
+    x = np.array(innovations, dtype=float)
+    for t in range(1, len(x)):
+        x[t] = phi * x[t - 1] + innovations[t]
+    return x
+
+
+@pytest.mark.parametrize("form", ["centered", "innovations"])
+def test_every_product_of_a_group_reads_its_periods_shock(tiny_design, monkeypatch, form):
     """The shock of group g in period t is the catalog's AR(1) plus g's own (summing to zero over the
     groups), each ``x_t = phi * x_(t-1) + sigma * e_t``; every row's log mean gains its group's shock
-    of its period, and the likelihood term equals the row-by-row sum from SciPy. The AR(1)s' prior is
-    the normal density of their innovations."""
+    of its period, and the likelihood term equals the row-by-row sum from SciPy. Written partially
+    centered, the AR(1)s' prior is the normal density of their innovations; written by their
+    standardized innovations (where a period's rows inform a shock less than its prior), the shocks
+    are the recursion run on them."""
+    monkeypatch.setattr(builder, "AR_INNOVATIONS_BELOW", 0.0 if form == "centered" else 1.01)
     design = tiny_design
     model = build_model(design, DEFAULT_PRIORS, shared_shocks=True)
     rng = np.random.default_rng(4)
     point = {k: v + rng.normal(0, 0.5, np.shape(v)) for k, v in model.initial_point().items()}
     names = ["alpha_product", "season", "trend", "elasticity", "promo", "log_alpha", "shock", "shock_phi"]
-    names += ["shock_sigma", "shock_group_sigma", "shock_w", "shock_group_w", "demand_loglik"]
-    names += ["shock_prior", "shock_group_prior"]
-    v = _at(model, point, names)
+    names += ["shock_sigma", "shock_group_sigma", "demand_loglik"]
+    raw = ["shock_w", "shock_group_w", "shock_prior", "shock_group_prior"]
+    raw = raw if form == "centered" else ["shock_z", "shock_group_z"]
+    v = _at(model, point, names + raw)
 
-    a_common, a_own = shock_exponents(design, DEFAULT_PRIORS)
-    common = v["shock_sigma"] ** (1 - a_common) * v["shock_w"]
-    own = v["shock_group_sigma"] ** (1 - a_own) * v["shock_group_w"]  # (periods, groups - 1) coordinates
+    phi = v["shock_phi"]
+    if form == "centered":
+        a_common, a_own = shock_exponents(design, DEFAULT_PRIORS)
+        common = v["shock_sigma"] ** (1 - a_common) * v["shock_w"]
+        own = v["shock_group_sigma"] ** (1 - a_own) * v["shock_group_w"]  # (periods, groups - 1)
+
+        def ar_density(w, scale, a):
+            e = w - phi * np.concatenate([np.zeros_like(w[:1]), w[:-1]])
+            return stats.norm.logpdf(e, 0.0, scale**a).sum()
+
+        np.testing.assert_allclose(v["shock_prior"], ar_density(v["shock_w"], v["shock_sigma"], a_common))
+        np.testing.assert_allclose(
+            v["shock_group_prior"], ar_density(v["shock_group_w"], v["shock_group_sigma"], a_own)
+        )
+    else:
+        assert not {"shock_w", "shock_prior"} & set(model.named_vars)
+        common = _ar(phi, v["shock_sigma"] * v["shock_z"])
+        own = _ar(phi, v["shock_group_sigma"] * v["shock_group_z"])
     shock = v["shock"]
     assert shock.shape == (design.n_train, design.n_pool)
     np.testing.assert_allclose(shock.mean(axis=1), common, atol=1e-12)  # the groups' own sum to zero
@@ -50,15 +79,6 @@ def test_every_product_of_a_group_reads_its_periods_shock(tiny_design):
     np.testing.assert_allclose(
         np.sum((shock - common[:, None]) ** 2, axis=1), np.sum(own**2, axis=1), rtol=1e-9
     )  # an orthonormal basis keeps each period's length
-
-    def ar_density(w, scale, a):
-        e = w - v["shock_phi"] * np.concatenate([np.zeros_like(w[:1]), w[:-1]])
-        return stats.norm.logpdf(e, 0.0, scale**a).sum()
-
-    np.testing.assert_allclose(v["shock_prior"], ar_density(v["shock_w"], v["shock_sigma"], a_common))
-    np.testing.assert_allclose(
-        v["shock_group_prior"], ar_density(v["shock_group_w"], v["shock_group_sigma"], a_own)
-    )
 
     rows = design.train
     want = pooled_negbin_loglik(design, v, shock[rows.time_idx, design.pool_idx[rows.product_idx]])
@@ -75,11 +95,13 @@ def _posterior(model, values):
     return az.from_dict(posterior=values, dims=dims, coords=coords)
 
 
-def test_the_horizon_carries_the_last_shock_on_shared_by_every_product_of_a_path(tiny_design):
+def test_the_horizon_carries_the_last_shock_on_shared_by_every_product_of_a_path(tiny_design, monkeypatch):
     """In the horizon each path's shocks go on from the last history period's with fresh innovations,
     the same for every product of a group in that path: large counts of two products of one group
     move together from path to path while their ratio barely moves, and the first period's shock is
-    ``phi`` times the last one in expectation."""
+    ``phi`` times the last one in expectation (the shocks written partially centered, so the last
+    one is set directly)."""
+    monkeypatch.setattr(builder, "AR_INNOVATIONS_BELOW", 0.0)
     design = tiny_design
     history = build_model(design, DEFAULT_PRIORS, shared_shocks=True)
     free = [rv.name for rv in history.free_RVs]
