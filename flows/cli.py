@@ -327,12 +327,21 @@ def forecast(
     stage1_products: Annotated[
         int, typer.Option(min=1, help="Products sampled to fit the shared top of the model (dask)")
     ] = 200,
+    stage2: Annotated[
+        str,
+        typer.Option(
+            help="How shards draw their products' levels given the top (dask): conditional (exact, "
+            "per product, no chains), nuts, or auto: conditional wherever the options allow"
+        ),
+    ] = "auto",
 ) -> None:
     """Fit the hierarchical model on every product in the database and forecast; prints the run id."""
     if task_runner not in ("default", "dask"):
         fail(f"unknown task runner '{task_runner}': choose default or dask")
     if task_runner != "dask" and (shards or shard_by or dask_address):
         fail("--shards, --shard-by and --dask-address need --task-runner dask")
+    if stage2 not in ("auto", "conditional", "nuts"):
+        fail(f"unknown --stage2 '{stage2}': choose auto, conditional or nuts")
     config, given = _config(options)
     if task_runner == "dask" and config.shared_shocks == "on":
         fail(NO_SHARDED_SHOCKS)
@@ -357,6 +366,7 @@ def forecast(
             shards_n=shards,
             shard_by=shard_by,
             sample_products=stage1_products,
+            stage2=stage2,
         )
 
     try:

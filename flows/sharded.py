@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +49,11 @@ def fit_shard(
     return shards.fit_shard(shard, shared, config, folder, run_id)
 
 
+@task(name="draw-shard", cache_policy=NO_CACHE)
+def draw_shard(shard: shards.Shard, top, config: ForecastConfig) -> shards.ShardResult:
+    return shards.fit_shard_conditional(shard, top, config)
+
+
 @task(name="save-posterior", cache_policy=NO_CACHE)
 def save_posterior(stage1: shards.Stage1, folder: str, run_id: str, config: ForecastConfig) -> str:
     return str(runs.save_posterior(stage1.fitted, Path(folder), run_id, config))
@@ -59,6 +65,7 @@ def sharded_forecast_flow(
     shards_n: int | None = None,
     shard_by: str | None = None,
     sample_products: int = 200,
+    stage2: str = "auto",
     options: dict[str, Any] | None = None,
     plan: str | None = None,
     publish_unconverged: bool = False,
@@ -67,13 +74,18 @@ def sharded_forecast_flow(
 
     ``shards_n`` balanced shards, or one per level of ``shard_by``, or both (levels packed into
     ``shards_n`` shards); neither: one shard per level of the pooling attribute (category).
-    ``options`` holds forecast options by name, as ``forecast_flow`` takes them.
+    ``options`` holds forecast options by name, as ``forecast_flow`` takes them; ``stage2``: how the
+    shards draw their products (``forecast.shards.ShardConfig``).
     """
     logger = get_run_logger()
     db, config = configure(db, options)
     if shards_n is None and shard_by is None:
         shard_by = config.hierarchy.pooling_attribute
-    sharding = shards.ShardConfig(n_shards=shards_n, by=shard_by, sample_products=sample_products)
+    sharding = shards.ShardConfig(
+        n_shards=shards_n, by=shard_by, sample_products=sample_products, stage2=stage2
+    )
+    method = shards.stage2_method(config, sharding)
+    sharding = replace(sharding, stage2=method)  # the run record says which it was
     run_id = storage.new_id()
     clock = StageClock(logger)
     lap, timings = clock.lap, clock.timings
@@ -97,12 +109,21 @@ def sharded_forecast_flow(
         )
         lap("prepare")
         stage1 = fit_stage1.submit(prepared, config, sharding).result()
-        logger.info("stage 1 on %d products: %s", len(stage1.sample), stage1.fitted.diagnostics["verdict"])
+        logger.info(
+            "stage 1 on %d products: %s; stage 2 by %s",
+            len(stage1.sample),
+            stage1.fitted.diagnostics["verdict"],
+            "conditional sampling" if method == "conditional" else "NUTS per shard",
+        )
         posterior = save_posterior(stage1, folder, run_id, config)
         lap("stage1")
-        futures = fit_shard.map(
-            parts, unmapped(stage1.shared), unmapped(config), unmapped(folder), unmapped(run_id)
-        )
+        if method == "conditional":  # each shard gets the top's draws as its products read them
+            tops = [stage1.top.subset(prepared.design, part.positions) for part in parts]
+            futures = draw_shard.map(parts, tops, unmapped(config))
+        else:
+            futures = fit_shard.map(
+                parts, unmapped(stage1.shared), unmapped(config), unmapped(folder), unmapped(run_id)
+            )
         results = [f.result() for f in futures]
         lap("shards")
         forecasts, paths, tables, d = shards.combine(stage1, results)

@@ -15,6 +15,13 @@ With the top fixed, the stage-2 posterior factorises over products, hence over s
 shard A next to draw *i* of shard B is a draw of the joint posterior, so sums across shards stay
 coherent. What is given up is the uncertainty of the shared values (fixed at their means) and
 what the products left out of stage 1 would have taught the group effects.
+
+Stage 2 by **conditional sampling** (``ShardConfig.stage2``; the default where the model's only
+per-product part is the level): given each of ``TOP_DRAWS`` draws of stage 1's posterior (not its
+means), every product's level is drawn exactly from its one-dimensional conditional posterior
+(``forecast.model.conditional``), with no Markov chain and no model to compile, and the horizon's
+paths drawn from those: the top's uncertainty reaches the forecast too. Path *i* of every shard
+reads the same draw of the top, so sums across shards stay draws of the total.
 """
 
 from __future__ import annotations
@@ -31,12 +38,17 @@ import pandas as pd
 from forecast import __version__
 from forecast.config.options import NO_SHARDED_SHOCKS, ForecastConfig
 from forecast.contract.paths import SamplePaths
+from forecast.model import conditional
 from forecast.model.effects import posterior_mean, product_effects
-from forecast.model.predict import sample_paths, summarise
+from forecast.model.predict import sample_paths, summarise, thin
 from forecast.prep.design import Design, subset_design
 from forecast.runs import Fitted, Prepared, configured, fit_model, model_for, save_posterior
 
 SCALARS = ("intercept", "sigma_product", "log_alpha")
+STAGE2 = ("auto", "conditional", "nuts")
+# Draws of the top a conditional stage 2 reads: each gets sample_paths / TOP_DRAWS levels per
+# product. Its cost is a few dozen passes over the rows per draw (benchmarks/README.md).
+TOP_DRAWS = 50
 # per pooling group; "season" (per Fourier term) and "event" (per event column) are frames
 POOLED = ("trend", "elasticity", "promo", "logit_zero", "ramp")
 
@@ -49,8 +61,11 @@ class ShardConfig:
     n_shards: int | None = None
     by: str | None = None
     sample_products: int = 200
+    stage2: str = "auto"  # "conditional", "nuts", or "auto": conditional wherever it applies
 
     def __post_init__(self) -> None:
+        if self.stage2 not in STAGE2:
+            raise ValueError(f"unknown stage 2 '{self.stage2}': choose one of {', '.join(STAGE2)}")
         if self.n_shards is None and self.by is None:
             raise ValueError("say how to shard: a number of shards, an attribute, or both")
         if self.n_shards is not None and self.n_shards < 1:
@@ -66,6 +81,7 @@ class ShardConfig:
 class Shard:
     index: int
     design: Design
+    positions: np.ndarray | None = None  # the products' positions in the catalog's design
 
 
 @dataclass
@@ -74,6 +90,7 @@ class Stage1:
     shared: dict  # name -> value, the fixed top of the hierarchy for stage 2
     sample: np.ndarray  # product ids fitted in stage 1
     seconds: float
+    top: conditional.TopDraws | None = None  # for a conditional stage 2: the catalog's draws of the top
 
 
 @dataclass
@@ -137,8 +154,32 @@ def assign(design: Design, config: ShardConfig) -> list[np.ndarray]:
 
 def split(prepared: Prepared, config: ShardConfig) -> list[Shard]:
     return [
-        Shard(i, subset_design(prepared.design, p)) for i, p in enumerate(assign(prepared.design, config))
+        Shard(i, subset_design(prepared.design, p), p) for i, p in enumerate(assign(prepared.design, config))
     ]
+
+
+def stage2_method(config: ForecastConfig, sharding: ShardConfig) -> str:
+    """``conditional`` or ``nuts``: conditional sampling draws only the products' levels, so it
+    applies to the partially pooled model without per-product or per-row parts."""
+    blocked = [
+        name
+        for name, on in (
+            ("product_effects", bool(config.product_effect_list)),
+            ("launch_ramp", config.launch_ramp == "on"),
+            ("level_drift", config.level_drift == "on"),
+            ("shared_shocks", config.shared_shocks == "on"),
+            ("pooling", config.pooling != "partial"),
+        )
+        if on
+    ]
+    if sharding.stage2 == "nuts" or (sharding.stage2 == "auto" and blocked):
+        return "nuts"
+    if blocked:
+        raise ValueError(
+            f"stage 2 by conditional sampling draws the products' levels only: {', '.join(blocked)} "
+            "need stage 2 by NUTS (stage2='nuts')"
+        )
+    return "conditional"
 
 
 def stage1_sample(design: Design, size: int, innermost: str | None, seed: int) -> np.ndarray:
@@ -213,11 +254,21 @@ def fit_stage1(
     sample = stage1_sample(prepared.design, sharding.sample_products, innermost, config.seed)
     sub = Prepared(subset_design(prepared.design, sample), prepared.frequency, prepared.horizon)
     fitted = fit_model(sub, config, progressbar=progressbar)
+    top = None
+    if stage2_method(config, sharding) == "conditional":
+        draws = thin(fitted.idata.posterior, min(TOP_DRAWS, config.sample_paths), config.seed)
+        top = conditional.top_draws(
+            draws.stack(sample=("chain", "draw")),
+            prepared.design,
+            np.random.default_rng([config.seed, 2]),
+            config.likelihood,
+        )
     return Stage1(
         fitted=fitted,
         shared=shared_values(fitted, sub.design),
         sample=sub.design.products.to_numpy(),
         seconds=time.perf_counter() - start,
+        top=top,
     )
 
 
@@ -253,6 +304,38 @@ def fit_shard(
         seconds=time.perf_counter() - start,
         posterior_path=path,
         attempts=fitted.attempts,
+    )
+
+
+def fit_shard_conditional(shard: Shard, top: conditional.TopDraws, config: ForecastConfig) -> ShardResult:
+    """Stage 2 for one shard by conditional sampling: ``top`` is the catalog's draws of the top as
+    the shard's products read them (``TopDraws.subset``). Path ``d * k + s`` reads the top's draw
+    ``d`` (``k`` levels per draw), so every shard's path ``i`` shares its draw of the top. Seeded
+    like ``fit_shard``."""
+    start = time.perf_counter()
+    seed = config.seed + 1 + shard.index
+    design = shard.design
+    per_draw = -(-config.sample_paths // top.n_draws)
+    levels, grids = conditional.sample_levels(
+        conditional.row_arrays(design, censor=config.stockouts == "censored"), top, per_draw, seed
+    )
+    paths = conditional.horizon_paths(design, top, levels, seed)
+    paths.values = paths.values[: config.sample_paths]
+    effects, parameters = conditional.level_tables(design, top, levels)
+    diagnostics = {
+        "verdict": "converged",  # exact draws given the top: stage 1's checks are the run's
+        "problems": "",
+        "divergences": 0,
+        "grids_widened": grids["widened"],
+    }
+    return ShardResult(
+        index=shard.index,
+        forecasts=summarise(paths),
+        paths=paths,
+        effects=effects,
+        parameters=parameters,
+        diagnostics=diagnostics,
+        seconds=time.perf_counter() - start,
     )
 
 
@@ -337,8 +420,9 @@ def describe(stage1: Stage1, results: list[ShardResult]) -> tuple[str, dict[str,
     """For the run record: a line on the split, and seconds per stage 2 shard (timings)."""
     results = sorted(results, key=lambda r: r.index)
     sizes = ", ".join(str(len(r.paths.products)) for r in results)
+    how = "conditional sampling" if stage1.top is not None else "NUTS"
     line = (
         f"sharded: stage 1 on {len(stage1.sample)} sampled products ({stage1.seconds:.0f} s), "
-        f"{len(results)} shards of {sizes} products"
+        f"{len(results)} shards of {sizes} products by {how}"
     )
     return line, {f"shard{r.index}": round(r.seconds, 2) for r in results}

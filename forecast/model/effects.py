@@ -62,6 +62,17 @@ def product_effects(idata: az.InferenceData, design: Design) -> pd.DataFrame:
         + _per_product(post, "elasticity", design)[p] * rows.log_price
         + _per_product(post, "promo", design)[p] * rows.promo
     )
+    shrink = _shrinkage(idata, pooled[rows.product_idx] + offset, rows.product_idx, n_products)
+    return effects_table(design, pooled, pooled_sd, group, offset, shrink)
+
+
+def effects_table(
+    design: Design, pooled, pooled_sd, group, offset: np.ndarray, shrinkage: np.ndarray
+) -> pd.DataFrame:
+    """``product_effects``'s table from its parts: per product the level's posterior mean and sd,
+    its groups' mean and shrinkage; per history row ``offset``, the rest of its log mean (for the
+    no-pooling estimate)."""
+    rows, n_products = design.train, len(design.products)
     units = np.bincount(rows.product_idx, weights=rows.y, minlength=n_products)
     exposure = np.bincount(rows.product_idx, weights=np.exp(offset), minlength=n_products)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -75,7 +86,7 @@ def product_effects(idata: az.InferenceData, design: Design) -> pd.DataFrame:
             "pooled_sd": pooled_sd,
             "group_effect": group,
             "no_pooling_effect": no_pool,
-            "shrinkage": _shrinkage(idata, pooled[rows.product_idx] + offset, rows.product_idx, n_products),
+            "shrinkage": shrinkage,
         }
     )
 
@@ -88,14 +99,22 @@ def _per_product(post, name: str, design: Design) -> np.ndarray:
 
 
 def _shrinkage(idata: az.InferenceData, log_mu: np.ndarray, product_idx: np.ndarray, n: int) -> np.ndarray:
-    """The groups' weight in each product's level: prior precision over prior plus data precision."""
+    """The groups' weight in each product's level (``shrinkage``), at the posterior means."""
     post = idata.posterior
     if "sigma_product" not in post:  # no pooling: nothing is borrowed
         return np.full(n, np.nan)
-    tau = float(posterior_mean(idata.posterior, "sigma_product"))
-    mu = np.exp(log_mu)
-    if "log_alpha" in post:  # negative binomial: each row informs less than a Poisson row would
+    log_alpha = None
+    if "log_alpha" in post:
         log_alpha = posterior_mean(post, "log_alpha_product" if "log_alpha_product" in post else "log_alpha")
+    return shrinkage(float(posterior_mean(post, "sigma_product")), log_mu, log_alpha, product_idx, n)
+
+
+def shrinkage(tau: float, log_mu: np.ndarray, log_alpha, product_idx: np.ndarray, n: int) -> np.ndarray:
+    """The groups' weight in each product's level: prior precision (``1 / tau^2``) over prior plus
+    data precision (each row's log mean ``log_mu``; ``log_alpha`` the negative binomial's
+    dispersion, scalar or per product, or ``None`` for a Poisson's information)."""
+    mu = np.exp(log_mu)
+    if log_alpha is not None:  # negative binomial: each row informs less than a Poisson row would
         dispersion = np.exp(log_alpha)[product_idx] if np.ndim(log_alpha) else float(np.exp(log_alpha))
         mu = mu * dispersion / (dispersion + mu)
     info = np.bincount(product_idx, weights=mu, minlength=n)

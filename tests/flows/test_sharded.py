@@ -21,22 +21,30 @@ def cluster():
         yield c
 
 
-@pytest.fixture(scope="module")
-def sharded_run(tmp_path_factory, tiny_data, prefect_harness, cluster):
+def _ingested(tmp_path_factory, tiny_data, name):
     from flows.ingest import ingest_flow
-    from flows.sharded import run_sharded
 
-    folder = tmp_path_factory.mktemp("sharded")
+    folder = tmp_path_factory.mktemp(name)
     sales, products = folder / "sales.csv", folder / "products.csv"
     tiny_data.sales.assign(date=tiny_data.sales["date"].dt.date).to_csv(sales, index=False)
     tiny_data.products.to_csv(products, index=False)
     db = str(folder / "demand.duckdb")
     ingest_flow(str(sales), str(products), db=db)
+    return db
+
+
+@pytest.fixture(scope="module")
+def sharded_run(tmp_path_factory, tiny_data, prefect_harness, cluster):
+    """Stage 2 by NUTS per shard."""
+    from flows.sharded import run_sharded
+
+    db = _ingested(tmp_path_factory, tiny_data, "sharded")
     summary = run_sharded(
         dask_address=cluster.scheduler_address,
         db=db,
         shards_n=2,
         sample_products=12,
+        stage2="nuts",
         options={
             "horizon": HORIZON,
             "draws": 150,
@@ -44,6 +52,24 @@ def sharded_run(tmp_path_factory, tiny_data, prefect_harness, cluster):
             "sample_paths": PATHS,
             "attempt_budget": 1.0,  # no retries: 150 draws are for plumbing, not for passing the checks
         },
+        publish_unconverged=True,
+    )
+    return db, summary
+
+
+@pytest.fixture(scope="module")
+def conditional_run(tmp_path_factory, tiny_data, prefect_harness, cluster):
+    """Stage 2 by conditional sampling (the default where it applies)."""
+    from flows.sharded import run_sharded
+
+    db = _ingested(tmp_path_factory, tiny_data, "conditional")
+    options = {"horizon": HORIZON, "draws": 150, "tune": 150, "sample_paths": PATHS, "attempt_budget": 1.0}
+    summary = run_sharded(
+        dask_address=cluster.scheduler_address,
+        db=db,
+        shards_n=2,
+        sample_products=12,
+        options=options,
         publish_unconverged=True,
     )
     return db, summary
@@ -71,6 +97,33 @@ def test_sharded_run_writes_one_run_with_every_product(sharded_run, tiny_data):
     params = _q(db, "select parameter from fit_diagnostics")["parameter"]
     assert {f"alpha_product[{p}]" for p in tiny_data.products["product_id"]} <= set(params)
     assert "sigma_brand" in set(params)  # the shared values' posterior, from stage 1
+
+
+@pytest.mark.slow
+def test_a_conditional_stage2_writes_every_product_and_says_how(conditional_run, tiny_data):
+    """By default the shards draw their products' levels given stage 1's draws of the top: one
+    run, every product's forecasts, paths, effects and level, the method in the run record, and
+    the products of one group pooled toward the same mean whichever shard they sit in."""
+    db, summary = conditional_run
+    runs = _q(db, "select * from forecast_runs")
+    assert list(runs["run_id"]) == [summary.run_id]
+    assert runs["status"][0] == "succeeded"
+    assert "2 shards" in runs["message"][0] and "by conditional sampling" in runs["message"][0]
+    assert '"stage2": "conditional"' in runs["config"][0]
+    f = _q(db, f"select * from forecasts where run_id = '{summary.run_id}'")
+    assert len(f) == len(tiny_data.products) * HORIZON
+    d = _q(db, "select product_id, date, count(distinct draw) as k from forecast_draws group by all")
+    assert len(d) == len(tiny_data.products) * HORIZON and (d["k"] == PATHS).all()
+    params = set(_q(db, "select parameter from fit_diagnostics")["parameter"])
+    assert {f"alpha_product[{p}]" for p in tiny_data.products["product_id"]} <= params
+    effects = _q(
+        db,
+        "select e.product_id, e.group_effect, p.category, p.brand, p.color "
+        "from product_effects e join products p using (product_id)",
+    )
+    assert len(effects) == len(tiny_data.products)
+    same_groups = effects.groupby(["category", "brand", "color"])["group_effect"]
+    assert (same_groups.nunique() == 1).all()
 
 
 @pytest.mark.slow
@@ -130,9 +183,18 @@ def test_cli_takes_sharding_options_with_the_dask_runner_only():
 
     runner = CliRunner()
     help_text = runner.invoke(app, ["forecast", "--help"]).output
-    for option in ("--task-runner", "--dask-address", "--shards", "--shard-by", "--stage1-products"):
+    for option in (
+        "--task-runner",
+        "--dask-address",
+        "--shards",
+        "--shard-by",
+        "--stage1-products",
+        "--stage2",
+    ):
         assert option in help_text
     result = runner.invoke(app, ["forecast", "--shards", "2"])
     assert result.exit_code == 1 and "need --task-runner dask" in result.output
     result = runner.invoke(app, ["forecast", "--task-runner", "spark"])
     assert result.exit_code == 1 and "unknown task runner" in result.output
+    result = runner.invoke(app, ["forecast", "--task-runner", "dask", "--stage2", "gibbs"])
+    assert result.exit_code == 1 and "unknown --stage2 'gibbs'" in result.output

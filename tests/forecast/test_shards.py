@@ -209,3 +209,94 @@ def test_sharding_is_part_of_the_run_config_and_its_hash():
         four["config_hash"]
         == shards.configured_sharded(config, shards.ShardConfig(n_shards=4))["config_hash"]
     )
+
+
+def test_stage2_is_conditional_where_only_the_levels_are_per_product():
+    auto = shards.ShardConfig(n_shards=2)
+    assert shards.stage2_method(ForecastConfig(), auto) == "conditional"
+    assert shards.stage2_method(ForecastConfig(), shards.ShardConfig(n_shards=2, stage2="nuts")) == "nuts"
+    for option in ({"launch_ramp": "on"}, {"level_drift": "on"}, {"product_effects": "elasticity"}):
+        config = ForecastConfig().with_(**option)
+        assert shards.stage2_method(config, auto) == "nuts"
+        with pytest.raises(ValueError, match="need stage 2 by NUTS"):
+            shards.stage2_method(config, shards.ShardConfig(n_shards=2, stage2="conditional"))
+    with pytest.raises(ValueError, match="unknown stage 2"):
+        shards.ShardConfig(n_shards=2, stage2="gibbs")
+
+
+def _two_draws_of_the_top(design, shift: float):
+    """A top whose two draws differ only in every group's seasonality over the horizon: +shift,
+    then -shift (the history the same, so the products' levels are too)."""
+    from forecast.model.conditional import TopDraws
+
+    n, groups = len(design.products), design.n_pool
+    seasons = np.zeros((2, groups, len(design.dates)))
+    seasons[0, :, design.n_train :], seasons[1, :, design.n_train :] = shift, -shift
+    ones = np.ones((2, n))
+    return TopDraws(
+        group_mean=0.5 * ones,
+        sigma_product=np.array([0.5, 0.5]),
+        season=seasons,
+        trend=0 * ones,
+        elasticity=-1.0 * ones,
+        promo=0.3 * ones,
+        log_alpha=np.log(20.0) * ones,
+    )
+
+
+def test_every_shards_path_i_reads_the_same_draw_of_the_top(prepared):
+    """With draws of the top far apart (every group's horizon seasonality +1 or -1), each shard's paths
+    from the first draw sell far more than those from the second, path for path in every shard:
+    the shards' sums stay draws of the total. The tables hold every product."""
+    design = prepared.design
+    top = _two_draws_of_the_top(design, 1.0)
+    config = ForecastConfig(horizon=4).with_(sample_paths=40)
+    results = []
+    for shard in shards.split(prepared, shards.ShardConfig(n_shards=2)):
+        result = shards.fit_shard_conditional(shard, top.subset(design, shard.positions), config)
+        assert result.paths.values.shape == (40, len(shard.design.products), 4)
+        assert set(result.effects["product_id"]) == set(shard.design.products)
+        assert len(result.parameters) == len(shard.design.products)
+        results.append(result)
+    for result in results:
+        totals = result.paths.values.sum(axis=(1, 2))
+        assert totals[:20].min() > totals[20:].max()  # paths 0-19 read draw 0, 20-39 draw 1
+
+
+def test_a_shard_reads_its_products_groups_of_the_catalogs_top(prepared):
+    """``TopDraws.subset``: a shard holding some pooling groups only reads their rows of the
+    catalog's seasonality, each product its own group's."""
+    design = prepared.design
+    top = _two_draws_of_the_top(design, 0.0)
+    top.season[:, :, :] = np.arange(design.n_pool)[None, :, None]  # group g's seasonality is g
+    for part in shards.assign(design, shards.ShardConfig(by="category")):
+        sub = top.subset(design, part)
+        shard_design = subset_design(design, part)
+        np.testing.assert_array_equal(
+            sub.season[0, shard_design.pool_idx, 0], design.pool_idx[np.sort(part)].astype(float)
+        )
+
+
+@pytest.mark.slow
+def test_with_the_whole_catalog_in_stage1_the_drawn_levels_are_the_joint_posteriors(prepared):
+    """Drawing each level given stage 1's draws of the top is exact: with every product in stage 1
+    its draws are the joint posterior's, so the conditional stage 2's levels match the joint NUTS
+    fit's (the same products' ``alpha_product``) in mean and spread."""
+    config = ForecastConfig(horizon=4, seed=3).with_(draws=500, tune=400, sample_paths=1000)
+    sharding = shards.ShardConfig(n_shards=2, sample_products=10_000)
+    stage1 = shards.fit_stage1(prepared, config, sharding)
+    joint = stage1.fitted.idata.posterior["alpha_product"]
+    results = [
+        shards.fit_shard_conditional(s, stage1.top.subset(prepared.design, s.positions), config)
+        for s in shards.split(prepared, sharding)
+    ]
+    effects = pd.concat([r.effects for r in results]).set_index("product_id")
+    products = list(joint["product"].values)
+    mean = joint.mean(("chain", "draw")).to_series()[products]
+    sd = joint.std(("chain", "draw")).to_series()[products]
+    drawn = effects.loc[products]
+    z = (drawn["pooled_effect"] - mean) / sd
+    assert np.abs(z).max() < 0.5, z.abs().sort_values().tail()
+    ratio = drawn["pooled_sd"] / sd
+    assert ratio.between(0.8, 1.25).mean() >= 0.9, ratio.describe()
+    assert abs(np.median(ratio) - 1) < 0.08
