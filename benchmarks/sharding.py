@@ -56,7 +56,7 @@ def main(counts: list[int], workers: int | None, n_products: int, quick: bool) -
     from forecast.prep.synthetic import generate_retail_data
 
     data = generate_retail_data(n_products=n_products, n_periods=N_TRAIN, horizon=HORIZON, seed=42)
-    end = data.mean["date"].unique()[N_TRAIN - 1]
+    end = np.sort(data.mean["date"].unique())[N_TRAIN - 1]
     train = data.sales[data.sales["date"] <= end]
     future = data.mean[data.mean["date"] > end]
     plan = future[["date", "product_id", "price", "promo"]]

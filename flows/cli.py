@@ -142,6 +142,17 @@ def _check_database(path: str, attributes: tuple[str, ...]) -> str:
     return path
 
 
+def _large_catalog(path: str, config):
+    """``(products, sharding)`` where the catalog is large enough for the large-catalog path
+    (``forecast.shards.large_catalog``), else None."""
+    from forecast import shards, storage
+
+    with storage.connect_read_only(path) as con:
+        n = con.execute("select count(*) from products").fetchall()[0][0]
+    sharding = shards.large_catalog(n, config)
+    return None if sharding is None else (n, sharding)
+
+
 def _query_text(query: str | None, file: Path | None) -> str:
     """The SQL from the argument, ``--file`` or stdin (``-``): exactly one of them."""
     if (query is None) == (file is None):
@@ -357,6 +368,20 @@ def forecast(
     from flows.forecast_flow import DiagnosticsError, forecast_flow
 
     run_flow = forecast_flow
+    large = None if task_runner == "dask" else _large_catalog(path, config)
+    if large is not None:
+        from flows.sharded import run_in_process
+
+        progress(
+            f"a large catalog ({large[0]:,} products): stage 1 fits the model on "
+            f"{large[1].sample_products:,} sampled products, then every product is drawn given it"
+        )
+        run_flow = partial(
+            run_in_process,
+            shards_n=large[1].n_shards,
+            sample_products=large[1].sample_products,
+            stage2=large[1].stage2,
+        )
     if task_runner == "dask":
         from flows.sharded import run_sharded
 

@@ -8,6 +8,7 @@ and how their results combine live there. Tasks run on a Dask cluster through pr
 from __future__ import annotations
 
 import os
+import time
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
@@ -15,10 +16,12 @@ from typing import Any
 
 from prefect import flow, get_run_logger, task, unmapped
 from prefect.cache_policies import NO_CACHE
+from prefect.futures import as_completed
 from prefect.settings import PREFECT_API_URL, temporary_settings
 from prefect_dask import DaskTaskRunner
 
 from flows.clock import StageClock
+from flows.console import progress
 from flows.forecast_flow import (
     ForecastSummary,
     configure,
@@ -36,10 +39,8 @@ from forecast.contract.run_record import RunRecord
 
 
 @task(name="fit-stage1", cache_policy=NO_CACHE)
-def fit_stage1(
-    prepared: runs.Prepared, config: ForecastConfig, sharding: shards.ShardConfig
-) -> shards.Stage1:
-    return shards.fit_stage1(prepared, config, sharding)
+def fit_stage1(sample: runs.Prepared, config: ForecastConfig) -> shards.Stage1:
+    return shards.fit_sample(sample, config)
 
 
 @task(name="fit-shard", cache_policy=NO_CACHE)
@@ -108,7 +109,17 @@ def sharded_forecast_flow(
             ", ".join(str(len(p.design.products)) for p in parts),
         )
         lap("prepare")
-        stage1 = fit_stage1.submit(prepared, config, sharding).result()
+        sample = shards.stage1_prepared(prepared, config, sharding)  # the worker gets the sample only
+        progress(
+            f"{record.n_products} products in {len(parts)} shards; stage 1: the model on "
+            f"{len(sample.design.products)} sampled products (minutes)..."
+        )
+        stage1 = fit_stage1.submit(sample, config).result()
+        stage1 = shards.with_top(stage1, prepared.design, config, sharding)
+        progress(
+            f"stage 1: {stage1.fitted.diagnostics['verdict']} in {stage1.seconds:.0f} s; stage 2: "
+            f"{len(parts)} shards by {'conditional sampling' if method == 'conditional' else 'NUTS'}..."
+        )
         logger.info(
             "stage 1 on %d products: %s; stage 2 by %s",
             len(stage1.sample),
@@ -124,8 +135,9 @@ def sharded_forecast_flow(
             futures = fit_shard.map(
                 parts, unmapped(stage1.shared), unmapped(config), unmapped(folder), unmapped(run_id)
             )
-        results = [f.result() for f in futures]
+        results = _gathered(futures, time.perf_counter())
         lap("shards")
+        progress(f"writing {record.n_products} products' forecasts and sample paths...")
         forecasts, paths, tables, d = shards.combine(stage1, results)
         forecasts = runs.flag_stockouts(forecasts, prepared.design)
         logger.info("diagnostics: %s %s", d["verdict"], d["problems"])
@@ -147,6 +159,18 @@ def sharded_forecast_flow(
         )
         lap("write")
     return finish_run(db, record, config, timings)
+
+
+def _gathered(futures, start: float) -> list[shards.ShardResult]:
+    """The shards' results, saying each one done as it finishes, with the time left at the pace so far."""
+    results = []
+    for future in as_completed(futures):
+        results.append(future.result())
+        done, left = len(results), len(futures) - len(results)
+        pace = (time.perf_counter() - start) / done
+        tail = f"; about {pace * left:.0f} s left" if left else ""
+        progress(f"stage 2: shard {results[-1].index} done ({done} of {len(futures)}){tail}")
+    return results
 
 
 def task_runner(dask_address: str | None = None, workers: int | None = None) -> DaskTaskRunner:
@@ -172,6 +196,14 @@ def _api_for_workers():
     server.start()
     with temporary_settings({PREFECT_API_URL: server.api_url}):
         yield
+
+
+def run_in_process(**kwargs) -> ForecastSummary:
+    """Run ``sharded_forecast_flow`` in this process, one task at a time (the large-catalog path of a
+    default run: stage 2 by conditional sampling is vectorised over the cores already)."""
+    from prefect.task_runners import ThreadPoolTaskRunner
+
+    return sharded_forecast_flow.with_options(task_runner=ThreadPoolTaskRunner(max_workers=1))(**kwargs)
 
 
 def run_sharded(dask_address: str | None = None, workers: int | None = None, **kwargs) -> ForecastSummary:

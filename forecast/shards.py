@@ -29,7 +29,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -49,6 +49,15 @@ STAGE2 = ("auto", "conditional", "nuts")
 # Draws of the top a conditional stage 2 reads: each gets sample_paths / TOP_DRAWS levels per
 # product. Its cost is a few dozen passes over the rows per draw (benchmarks/README.md).
 TOP_DRAWS = 50
+# A default run (no task runner named) on a catalog of at least LARGE_CATALOG products takes the
+# large-catalog path by itself (``large_catalog``): stage 1 on LARGE_STAGE1_PRODUCTS sampled
+# products, then stage 2 by conditional sampling in shards of at most LARGE_SHARD_PRODUCTS. Below
+# it the single model: at 5,000 products x 104 weeks it took 10 minutes, where stage 2 by
+# conditional sampling takes seconds and matches it per product (benchmarks/README.md, "stage 2
+# by conditional sampling"); the sample is large enough that the totals lose little.
+LARGE_CATALOG = 5000
+LARGE_STAGE1_PRODUCTS = 1000
+LARGE_SHARD_PRODUCTS = 10_000
 # per pooling group; "season" (per Fourier term) and "event" (per event column) are frames
 POOLED = ("trend", "elasticity", "promo", "logit_zero", "ramp")
 
@@ -158,6 +167,22 @@ def split(prepared: Prepared, config: ShardConfig) -> list[Shard]:
     ]
 
 
+def large_catalog(n_products: int, config: ForecastConfig) -> ShardConfig | None:
+    """How a default run shards a catalog of ``n_products``: ``None`` (the single model) under
+    ``LARGE_CATALOG`` products, or where the options need stage 2 by NUTS (which is no faster than
+    the single model on one machine: benchmarks/README.md, "sharded fits on Dask")."""
+    sharding = ShardConfig(
+        n_shards=-(-n_products // LARGE_SHARD_PRODUCTS),
+        sample_products=LARGE_STAGE1_PRODUCTS,
+        stage2="conditional",
+    )
+    if n_products < LARGE_CATALOG or config.shared_shocks == "on":
+        return None
+    if stage2_method(config, replace(sharding, stage2="auto")) != "conditional":
+        return None
+    return sharding
+
+
 def stage2_method(config: ForecastConfig, sharding: ShardConfig) -> str:
     """``conditional`` or ``nuts``: conditional sampling draws only the products' levels, so it
     applies to the partially pooled model without per-product or per-row parts."""
@@ -243,33 +268,50 @@ def shared_values(fitted: Fitted, design: Design) -> dict:
     return shared
 
 
-def fit_stage1(
-    prepared: Prepared, config: ForecastConfig, sharding: ShardConfig, progressbar=False
-) -> Stage1:
-    """Fit the full model on a stratified sample and take its shared values."""
+def stage1_prepared(prepared: Prepared, config: ForecastConfig, sharding: ShardConfig) -> Prepared:
+    """The stratified sample stage 1 fits (``stage1_sample``), as its own prepared design: all a
+    worker fitting stage 1 needs of the catalog."""
     if config.shared_shocks == "on":  # each shard would draw its own future shocks: totals too narrow
         raise ValueError(NO_SHARDED_SHOCKS)
-    start = time.perf_counter()
     innermost = config.hierarchy.nested[-1] if config.hierarchy.nested else None
     sample = stage1_sample(prepared.design, sharding.sample_products, innermost, config.seed)
-    sub = Prepared(subset_design(prepared.design, sample), prepared.frequency, prepared.horizon)
+    return Prepared(subset_design(prepared.design, sample), prepared.frequency, prepared.horizon)
+
+
+def fit_sample(sub: Prepared, config: ForecastConfig, progressbar=False) -> Stage1:
+    """Fit the full model on stage 1's sample (``stage1_prepared``) and take its shared values."""
+    start = time.perf_counter()
     fitted = fit_model(sub, config, progressbar=progressbar)
-    top = None
-    if stage2_method(config, sharding) == "conditional":
-        draws = thin(fitted.idata.posterior, min(TOP_DRAWS, config.sample_paths), config.seed)
-        top = conditional.top_draws(
-            draws.stack(sample=("chain", "draw")),
-            prepared.design,
-            np.random.default_rng([config.seed, 2]),
-            config.likelihood,
-        )
     return Stage1(
         fitted=fitted,
         shared=shared_values(fitted, sub.design),
         sample=sub.design.products.to_numpy(),
         seconds=time.perf_counter() - start,
-        top=top,
     )
+
+
+def with_top(stage1: Stage1, design: Design, config: ForecastConfig, sharding: ShardConfig) -> Stage1:
+    """For a conditional stage 2, ``stage1`` with ``TOP_DRAWS`` of its posterior's draws of the top
+    as the catalog's products (``design``) read them; else as it is."""
+    if stage2_method(config, sharding) != "conditional":
+        return stage1
+    draws = thin(stage1.fitted.idata.posterior, min(TOP_DRAWS, config.sample_paths), config.seed)
+    top = conditional.top_draws(
+        draws.stack(sample=("chain", "draw")),
+        design,
+        np.random.default_rng([config.seed, 2]),
+        config.likelihood,
+    )
+    return replace(stage1, top=top)
+
+
+def fit_stage1(
+    prepared: Prepared, config: ForecastConfig, sharding: ShardConfig, progressbar=False
+) -> Stage1:
+    """Stage 1 in this process: fit the full model on a stratified sample, take its shared values
+    and, for a conditional stage 2, its draws of the top."""
+    sub = stage1_prepared(prepared, config, sharding)
+    return with_top(fit_sample(sub, config, progressbar), prepared.design, config, sharding)
 
 
 def fit_shard(

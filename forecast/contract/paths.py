@@ -17,13 +17,15 @@ class SamplePaths:
     dates: pd.DatetimeIndex
 
     def frame(self) -> pd.DataFrame:
+        """One row per (product, period, draw), in that order (product by product, as
+        ``forecast_draws`` is written); ``p`` and ``t`` the positions in ``products`` and ``dates``."""
         n_draw, n_prod, n_time = self.values.shape
-        d, p, t = np.meshgrid(np.arange(n_draw), np.arange(n_prod), np.arange(n_time), indexing="ij")
+        cells = n_prod * n_time
         return pd.DataFrame(
             {
-                "draw": d.ravel().astype(np.int32),
-                "p": p.ravel().astype(np.int32),
-                "t": t.ravel().astype(np.int32),
-                "quantity": self.values.ravel().astype(np.int32),
+                "draw": np.tile(np.arange(n_draw, dtype=np.int32), cells),
+                "p": np.repeat(np.arange(n_prod, dtype=np.int32), n_time * n_draw),
+                "t": np.tile(np.repeat(np.arange(n_time, dtype=np.int32), n_draw), n_prod),
+                "quantity": self.values.transpose(1, 2, 0).astype(np.int32).ravel(),
             }
         )

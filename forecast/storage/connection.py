@@ -6,8 +6,10 @@ from __future__ import annotations
 import json
 import os
 import random
+import re
 import time
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -169,3 +171,35 @@ def database_id(con: duckdb.DuckDBPyConnection) -> str:
 def new_id() -> str:
     """An id for a run, a backtest or an ingest: sortable and unique (UTC time, then a random suffix)."""
     return datetime.now(UTC).strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
+
+
+_UNITS = {"": 1, "b": 1, "kb": 1e3, "mb": 1e6, "gb": 1e9, "tb": 1e12}
+_UNITS |= {"kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
+
+
+def size_bytes(text: str | None) -> float | None:
+    """``4GiB``, ``18.8 GiB``, ``500MB`` as bytes; None for anything else (no limit)."""
+    found = re.fullmatch(r"\s*([0-9]+(?:\.[0-9]*)?)\s*([a-zA-Z]*)\s*", text or "")
+    if not found or found.group(2).lower() not in _UNITS:
+        return None
+    return float(found.group(1)) * _UNITS[found.group(2).lower()]
+
+
+def cap_memory_limit(con: duckdb.DuckDBPyConnection, limit: str | None) -> Callable[[], None]:
+    """Lower DuckDB's ``memory_limit`` to ``limit`` when it is higher; returns what restores it."""
+    wanted = size_bytes(limit) if limit is not None else None
+    if wanted is None:
+        return lambda: None
+    before = con.execute("select current_setting('memory_limit')").fetchall()[0][0]
+    current = size_bytes(before)
+    if current is not None and current <= wanted:
+        return lambda: None
+    con.execute(f"set memory_limit = '{int(wanted)}B'")
+
+    def restore() -> None:
+        # DuckDB shows the limit rounded (18.8 GiB): DuckDB's default comes back exact by a reset
+        con.execute("reset memory_limit")
+        if con.execute("select current_setting('memory_limit')").fetchall()[0][0] != before:
+            con.execute(f"set memory_limit = '{before}'")
+
+    return restore

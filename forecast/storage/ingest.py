@@ -9,8 +9,7 @@ its content's hash) is skipped, and a corrected row keeps its old value in ``sal
 from __future__ import annotations
 
 import hashlib
-import re
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,7 +17,14 @@ from typing import Any
 import duckdb
 
 from forecast.contract.schema import AVAILABILITY, END_DATE, LAUNCH_DATE, PRODUCT
-from forecast.storage.connection import new_id, quote_ident, table_columns, utc_now
+from forecast.storage.connection import (
+    cap_memory_limit,
+    new_id,
+    quote_ident,
+    size_bytes,
+    table_columns,
+    utc_now,
+)
 from forecast.storage.input_files import (
     CONTRACT_COLUMNS,
     FilesSpec,
@@ -169,7 +175,7 @@ def ingest(
         return IngestSummary(done[0], True, done[1], done[2], done[3], done[4], {})
 
     ingest_id = new_id()
-    restore_memory_limit = _cap_memory_limit(con, memory_limit)
+    restore_memory_limit = cap_memory_limit(con, memory_limit)
     con.execute("begin transaction")
     try:
         headers: dict[Path, list[str]] = {}
@@ -266,46 +272,14 @@ def ingest(
     )
 
 
-_UNITS = {"": 1, "b": 1, "kb": 1e3, "mb": 1e6, "gb": 1e9, "tb": 1e12}
-_UNITS |= {"kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
-
-
-def _size_bytes(text: str | None) -> float | None:
-    """``4GiB``, ``18.8 GiB``, ``500MB`` as bytes; None for anything else (no limit)."""
-    found = re.fullmatch(r"\s*([0-9]+(?:\.[0-9]*)?)\s*([a-zA-Z]*)\s*", text or "")
-    if not found or found.group(2).lower() not in _UNITS:
-        return None
-    return float(found.group(1)) * _UNITS[found.group(2).lower()]
-
-
 def _memory_limit_bytes(limit: str | None) -> float | None:
     """``ingest``'s ``memory_limit`` in bytes (None: none); not a size: a one-line IngestError."""
     if limit is None:
         return None
-    wanted = _size_bytes(limit)
+    wanted = size_bytes(limit)
     if wanted is None:
         raise IngestError(f"memory_limit {limit!r} is not a size such as '4GiB' or '500MB'")
     return wanted
-
-
-def _cap_memory_limit(con: duckdb.DuckDBPyConnection, limit: str | None) -> Callable[[], None]:
-    """Lower DuckDB's ``memory_limit`` to ``limit`` when it is higher; returns what restores it."""
-    wanted = _memory_limit_bytes(limit)
-    if wanted is None:
-        return lambda: None
-    before = con.execute("select current_setting('memory_limit')").fetchone()[0]
-    current = _size_bytes(before)
-    if current is not None and current <= wanted:
-        return lambda: None
-    con.execute(f"set memory_limit = '{int(wanted)}B'")
-
-    def restore() -> None:
-        # DuckDB shows the limit rounded (18.8 GiB): DuckDB's default comes back exact by a reset
-        con.execute("reset memory_limit")
-        if con.execute("select current_setting('memory_limit')").fetchone()[0] != before:
-            con.execute(f"set memory_limit = '{before}'")
-
-    return restore
 
 
 # The products' date columns (``02_product_dates.sql`` types each one the files carry), and what an

@@ -19,7 +19,7 @@ from forecast.contract.schema import (
     DATE,
     PRODUCT,
 )
-from forecast.storage.connection import insert_row, quote_ident, update_row, utc_now
+from forecast.storage.connection import cap_memory_limit, insert_row, quote_ident, update_row, utc_now
 
 
 def start_run(con: duckdb.DuckDBPyConnection, record: RunRecord) -> None:
@@ -69,6 +69,11 @@ def mark_stale_runs_failed(con: duckdb.DuckDBPyConnection) -> list[str]:
     return stale
 
 
+# DuckDB's memory limit while a run is written: past it, the join of a large run's draws spills to
+# DuckDB's temporary directory instead of growing the process (benchmarks/README.md, "large catalogs").
+WRITE_MEMORY_LIMIT = "2GiB"
+
+
 def write_run(
     con: duckdb.DuckDBPyConnection,
     record: RunRecord,
@@ -78,10 +83,11 @@ def write_run(
 ) -> None:
     """Write a finished run's forecasts, its sample paths (into ``forecast_draws``), the per-run
     ``tables`` (``fit_diagnostics``, ``product_effects``) and its record (``RunRecord.finished``), all in
-    one transaction."""
+    one transaction. The draws go in product by product (``SamplePaths.frame``'s order)."""
     if record.status not in ("succeeded", "unconverged"):
         raise ValueError(f"run {record.run_id} is {record.status}: RunRecord.finished comes before the write")
     run_id = record.run_id
+    restore_memory_limit = cap_memory_limit(con, WRITE_MEMORY_LIMIT)
     con.execute("begin transaction")
     try:
         for table, frame in (tables or {}).items():
@@ -106,7 +112,6 @@ def write_run(
             from new_draws as d
             join draw_products as p using (p)
             join draw_dates as t using (t)
-            order by p.{PRODUCT}, t.{DATE}, d.draw
             """,
             [run_id],
         )
@@ -116,6 +121,7 @@ def write_run(
         con.execute("rollback")
         raise
     finally:
+        restore_memory_limit()
         for name in ("new_forecasts", "draw_products", "draw_dates", "new_draws"):
             con.unregister(name)
 

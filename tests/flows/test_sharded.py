@@ -198,3 +198,31 @@ def test_cli_takes_sharding_options_with_the_dask_runner_only():
     assert result.exit_code == 1 and "unknown task runner" in result.output
     result = runner.invoke(app, ["forecast", "--task-runner", "dask", "--stage2", "gibbs"])
     assert result.exit_code == 1 and "unknown --stage2 'gibbs'" in result.output
+
+
+@pytest.mark.slow
+def test_a_default_run_on_a_large_catalog_takes_the_large_catalog_path(
+    tmp_path_factory, tiny_data, prefect_harness, monkeypatch
+):
+    """``demand-forecast forecast`` with no task runner named: a catalog at or over
+    ``LARGE_CATALOG`` products (lowered here to fit a test) is fitted in this process by stage 1 on
+    a sample and stage 2 by conditional sampling, in shards, and says so; every product forecast."""
+    from typer.testing import CliRunner
+
+    from flows.cli import app
+    from forecast import shards
+
+    monkeypatch.setattr(shards, "LARGE_CATALOG", 10)
+    monkeypatch.setattr(shards, "LARGE_STAGE1_PRODUCTS", 12)
+    monkeypatch.setattr(shards, "LARGE_SHARD_PRODUCTS", 20)
+    db = _ingested(tmp_path_factory, tiny_data, "large")
+    args = ["forecast", "--db", db, "--horizon", str(HORIZON), "--draws", "150", "--tune", "150"]
+    args += ["--sample-paths", str(PATHS), "--attempt-budget", "1", "--publish-unconverged"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "a large catalog (30 products)" in result.output
+    assert "stage 2: shard" in result.output  # the progress display
+    runs = _q(db, "select message, config from forecast_runs")
+    assert "2 shards" in runs["message"][0] and "by conditional sampling" in runs["message"][0]
+    f = _q(db, "select count(*) as n from forecasts")
+    assert f["n"][0] == len(tiny_data.products) * HORIZON

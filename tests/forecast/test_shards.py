@@ -300,3 +300,13 @@ def test_with_the_whole_catalog_in_stage1_the_drawn_levels_are_the_joint_posteri
     ratio = drawn["pooled_sd"] / sd
     assert ratio.between(0.8, 1.25).mean() >= 0.9, ratio.describe()
     assert abs(np.median(ratio) - 1) < 0.08
+
+
+def test_a_default_run_shards_a_catalog_only_from_the_large_catalog_size_up():
+    config = ForecastConfig()
+    assert shards.large_catalog(shards.LARGE_CATALOG - 1, config) is None
+    large = shards.large_catalog(25_000, config)
+    assert large.stage2 == "conditional" and large.sample_products == shards.LARGE_STAGE1_PRODUCTS
+    assert large.n_shards == -(-25_000 // shards.LARGE_SHARD_PRODUCTS)
+    for option in ({"shared_shocks": "on"}, {"launch_ramp": "on"}, {"product_effects": "trend"}):
+        assert shards.large_catalog(25_000, config.with_(**option)) is None  # the single model
