@@ -32,19 +32,19 @@ N_TRAIN, HORIZON = 104, 13
 
 
 def score(paths, future) -> dict:
-    from forecast.evaluation.scores import crps_samples, randomized_pit
+    """``sharding.score`` (per product: CRPS, 80% randomized-PIT coverage) and the total's: every
+    product summed within each path, per week, CRPS and 80% interval coverage."""
+    from sharding import score as product_score
 
-    index = {(p, d): (i, j) for i, p in enumerate(paths.products) for j, d in enumerate(paths.dates)}
-    i, j = np.array([index[(p, d)] for p, d in zip(future["product_id"], future["date"], strict=True)]).T
-    samples = paths.values[:, i, j]
-    y = future["quantity"].to_numpy()
-    u = randomized_pit(y, samples)
+    from forecast.evaluation.scores import crps_samples
+
     total_y = future.groupby("date")["quantity"].sum().reindex(paths.dates).to_numpy()
     total = paths.values.sum(axis=1)  # (paths, weeks)
     lo, hi = np.quantile(total, [0.1, 0.9], axis=0)
+    per_product = product_score(paths, future)
     return {
-        "crps": round(float(crps_samples(y, samples).mean()), 4),
-        "coverage80": round(float(((u >= 0.1) & (u <= 0.9)).mean()), 4),
+        "crps": round(per_product["crps"], 4),
+        "coverage80": round(per_product["coverage80"], 4),
         "total_crps": round(float(crps_samples(total_y, total).mean()), 2),
         "total_coverage80": round(float(((total_y >= lo) & (total_y <= hi)).mean()), 3),
     }
