@@ -381,6 +381,7 @@ def forecast(
             shards_n=large[1].n_shards,
             sample_products=large[1].sample_products,
             stage2=large[1].stage2,
+            stage1_budget=large[1].stage1_budget,
         )
     if task_runner == "dask":
         from flows.sharded import run_sharded

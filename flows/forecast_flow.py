@@ -160,13 +160,20 @@ def failed_on_error(db: str, run_id: str) -> Iterator[None]:
         raise
 
 
+def finished_record(
+    record: RunRecord, diagnostics: dict, publish_unconverged: bool, **facts: Any
+) -> RunRecord:
+    """The run's record finished by its checks' outcome (``runs.outcome``), with its ``facts``."""
+    publish, published_by = runs.outcome(diagnostics, publish_unconverged)
+    return record.with_(**diagnostics, **facts).finished(publish, published_by)
+
+
 def write_outcome(
     db: str, record: RunRecord, diagnostics: dict, publish_unconverged: bool, results: tuple, **facts: Any
 ) -> RunRecord:
-    """The run's record finished by its checks' outcome (``runs.outcome``), written with its
+    """The run's record finished by its checks' outcome (``finished_record``), written with its
     ``results`` (forecasts, sample paths, per-run tables) in one transaction."""
-    publish, published_by = runs.outcome(diagnostics, publish_unconverged)
-    record = record.with_(**diagnostics, **facts).finished(publish, published_by)
+    record = finished_record(record, diagnostics, publish_unconverged, **facts)
     write_results(db, record, *results)
     return record
 

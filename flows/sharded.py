@@ -1,4 +1,6 @@
-"""The sharded forecast flow: stage 1 on a sample, then one fit task per shard on Dask, one write.
+"""The sharded forecast flow: stage 1 on a sample, then one fit task per shard on Dask, one write:
+one transaction, each shard's sample paths inserted as it finishes and dropped, committed when the
+last one is in (``storage.RunWriter``), so the flow holds one shard's paths at a time.
 
 The flow only orders steps from ``forecast.shards``: how products are split, what the shards share
 and how their results combine live there. Tasks run on a Dask cluster through prefect-dask's
@@ -27,11 +29,11 @@ from flows.forecast_flow import (
     configure,
     failed_on_error,
     finish_run,
+    finished_record,
     load_events,
     load_history,
     prepare,
     start_run,
-    write_outcome,
 )
 from forecast import runs, shards, storage
 from forecast.config.options import ForecastConfig
@@ -43,14 +45,15 @@ def fit_stage1(sample: runs.Prepared, config: ForecastConfig) -> shards.Stage1:
     return shards.fit_sample(sample, config)
 
 
-@task(name="fit-shard", cache_policy=NO_CACHE)
+# A shard whose task raises is run again (a worker process that dies is rescheduled by Dask itself).
+@task(name="fit-shard", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=1)
 def fit_shard(
     shard: shards.Shard, shared: dict, config: ForecastConfig, folder: str, run_id: str
 ) -> shards.ShardResult:
     return shards.fit_shard(shard, shared, config, folder, run_id)
 
 
-@task(name="draw-shard", cache_policy=NO_CACHE)
+@task(name="draw-shard", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=1)
 def draw_shard(shard: shards.Shard, top, config: ForecastConfig) -> shards.ShardResult:
     return shards.fit_shard_conditional(shard, top, config)
 
@@ -67,6 +70,7 @@ def sharded_forecast_flow(
     shard_by: str | None = None,
     sample_products: int = 200,
     stage2: str = "auto",
+    stage1_budget: float | None = None,
     options: dict[str, Any] | None = None,
     plan: str | None = None,
     publish_unconverged: bool = False,
@@ -76,14 +80,19 @@ def sharded_forecast_flow(
     ``shards_n`` balanced shards, or one per level of ``shard_by``, or both (levels packed into
     ``shards_n`` shards); neither: one shard per level of the pooling attribute (category).
     ``options`` holds forecast options by name, as ``forecast_flow`` takes them; ``stage2``: how the
-    shards draw their products (``forecast.shards.ShardConfig``).
+    shards draw their products (``forecast.shards.ShardConfig``); ``stage1_budget``: the least attempt
+    budget of stage 1 (``forecast.shards.stage1_config``).
     """
     logger = get_run_logger()
     db, config = configure(db, options)
     if shards_n is None and shard_by is None:
         shard_by = config.hierarchy.pooling_attribute
     sharding = shards.ShardConfig(
-        n_shards=shards_n, by=shard_by, sample_products=sample_products, stage2=stage2
+        n_shards=shards_n,
+        by=shard_by,
+        sample_products=sample_products,
+        stage2=stage2,
+        stage1_budget=stage1_budget,
     )
     method = shards.stage2_method(config, sharding)
     sharding = replace(sharding, stage2=method)  # the run record says which it was
@@ -114,7 +123,7 @@ def sharded_forecast_flow(
             f"{record.n_products} products in {len(parts)} shards; stage 1: the model on "
             f"{len(sample.design.products)} sampled products (minutes)..."
         )
-        stage1 = fit_stage1.submit(sample, config).result()
+        stage1 = fit_stage1.submit(sample, shards.stage1_config(config, sharding)).result()
         stage1 = shards.with_top(stage1, prepared.design, config, sharding)
         progress(
             f"stage 1: {stage1.fitted.diagnostics['verdict']} in {stage1.seconds:.0f} s; stage 2: "
@@ -135,42 +144,50 @@ def sharded_forecast_flow(
             futures = fit_shard.map(
                 parts, unmapped(stage1.shared), unmapped(config), unmapped(folder), unmapped(run_id)
             )
-        results = _gathered(futures, time.perf_counter())
-        lap("shards")
-        progress(f"writing {record.n_products} products' forecasts and sample paths...")
-        forecasts, paths, tables, d = shards.combine(stage1, results)
-        forecasts = runs.flag_stockouts(forecasts, prepared.design)
-        logger.info("diagnostics: %s %s", d["verdict"], d["problems"])
-        line, shard_seconds = shards.describe(stage1, results)
-        timings |= shard_seconds
-        facts = {
-            "attempts": shards.attempts(stage1, results),
-            "posterior_path": posterior,
-            "timings": timings,
-        }
-        record = write_outcome(
-            db,
-            record,
-            d,
-            publish_unconverged,
-            (forecasts, paths, tables),
-            **facts,
-            message=f"{record.message}; {line}",
-        )
+        # Each shard's sample paths go into the run's one transaction as the shard finishes, then
+        # are dropped; the rest is written, and committed, once every shard (and so the verdict) is in.
+        with storage.connect(db) as con, storage.RunWriter(con, run_id) as writer:
+            results = _gathered(futures, time.perf_counter(), writer.add_draws)
+            lap("shards")
+            progress(f"writing {record.n_products} products' forecasts...")
+            forecasts, tables, d = shards.combine(stage1, results)
+            forecasts = runs.flag_stockouts(forecasts, prepared.design)
+            logger.info("diagnostics: %s %s", d["verdict"], d["problems"])
+            line, shard_seconds = shards.describe(stage1, results)
+            timings |= shard_seconds
+            facts = {
+                "attempts": shards.attempts(stage1, results),
+                "posterior_path": posterior,
+                "timings": timings,
+            }
+            record = finished_record(
+                record, d, publish_unconverged, **facts, message=f"{record.message}; {line}"
+            )
+            writer.finish(record, forecasts, tables)
         lap("write")
     return finish_run(db, record, config, timings)
 
 
-def _gathered(futures, start: float) -> list[shards.ShardResult]:
-    """The shards' results, saying each one done as it finishes, with the time left at the pace so far."""
-    results = []
+def _gathered(futures, start: float, write) -> list[shards.ShardResult]:
+    """The shards' results as they finish, each one's sample paths handed to ``write`` and then
+    dropped (``shards.Gathered``), saying each one done, with the time left at the pace so far."""
+    gathered = shards.Gathered()
     for future in as_completed(futures):
-        results.append(future.result())
-        done, left = len(results), len(futures) - len(results)
+        result = gathered.add(future.result(), write)
+        _let_go(future)
+        done, left = len(gathered.results), len(futures) - len(gathered.results)
         pace = (time.perf_counter() - start) / done
         tail = f"; about {pace * left:.0f} s left" if left else ""
-        progress(f"stage 2: shard {results[-1].index} done ({done} of {len(futures)}){tail}")
-    return results
+        progress(f"stage 2: shard {result.index} done and written ({done} of {len(futures)}){tail}")
+    return gathered.results
+
+
+def _let_go(future) -> None:
+    """A Dask worker keeps a task's result while a future of it is held: let it drop a shard's
+    result once the flow has it (other task runners keep none)."""
+    release = getattr(getattr(future, "wrapped_future", None), "release", None)
+    if release is not None:
+        release()
 
 
 def task_runner(dask_address: str | None = None, workers: int | None = None) -> DaskTaskRunner:

@@ -5,7 +5,8 @@
   steps in ``sql/ingest/`` (run by ``sql_files``); the files themselves: ``input_files``
 - ``inputs``: what a forecast reads back (history, the event calendar, the check that it can be
   fitted, a plan file)
-- ``runs``: forecast runs, written in one transaction, published or failed
+- ``runs``: forecast runs, written in one transaction (``RunWriter``: a sharded run's sample paths
+  shard by shard), published or failed
 - ``backtests``: backtest runs, likewise
 
 Callers use ``from forecast import storage`` and the names below.
@@ -44,6 +45,7 @@ from forecast.storage.input_files import (
 )
 from forecast.storage.inputs import check_forecast_inputs, load_events, load_training_data, read_plan
 from forecast.storage.runs import (
+    RunWriter,
     fail_run,
     forecast_changes,
     has_new_sales_since_latest_run,
@@ -64,6 +66,7 @@ __all__ = [
     "FilesSpec",
     "IngestError",
     "IngestSummary",
+    "RunWriter",
     "apply_schema",
     "check_forecast_inputs",
     "check_headers",

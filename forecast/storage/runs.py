@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import socket
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -72,6 +73,137 @@ def mark_stale_runs_failed(con: duckdb.DuckDBPyConnection) -> list[str]:
 # DuckDB's memory limit while a run is written: past it, the join of a large run's draws spills to
 # DuckDB's temporary directory instead of growing the process (benchmarks/README.md, "large catalogs").
 WRITE_MEMORY_LIMIT = "2GiB"
+# Draw rows built and inserted at a time (16 bytes a row in pandas): a shard's or a catalog's sample
+# paths go in by blocks of whole products, so the process holds the paths plus one block's rows.
+DRAW_CHUNK_ROWS = 4_000_000
+
+
+class RunWriter:
+    """One run's results written in one transaction on ``con``, its sample paths as they come::
+
+        with RunWriter(con, run_id) as writer:
+            writer.add_draws(paths)  # any number of times: e.g. each shard's paths as it finishes
+            writer.finish(record, forecasts, tables)  # the rest and the finished record: commit
+
+    ``add_draws`` inserts into ``forecast_draws`` product by product (``SamplePaths.frame``'s
+    order), a block of whole products at a time (``DRAW_CHUNK_ROWS``), so the caller may drop the
+    paths once it returns. ``finish`` writes the per-run ``tables`` (``fit_diagnostics``,
+    ``product_effects``), the forecasts and the record (``RunRecord.finished``), then commits.
+    Leaving the block by an exception, or without ``finish``, rolls the whole run back: nothing of
+    it is in ``forecast_draws`` or ``forecasts`` (a killed process's transaction never commits
+    either). DuckDB's memory limit is capped at ``WRITE_MEMORY_LIMIT`` meanwhile.
+
+    The connection is held, and the database locked for other processes, until the block ends.
+    """
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, run_id: str) -> None:
+        self.con = con
+        self.run_id = run_id
+        self.draw_rows = 0  # rows added to forecast_draws so far
+        self._open = False
+        self._committed = False
+        self._restore_memory_limit: Callable[[], None] = lambda: None
+
+    def __enter__(self) -> RunWriter:
+        if self._open or self._committed:
+            raise RuntimeError(f"the writer of run {self.run_id} was used already")
+        self._restore_memory_limit = cap_memory_limit(self.con, WRITE_MEMORY_LIMIT)
+        try:
+            self.con.execute("begin transaction")
+        except BaseException:
+            self._restore_memory_limit()
+            raise
+        self._open = True
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        try:
+            if self._open:
+                self._open = False
+                try:
+                    self.con.execute("rollback")
+                except duckdb.Error:
+                    if exc_type is None:
+                        raise
+        finally:
+            self._restore_memory_limit()
+        if exc_type is None and not self._committed:
+            raise RuntimeError(f"run {self.run_id}'s write ended without finish(): rolled back")
+
+    def _check_open(self) -> None:
+        if not self._open:
+            raise RuntimeError(f"the writer of run {self.run_id} is not open: use it in a with block")
+
+    def add_draws(self, paths: SamplePaths) -> int:
+        """Insert ``paths`` into ``forecast_draws`` (in the open transaction); returns the rows."""
+        self._check_open()
+        n_draw, n_prod, n_time = paths.values.shape
+        step = max(1, DRAW_CHUNK_ROWS // max(1, n_draw * n_time))
+        self.con.register("draw_dates", pd.DataFrame({"t": np.arange(n_time), DATE: paths.dates}))
+        try:
+            for start in range(0, n_prod, step):
+                block = slice(start, start + step)
+                chunk = SamplePaths(paths.values[:, block], paths.products[block], paths.dates)
+                self.con.register(
+                    "draw_products",
+                    pd.DataFrame({"p": np.arange(len(chunk.products)), PRODUCT: chunk.products}),
+                )
+                self.con.register("new_draws", chunk.frame())
+                self.con.execute(
+                    f"""
+                    insert into forecast_draws
+                    select ?, p.{PRODUCT}, t.{DATE}, d.draw, d.quantity
+                    from new_draws as d
+                    join draw_products as p using (p)
+                    join draw_dates as t using (t)
+                    """,
+                    [self.run_id],
+                )
+                self.con.unregister("new_draws")
+        finally:
+            for name in ("new_draws", "draw_products", "draw_dates"):
+                self.con.unregister(name)
+        rows = n_draw * n_prod * n_time
+        self.draw_rows += rows
+        return rows
+
+    def finish(
+        self,
+        record: RunRecord,
+        forecasts: pd.DataFrame,
+        tables: dict[str, pd.DataFrame] | None = None,
+    ) -> None:
+        """Write the per-run ``tables``, the ``forecasts`` and the finished ``record``; commit."""
+        self._check_open()
+        _check_finished(record)
+        if record.run_id != self.run_id:
+            raise ValueError(f"run {record.run_id}'s record given to the writer of run {self.run_id}")
+        con, run_id = self.con, self.run_id
+        for table, frame in (tables or {}).items():
+            con.register("new_rows", frame)
+            try:
+                cols = ", ".join(quote_ident(c) for c in frame.columns)
+                con.execute(f"insert into {table} (run_id, {cols}) select ?, {cols} from new_rows", [run_id])
+            finally:
+                con.unregister("new_rows")
+        con.register("new_forecasts", forecasts)
+        try:
+            flag = ["had_stockouts"] if "had_stockouts" in forecasts.columns else []
+            cols = ", ".join([PRODUCT, DATE, "mean", *QUANTILE_COLUMNS, *flag])
+            con.execute(
+                f"insert into forecasts (run_id, {cols}) select ?, {cols} from new_forecasts", [run_id]
+            )
+        finally:
+            con.unregister("new_forecasts")
+        update_run(con, run_id, {k: v for k, v in record.as_row().items() if k != "run_id"})
+        con.execute("commit")
+        self._open = False
+        self._committed = True
+
+
+def _check_finished(record: RunRecord) -> None:
+    if record.status not in ("succeeded", "unconverged"):
+        raise ValueError(f"run {record.run_id} is {record.status}: RunRecord.finished comes before the write")
 
 
 def write_run(
@@ -83,47 +215,12 @@ def write_run(
 ) -> None:
     """Write a finished run's forecasts, its sample paths (into ``forecast_draws``), the per-run
     ``tables`` (``fit_diagnostics``, ``product_effects``) and its record (``RunRecord.finished``), all in
-    one transaction. The draws go in product by product (``SamplePaths.frame``'s order)."""
-    if record.status not in ("succeeded", "unconverged"):
-        raise ValueError(f"run {record.run_id} is {record.status}: RunRecord.finished comes before the write")
-    run_id = record.run_id
-    restore_memory_limit = cap_memory_limit(con, WRITE_MEMORY_LIMIT)
-    con.execute("begin transaction")
-    try:
-        for table, frame in (tables or {}).items():
-            con.register("new_rows", frame)
-            cols = ", ".join(quote_ident(c) for c in frame.columns)
-            con.execute(f"insert into {table} (run_id, {cols}) select ?, {cols} from new_rows", [run_id])
-            con.unregister("new_rows")
-        con.register("new_forecasts", forecasts)
-        flag = ["had_stockouts"] if "had_stockouts" in forecasts.columns else []
-        cols = ", ".join([PRODUCT, DATE, "mean", *QUANTILE_COLUMNS, *flag])
-        con.execute(f"insert into forecasts (run_id, {cols}) select ?, {cols} from new_forecasts", [run_id])
-        con.register(
-            "draw_products",
-            pd.DataFrame({"p": np.arange(len(paths.products)), PRODUCT: paths.products}),
-        )
-        con.register("draw_dates", pd.DataFrame({"t": np.arange(len(paths.dates)), DATE: paths.dates}))
-        con.register("new_draws", paths.frame())
-        con.execute(
-            f"""
-            insert into forecast_draws
-            select ?, p.{PRODUCT}, t.{DATE}, d.draw, d.quantity
-            from new_draws as d
-            join draw_products as p using (p)
-            join draw_dates as t using (t)
-            """,
-            [run_id],
-        )
-        update_run(con, run_id, {k: v for k, v in record.as_row().items() if k != "run_id"})
-        con.execute("commit")
-    except BaseException:
-        con.execute("rollback")
-        raise
-    finally:
-        restore_memory_limit()
-        for name in ("new_forecasts", "draw_products", "draw_dates", "new_draws"):
-            con.unregister(name)
+    one transaction (``RunWriter``, which a sharded run feeds shard by shard). The draws go in
+    product by product (``SamplePaths.frame``'s order)."""
+    _check_finished(record)
+    with RunWriter(con, record.run_id) as writer:
+        writer.add_draws(paths)
+        writer.finish(record, forecasts, tables)
 
 
 def publish_run(con: duckdb.DuckDBPyConnection, run_id: str) -> str | None:

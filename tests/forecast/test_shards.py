@@ -149,9 +149,11 @@ def test_levels_stage1_never_saw_stay_free_under_the_fixed_scale(prepared):
 
 
 def test_combine_puts_shards_in_order_and_refuses_a_product_twice(prepared):
+    """Shards arrive in any order: each one's paths are checked against those before it, written,
+    and dropped (``Gathered``); ``combine`` then orders the rest by shard."""
     dates = prepared.design.future_dates
 
-    def result(index, products, draws=5):
+    def result(index, products, draws=5, dates=dates):
         values = np.full((draws, len(products), len(dates)), index)
         paths = SamplePaths(values=values, products=np.array(products), dates=dates)
         params = pd.DataFrame(
@@ -180,9 +182,17 @@ def test_combine_puts_shards_in_order_and_refuses_a_product_twice(prepared):
         parameters=stage1_params,
     )
     stage1 = shards.Stage1(fitted, {}, np.array(["a"]), 1.0)
-    forecasts, paths, tables, diag = shards.combine(stage1, [result(1, ["c", "d"]), result(0, ["a", "b"])])
-    assert list(paths.products) == ["a", "b", "c", "d"]
-    assert (paths.values[:, :2] == 0).all() and (paths.values[:, 2:] == 1).all()
+    gathered, written = shards.Gathered(), []
+    for r in (result(1, ["c", "d"]), result(0, ["a", "b"])):
+        kept = gathered.add(r, written.append)
+        assert kept.paths.values is None and len(kept.paths.products) == 2  # dropped once written
+    assert [list(p.products) for p in written] == [["c", "d"], ["a", "b"]]  # as they arrived
+    assert (written[0].values == 1).all() and (written[1].values == 0).all()
+    with pytest.raises(ValueError, match="written already"):
+        gathered.add(gathered.results[0], written.append)
+    forecasts, tables, diag = shards.combine(stage1, gathered.results)
+    assert list(forecasts["product_id"]) == ["a", "b", "c", "d"]
+    assert shards.describe(stage1, gathered.results)[0].endswith("2 shards of 2, 2 products by NUTS")
     params = set(tables["fit_diagnostics"]["parameter"])
     assert params == {
         "sigma_brand",
@@ -194,6 +204,15 @@ def test_combine_puts_shards_in_order_and_refuses_a_product_twice(prepared):
         "shard1/z_brand[x]",
     }
     assert diag["max_rhat"] == 1.01 and diag["divergences"] == 1 and diag["verdict"] == "converged"
+    for bad, match in (
+        (result(2, ["b", "e"]), "more than one shard"),
+        (result(2, ["e", "e"]), "more than one shard"),
+        (result(2, ["e"], draws=6), "different numbers of sample paths"),
+        (result(2, ["e"], dates=dates + pd.Timedelta(days=7)), "different dates"),
+    ):
+        with pytest.raises(ValueError, match=match):
+            gathered.add(bad, written.append)
+    assert len(written) == 2 and len(gathered.results) == 2  # nothing of a refused shard written
     with pytest.raises(ValueError, match="more than one shard"):
         shards.combine(stage1, [result(0, ["a", "b"]), result(1, ["b"])])
 
@@ -308,5 +327,14 @@ def test_a_default_run_shards_a_catalog_only_from_the_large_catalog_size_up():
     large = shards.large_catalog(25_000, config)
     assert large.stage2 == "conditional" and large.sample_products == shards.LARGE_STAGE1_PRODUCTS
     assert large.n_shards == -(-25_000 // shards.LARGE_SHARD_PRODUCTS)
+    # stage 1, the path's one costly step, gets the larger attempt budget; a larger one set stays
+    assert (
+        shards.stage1_config(config, large).attempt_budget
+        == shards.LARGE_STAGE1_BUDGET
+        > config.attempt_budget
+    )
+    generous = config.with_(attempt_budget=10.0)
+    assert shards.stage1_config(generous, large).attempt_budget == 10.0
+    assert shards.stage1_config(config, shards.ShardConfig(n_shards=2)) is config
     for option in ({"shared_shocks": "on"}, {"launch_ramp": "on"}, {"product_effects": "trend"}):
         assert shards.large_catalog(25_000, config.with_(**option)) is None  # the single model

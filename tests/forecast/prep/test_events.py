@@ -52,6 +52,62 @@ def test_a_column_never_on_in_the_history_is_left_out_and_one_in_both_is_kept():
     assert {"summer[-2]", "summer[-1]", "summer", "summer[+1]"} <= set(names)
 
 
+def test_columns_on_in_the_same_history_periods_are_one_column_on_wherever_either_is():
+    # Christmas and New Year fall a week apart every year: weekly, Christmas's week after is New
+    # Year's week, and so on; their effects cannot be told apart, only their sum.
+    dates = pd.date_range("2022-01-03", periods=120, freq="7D")  # Mondays; history: the first 110
+    events = _events(
+        *[(f"{y}-12-25", "xmas") for y in (2021, 2022, 2023)],
+        *[(f"{y}-01-01", "new year") for y in (2022, 2023, 2024)],
+    )
+    matrix, names = event_features(events, dates, frequency_from_code("W"), n_train=110)
+    assert "new year = xmas[+1]" in names and "new year[-1] = xmas" in names
+    assert len(names) == len(set(names))
+    history = matrix[:110]
+    assert len({history[:, j].tobytes() for j in range(len(names))}) == len(names)
+    on = _on(matrix, names, dates)
+    assert on["new year = xmas[+1]"] == ["2022-12-26", "2024-01-01"]  # 2022-01-01 is before the data
+    # every column of the unmerged calendar is one of the merged columns, in the history and horizon
+    for name in ("xmas[-2]", "new year[+1]"):
+        assert any(name in n.split(" = ") for n in names)
+
+
+def test_an_event_on_in_most_periods_gets_its_own_column_only():
+    # SNAP-like days: ten a month, so most weeks hold one; a run-up column would be on in most weeks too
+    dates = pd.date_range("2023-01-02", periods=60, freq="7D")
+    days = pd.date_range("2023-01-01", "2024-03-01", freq="D")
+    events = pd.concat(
+        [_events(*[(str(d.date()), "snap") for d in days if d.day <= 10]), _events(("2023-07-04", "july"))]
+    )
+    matrix, names = event_features(events, dates, frequency_from_code("W"), n_train=50)
+    assert [n for n in names if n.startswith("snap")] == ["snap"]
+    assert {"july[-2]", "july[-1]", "july", "july[+1]"} <= set(names)  # a sparse event keeps its window
+
+
+def _raw(design, events, frequency):
+    """The design's event columns as 0/1 (``event_features``), over its dates."""
+    return event_features(events, design.dates, frequency, design.n_train)[0]
+
+
+def _holidays(design):
+    return default_events(None, "US", design.dates[0], design.dates[-1])
+
+
+def test_the_design_takes_the_seasonal_curve_out_of_each_event_column(tiny_data):
+    config = ForecastConfig(horizon=4, holiday_country="US")
+    prepared = runs.prepare(tiny_data.sales, tiny_data.products, config)
+    design = prepared.design
+    basis = np.column_stack([np.ones(len(design.dates)), design.fourier])
+    history = design.events[: design.n_train]
+    # orthogonal over the history to a constant and every Fourier term ...
+    assert np.allclose(basis[: design.n_train].T @ history, 0.0, atol=1e-8)
+    # ... and otherwise the 0/1 columns: what was taken off is a seasonal curve, in the horizon too
+    raw = _raw(design, _holidays(design), prepared.frequency)
+    taken = raw - design.events
+    coef, *_ = np.linalg.lstsq(basis, taken, rcond=None)
+    assert np.allclose(basis @ coef, taken, atol=1e-8)
+
+
 def test_an_event_just_after_the_horizon_still_lifts_its_run_up_inside_it():
     dates = pd.date_range("2023-01-02", periods=60, freq="7D")  # ends 2024-02-19
     events = _events(("2023-02-14", "valentine"), ("2024-02-27", "valentine"))
@@ -106,7 +162,8 @@ def test_the_design_carries_the_events_and_a_subset_keeps_them(tiny_data):
     design = build_design(tiny_data.sales, tiny_data.products, Hierarchy(), freq, 6, events=events)
     assert design.events.shape == (len(design.dates), 4)
     assert design.event_names == ["sale[-2]", "sale[-1]", "sale", "sale[+1]"]
-    assert design.events[10, 2] == 1 and design.events[62, 2] == 1 and design.events[:, 2].sum() == 2
+    on = _raw(design, events, freq)[:, 2]  # the design's columns less their seasonal fit: as 0/1
+    assert on[10] == 1 and on[62] == 1 and on.sum() == 2
     sub = subset_design(design, np.array([0, 3]))
     assert sub.events is design.events and sub.event_names == design.event_names
 
@@ -141,9 +198,12 @@ def test_prepare_fills_the_calendar_from_the_configured_country(tiny_data):
     plain = runs.prepare(tiny_data.sales, tiny_data.products, ForecastConfig(horizon=4)).design
     assert plain.event_names == []
     config = ForecastConfig(horizon=4, holiday_country="US")
-    design = runs.prepare(tiny_data.sales, tiny_data.products, config).design
-    assert "Christmas Day" in design.event_names and "Christmas Day[-2]" in design.event_names
-    week = design.dates[design.events[:, design.event_names.index("Christmas Day")] > 0]
+    prepared = runs.prepare(tiny_data.sales, tiny_data.products, config)
+    design = prepared.design
+    assert "Christmas Day[-2]" in design.event_names
+    assert "Christmas Day = New Year's Day[-1]" in design.event_names  # a week apart every year
+    raw = _raw(design, _holidays(design), prepared.frequency)
+    week = design.dates[raw[:, design.event_names.index("Christmas Day = New Year's Day[-1]")] > 0]
     assert all(d <= pd.Timestamp(d.year, 12, 25) < d + pd.Timedelta(days=7) for d in week)
     own = runs.prepare(
         tiny_data.sales, tiny_data.products, config, events=_events(("2025-01-20", "winter sale"))

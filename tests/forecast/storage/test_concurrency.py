@@ -6,6 +6,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 from forecast import storage
@@ -44,6 +45,23 @@ def run(db, run_id, n_products, n_draws, hold=False):
     storage.write_run(con, record.with_(n_products=n_products).finished(True, "checks"), forecasts, draws)
     con.close()
     print("written", flush=True)
+
+def stream(db, run_id, n_shards, ready):
+    # a sharded run's write: shards' draws added to the open transaction, then it waits for the rest
+    import time
+    con = storage.connect(db)
+    record = RunRecord.started(run_id, sampler="fake")
+    storage.start_run(con, record)
+    rng = np.random.default_rng(1)
+    with storage.RunWriter(con, run_id) as writer:
+        for k in range(n_shards):
+            writer.add_draws(SamplePaths(
+                values=rng.poisson(5.0, size=(200, 300, 13)),
+                products=np.array([f"S{k}-{i:05d}" for i in range(300)]),
+                dates=pd.date_range("2025-01-06", periods=13, freq="7D"),
+            ))
+        open(ready, "w").close()
+        time.sleep(600)
 """
 
 
@@ -138,4 +156,37 @@ def test_a_live_running_run_is_not_marked_failed(tmp_path):
     con.execute("update forecast_runs set writer_pid = 2147483000 where run_id = 'mine'")
     storage.start_run(con, RunRecord.started("next"))  # a new run sweeps the dead one
     assert con.execute("select status from forecast_runs where run_id = 'mine'").fetchone()[0] == "failed"
+    con.close()
+
+
+def test_a_sharded_writer_killed_between_shards_leaves_no_partial_run(tmp_path):
+    """kill -9 while a sharded run's transaction holds some shards' draws (``RunWriter``): none of
+    them is in the database afterwards, the previous run is whole, and the next writer marks the
+    killed run failed."""
+    db, ready = tmp_path / "d.duckdb", tmp_path / "ready"
+    _first_run(db)
+    writer = subprocess.Popen(_python(f"stream({str(db)!r}, 'r1', 3, {str(ready)!r})"), env=_env(), cwd=ROOT)
+    try:
+        deadline = time.monotonic() + 120
+        while not ready.exists() and writer.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert ready.exists(), "the writer never added its shards' draws"
+    finally:
+        os.kill(writer.pid, signal.SIGKILL)
+        writer.wait(timeout=30)
+    assert writer.returncode == -signal.SIGKILL
+    with storage.connect_read_only(db) as con:
+        for table in ("forecasts", "forecast_draws"):
+            assert con.execute(f"select count(*) from {table} where run_id = 'r1'").fetchone()[0] == 0
+        assert (
+            con.execute("select count(*) from forecast_draws where run_id = 'r0'").fetchone()[0]
+            == 40 * 13 * 50
+        )
+        assert con.execute("select status from forecast_runs where run_id = 'r1'").fetchone()[0] == "running"
+    con = storage.connect(db)
+    assert storage.mark_stale_runs_failed(con) == ["r1"]
+    assert con.execute("select status, message from forecast_runs where run_id = 'r1'").fetchone() == (
+        "failed",
+        "interrupted",
+    )
     con.close()

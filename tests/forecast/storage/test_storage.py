@@ -177,6 +177,74 @@ def test_a_failed_write_leaves_nothing_half_written(con, monkeypatch):
     assert con.execute("select distinct run_id from latest_forecasts").fetchall() == [("good",)]
 
 
+def _random_draws(products, n_draw=7, horizon=3, seed=1):
+    rng = np.random.default_rng(seed)
+    return SamplePaths(
+        values=rng.poisson(4.0, size=(n_draw, len(products), horizon)),
+        products=np.array(products),
+        dates=pd.date_range("2025-01-06", periods=horizon, freq="7D"),
+    )
+
+
+def _part(paths, block):
+    return SamplePaths(paths.values[:, block], paths.products[block], paths.dates)
+
+
+def test_draws_added_shard_by_shard_are_the_draws_written_at_once(con, monkeypatch):
+    """A sharded run's writer takes the sample paths a shard at a time, in the order the shards
+    finish, in one transaction: the same rows as one write of them all, each shard's written
+    product by product in blocks of whole products."""
+    products = [f"P{i}" for i in range(9)]
+    paths = _random_draws(products)
+    whole, streamed = RunRecord.started("whole"), RunRecord.started("streamed")
+    storage.start_run(con, whole)
+    storage.write_run(con, whole.finished(True, "checks"), _forecasts(paths), paths)
+    storage.start_run(con, streamed)
+    monkeypatch.setattr(run_store, "DRAW_CHUNK_ROWS", 2 * 7 * 3)  # two products a block
+    shards = [slice(5, 9), slice(0, 5)]  # the second shard finishes first
+    with storage.RunWriter(con, "streamed") as writer:
+        for block in shards:
+            writer.add_draws(_part(paths, block))
+            # inside the transaction only: another connection sees none of it
+            assert _count(con.cursor(), "forecast_draws", "run_id = 'streamed'") == 0
+        assert writer.draw_rows == 9 * 3 * 7
+        writer.finish(streamed.finished(True, "checks"), _forecasts(paths))
+    rows = "select product_id, date, draw, quantity from forecast_draws where run_id = ? order by all"
+    assert _count(con, "forecast_draws", "run_id = 'streamed'") == 9 * 3 * 7
+    assert con.execute(rows, ["streamed"]).fetchall() == con.execute(rows, ["whole"]).fetchall()
+    order = con.execute(
+        "select product_id from forecast_draws where run_id = 'streamed' order by rowid"
+    ).fetchall()
+    runs = [p for i, (p,) in enumerate(order) if i == 0 or order[i - 1][0] != p]
+    assert runs == products[5:] + products[:5]  # product by product, as the shards came
+    assert _count(con, "forecasts", "run_id = 'streamed'") == 9 * 3
+    assert con.execute("select status from forecast_runs where run_id = 'streamed'").fetchone() == (
+        "succeeded",
+    )
+
+
+def test_a_streamed_write_that_fails_leaves_nothing_of_its_run(con):
+    paths = _random_draws([f"P{i}" for i in range(4)])
+    limit = con.execute("select current_setting('memory_limit')").fetchall()
+    storage.start_run(con, RunRecord.started("bad"))
+    with pytest.raises(RuntimeError, match="shard 2 failed"), storage.RunWriter(con, "bad") as writer:
+        writer.add_draws(_part(paths, slice(0, 2)))
+        writer.add_draws(_part(paths, slice(2, 4)))
+        raise RuntimeError("shard 2 failed")
+    storage.fail_run(con, "bad", "RuntimeError: shard 2 failed")
+    assert _count(con, "forecast_draws") == 0 and _count(con, "forecasts") == 0
+    assert con.execute("select status from forecast_runs").fetchall() == [("failed",)]
+    assert con.execute("select current_setting('memory_limit')").fetchall() == limit  # restored
+    storage.start_run(con, RunRecord.started("unfinished"))
+    with pytest.raises(RuntimeError, match="without finish"), storage.RunWriter(con, "unfinished") as w:
+        w.add_draws(paths)
+    assert _count(con, "forecast_draws") == 0
+    with pytest.raises(ValueError, match="running"), storage.RunWriter(con, "unfinished") as w:
+        w.finish(RunRecord.started("unfinished"), _forecasts(paths))  # a record not finished: refused
+    with pytest.raises(RuntimeError, match="not open"):
+        w.add_draws(paths)
+
+
 def test_the_run_record_is_the_forecast_runs_row(con):
     """Every column of forecast_runs is a field of RunRecord and back: a new column goes in both."""
     columns = [r[0] for r in con.execute("describe forecast_runs").fetchall()]
