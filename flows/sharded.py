@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import time
+import warnings
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
@@ -226,5 +227,8 @@ def run_in_process(**kwargs) -> ForecastSummary:
 def run_sharded(dask_address: str | None = None, workers: int | None = None, **kwargs) -> ForecastSummary:
     """Run ``sharded_forecast_flow`` on Dask (see ``task_runner``)."""
     runner = task_runner(dask_address, workers)
-    with _api_for_workers():
+    with _api_for_workers(), warnings.catch_warnings():
+        # Stage 1's sample travels to its worker in the task (tens of MiB on a large catalog): by
+        # design, so distributed's advice to load the data with Dask is noise to the user.
+        warnings.filterwarnings("ignore", message="Sending large graph", category=UserWarning)
         return sharded_forecast_flow.with_options(task_runner=runner)(**kwargs)
