@@ -44,6 +44,27 @@ def test_divergences_send_the_funnels_part_less_centered_with_smaller_steps():
     assert trend.forms == {"trend": 0.25}
 
 
+def test_a_few_divergences_anywhere_only_shorten_the_steps_until_they_are_as_short_as_they_go():
+    """Two divergent draws that sit at no particular scale cannot name a funnel: no part is
+    rewritten while the steps can still shrink; at the smallest steps, the likeliest part is."""
+    rng = np.random.default_rng(0)
+    post = {name: np.exp(rng.normal(-1, 0.5, (2, 500))) for name in ("sigma_brand", "sigma_color", "trend_sigma")}
+    diverging = np.zeros((2, 500), bool)
+    low = np.argsort(post["sigma_brand"].ravel())
+    diverging.ravel()[low[300]] = diverging.ravel()[low[400]] = True  # a little below the middle
+    idata = az.from_dict(posterior=post, sample_stats={"diverging": diverging, "energy": rng.normal(size=(2, 500))})
+    two = [Failure("divergences", 2, 0)]
+    remedy = choose_remedy(two, SETTINGS, FORMS, idata, 1, set(), 4)
+    assert remedy.forms == {} and remedy.settings.target_accept > SETTINGS.target_accept
+    assert "smaller steps" in remedy.action and "less centered" not in remedy.action
+    smallest = Settings(**{**SETTINGS.__dict__, "target_accept": 0.99})
+    last = choose_remedy(two, smallest, FORMS, idata, 3, set(), 4)
+    assert len(last.forms) == 1 and "less centered" in last.action  # the likeliest part, at last
+    assert last.settings.target_accept == 0.99
+    funnel = choose_remedy(two, SETTINGS, FORMS, _divergent_at_low("sigma_brand"), 1, set(), 4)
+    assert funnel.forms == {"groups:brand": 0.4}  # a clear funnel is rewritten at once
+
+
 def test_too_few_effective_draws_pool_more_chains_then_run_longer_chains():
     low = [Failure("ess", 200, MIN_ESS, "sigma_brand")]
     remedy = choose_remedy(low, SETTINGS, FORMS, None, 1, set(), 4)
