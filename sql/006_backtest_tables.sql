@@ -31,7 +31,7 @@ create table if not exists backtest_runs (
 -- end date after the cutoff). A discontinued product's periods after its end date are not scored.
 create table if not exists backtest_metrics (
     backtest_id varchar not null,
-    method varchar not null,        -- hierarchical | no_pooling | seasonal_naive | auto_ets | croston | tsb | adida | hierarchical_from_attributes
+    method varchar not null,        -- hierarchical | no_pooling | seasonal_naive | auto_ets | croston | tsb | adida | auto_ets_bottom_up | auto_ets_min_trace | hierarchical_from_attributes
     level varchar not null,
     segment varchar not null,
     fold integer not null,

@@ -10,7 +10,9 @@ after it. Within a fold every method forecasts the same series over the same dat
   products file says are leaving (``declining``: an end date after the cutoff);
 - aggregate levels (each attribute of the hierarchy, and ``total``) over the products with history:
   the project's models sum their joint sample paths (coherent aggregates); a baseline forecasts the
-  aggregated series itself, as a planner would.
+  aggregated series itself, as a planner would; and AutoETS's forecasts of every series at every
+  level are made coherent by BottomUp and MinTrace (``auto_ets_bottom_up``, ``auto_ets_min_trace``:
+  ``forecast.evaluation.reconciled``), over the products whose history reaches the cutoff.
 
 Future prices and promotions in the scored periods are given to the model as a plan (a retailer sets
 its own prices and promotion calendar ahead); quantities after the cutoff never reach a fit. A
@@ -21,6 +23,7 @@ fitted on those zeros would be scored on them too).
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass, field
 
@@ -49,9 +52,10 @@ from forecast.contract.schema import (
     Hierarchy,
 )
 from forecast.contract.segments import INTERMITTENT_ADI, is_censored, is_declining, is_new
-from forecast.evaluation.baselines import baseline_forecasts
+from forecast.evaluation.baselines import baseline_forecasts, fit_auto_ets
 from forecast.evaluation.metrics import mase as fold_mase
 from forecast.evaluation.metrics import pit, pit_histogram, score
+from forecast.evaluation.reconciled import reconcile
 from forecast.prep.calendar import Frequency, infer_frequency
 from forecast.prep.design import level_keys, panel_rows
 
@@ -63,6 +67,8 @@ SEGMENTS = ("all", "regular", "intermittent", "new", "unseen", "cold_start", "st
 FLAGS = ("stockout", "declining")
 SEASON = {"D": 7, "W": 52, "M": 12, "Q": 4}
 SEP = "\x1f"
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -278,7 +284,8 @@ def run_fold(
 
     ``cold_start``: products whose whole history is hidden from one more fit of the model, which then
     forecasts them from their attributes alone (method ``hierarchical_from_attributes``).
-    ``baselines`` and ``no_pooling``: whether to forecast with the baselines and the no-pooling model.
+    ``baselines`` and ``no_pooling``: whether to forecast with the baselines (AutoETS's
+    reconciliations among them) and the no-pooling model.
     ``events``: the event calendar the model's fits read (``runs.prepare``).
     """
     sales = sales.assign(**{DATE: pd.to_datetime(sales[DATE])})
@@ -319,13 +326,31 @@ def run_fold(
         season = SEASON[frequency.code]
         # A product id and an attribute value may coincide: a series is named by level and id.
         named = seen_history.assign(series_id=seen_history["level"] + SEP + seen_history["series_id"])
-        base = baseline_forecasts(named[["series_id", DATE, "y"]], fold.dates, season)
-        parts = base["series_id"].str.split(SEP, n=1, expand=True)
-        forecasts.append(base.assign(level=parts[0], series_id=parts[1]))
+        named = named[["series_id", DATE, "y"]]
+        ets = fit_auto_ets(named, len(fold.dates), season)
+        base = baseline_forecasts(named, fold.dates, season, ets=ets)
+        rec, skipped = reconcile(ets, _members(history, keys, fold.cutoff), fold.dates)
+        for method, reason in skipped.items():
+            log.warning("fold %d: %s left out: %s", fold.number, method, reason)
+        for frame in [f for f in (base, rec) if len(f)]:
+            parts = frame["series_id"].str.split(SEP, n=1, expand=True)
+            forecasts.append(frame.assign(level=parts[0], series_id=parts[1]))
     frame = pd.concat(forecasts, ignore_index=True)
     frame = frame[["method", "level", "series_id", DATE, "mean", *SCORING_COLUMNS]]
     flags = product_flags(sales, products, fold.cutoff)
     return FoldResult(fold, frame, actuals, seen_history, segments, fits, flags)
+
+
+def _members(history: pd.DataFrame, keys: pd.DataFrame, cutoff: pd.Timestamp) -> pd.DataFrame:
+    """The reconciliations' hierarchy, series named as ``run_fold`` names them: the products whose
+    history reaches the cutoff (one that left the catalog before it sums into nothing ahead) and
+    the series they sum into at every aggregate level."""
+    last = history.groupby(PRODUCT)[DATE].max()
+    live = last.index[last == cutoff]
+    return pd.DataFrame(
+        {level: level + SEP + keys.loc[live, level].to_numpy() for level in keys.columns},
+        index="product" + SEP + live,
+    )
 
 
 def cold_start_sample(segments: pd.Series, share: float, seed: int) -> pd.Index:

@@ -28,10 +28,13 @@ BASELINE_COLORS = {
     "croston": "#66a61e",
     "tsb": "#1b9e77",
     "adida": "#a6761d",
+    "auto_ets_bottom_up": "#17becf",
+    "auto_ets_min_trace": "#e7298a",
 }
 OTHER = "#9a9a9a"
 SEGMENT_ORDER = ["all", "regular", "intermittent", "new", "unseen", "cold_start", "stockout", "declining"]
 CALIBRATION = ["coverage_50", "coverage_80", "coverage_95", "pit_coverage_80"]
+INTERVALS = ["coverage_50", "coverage_80", "coverage_95"]  # nominal: the number in the name
 
 CSS = """
 body { font-family: system-ui, sans-serif; margin: 2rem auto; max-width: 1100px; color: #222; }
@@ -44,11 +47,12 @@ th { background: #f5f5f5; } td:first-child, th:first-child { text-align: left; }
 """
 
 
-def _png(fig) -> str:
+def _png(fig, alt: str = "") -> str:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
     plt.close(fig)
-    return f'<img src="data:image/png;base64,{base64.b64encode(buf.getvalue()).decode()}">'
+    alt = f' alt="{html.escape(alt)}"' if alt else ""
+    return f'<img src="data:image/png;base64,{base64.b64encode(buf.getvalue()).decode()}"{alt}>'
 
 
 def _color(method: str) -> str:
@@ -79,6 +83,13 @@ def accuracy_plot(metrics: pd.DataFrame) -> str:
     return _png(fig)
 
 
+def _level_order(levels) -> list[str]:
+    """``product``, the hierarchy's attributes as they come, ``total``: of those present."""
+    present = list(dict.fromkeys(levels))
+    middle = [lv for lv in present if lv not in ("product", "total")]
+    return [lv for lv in ["product", *middle, "total"] if lv in present]
+
+
 def level_plot(metrics: pd.DataFrame) -> str:
     """Skill at every level: each method's CRPS relative to seasonal naive's (below 1 beats it)."""
     rows = metrics[(metrics["fold"] == 0) & (metrics["segment"] == "all")]
@@ -86,8 +97,7 @@ def level_plot(metrics: pd.DataFrame) -> str:
     if "seasonal_naive" not in table.columns:
         return ""
     rel = table.div(table["seasonal_naive"], axis=0)
-    levels = ["product", *[lv for lv in rel.index if lv not in ("product", "total")], "total"]
-    rel = rel.reindex([lv for lv in levels if lv in rel.index])
+    rel = rel.reindex([lv for lv in _level_order(rows["level"]) if lv in rel.index])
     methods = [m for m in _methods(rows) if m in rel.columns and m != FROM_ATTRIBUTES]
     fig, ax = plt.subplots(figsize=(9, 3.6))
     width = 0.8 / len(methods)
@@ -99,7 +109,7 @@ def level_plot(metrics: pd.DataFrame) -> str:
             width,
             label=m,
             color=_color(m),
-            alpha=1 if m in PALETTE else 0.35 + 0.1 * i,
+            alpha=1 if m in PALETTE else 0.6,  # the baselines lighter, each in its own colour
         )
     ax.axhline(1, color="black", lw=0.8)
     ax.set_xticks(x + 0.4 - width / 2, rel.index)
@@ -107,6 +117,45 @@ def level_plot(metrics: pd.DataFrame) -> str:
     ax.set_title("Accuracy by level (aggregates of the model from summed sample paths)", fontsize=11)
     ax.legend(fontsize=7, ncol=4)
     return _png(fig)
+
+
+def level_coverage_plot(metrics: pd.DataFrame) -> str:
+    """Calibration at every level: each method's share of actuals inside its 50%, 80% and 95%
+    intervals, all folds, against the nominal share (dashed)."""
+    rows = metrics[(metrics["fold"] == 0) & (metrics["segment"] == "all")]
+    columns = [c for c in INTERVALS if c in rows.columns and rows[c].notna().any()]
+    if rows.empty or not columns:
+        return ""
+    levels = _level_order(rows["level"])
+    methods = [m for m in _methods(rows) if m != FROM_ATTRIBUTES]
+    fig, axes = plt.subplots(1, len(columns), figsize=(4.2 * len(columns), 3.8), squeeze=False, sharey=True)
+    x = np.arange(len(levels))
+    shift = 0.5 / max(len(methods), 1)
+    for ax, column in zip(axes[0], columns, strict=True):
+        nominal = int(column.removeprefix("coverage_")) / 100
+        table = rows.pivot_table(index="level", columns="method", values=column).reindex(levels)
+        for i, m in enumerate(m for m in methods if m in table.columns):
+            own = m in PALETTE
+            ax.plot(
+                x - 0.25 + i * shift,
+                table[m],
+                marker="o" if own else ".",
+                ms=6 if own else 5,
+                lw=1.4 if own else 0.6,
+                color=_color(m),
+                label=m,
+            )
+        ax.axhline(nominal, color="black", lw=1, ls="--")
+        ax.set_xticks(x, levels, fontsize=8)
+        ax.set_ylim(0, 1.02)
+        ax.set_title(f"{column.removeprefix('coverage_')}% interval (nominal {nominal:.0%})", fontsize=10)
+        ax.tick_params(labelsize=8)
+    axes[0][0].set_ylabel("share of actuals inside")
+    fig.suptitle("Coverage by level: dashed at the nominal share", fontsize=11)
+    fig.tight_layout()
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles, labels, fontsize=7, ncol=5, loc="upper center", bbox_to_anchor=(0.5, 0.0))
+    return _png(fig, alt="coverage by level")
 
 
 def coverage_plot(metrics: pd.DataFrame) -> str:
@@ -259,7 +308,10 @@ def render(
         ]
     ]
     levels = metrics[(metrics["fold"] == 0) & (metrics["segment"] == "all")]
-    level_table = levels.pivot_table(index="method", columns="level", values="crps").reset_index()
+    level_table = levels.pivot_table(index="method", columns="level", values="crps")
+    level_table = level_table.reindex(columns=_level_order(level_table.columns)).reset_index()
+    level_coverage = levels.pivot_table(index="method", columns="level", values="coverage_80")
+    level_coverage = level_coverage.reindex(columns=_level_order(level_coverage.columns)).reset_index()
     fits = pd.DataFrame(record.get("fits") or [])
     cutoffs = ", ".join(str(c) for c in record.get("cutoffs", []))
     parts = [
@@ -285,6 +337,15 @@ def render(
         "<h2>Accuracy by level</h2>",
         level_plot(metrics),
         _table(level_table),
+        "<p class='note'>Aggregates of the project's models are their products' sample paths summed; "
+        "a baseline forecasts each aggregated series itself; auto_ets_bottom_up and auto_ets_min_trace "
+        "make AutoETS's forecasts of every series coherent (hierarchicalforecast's BottomUp, the "
+        "products' forecasts summed, and MinTrace mint_shrink, every level's forecast weighed by its "
+        "in-sample errors), with normal intervals.</p>",
+        "<h3>Coverage by level</h3>",
+        level_coverage_plot(metrics),
+        "<p class='note'>80% interval coverage by level (nominal 0.8):</p>",
+        _table(level_coverage),
         "<h2>Calibration</h2>",
         coverage_plot(metrics),
         pit_plot(pit),

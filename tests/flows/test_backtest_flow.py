@@ -10,6 +10,7 @@ from forecast import storage
 from forecast.contract.quantiles import BACKTEST_QUANTILES
 from forecast.evaluation.backtest import FROM_ATTRIBUTES, MODEL, NO_POOLING
 from forecast.evaluation.baselines import BASELINES
+from forecast.evaluation.reconciled import METHODS as RECONCILED
 from tests.conftest import write_inputs
 
 FOLDS = 2
@@ -67,7 +68,7 @@ def test_every_method_scored_at_every_level(backtest_db):
     db, summary = backtest_db
     m = _q(db, f"select * from backtest_metrics where backtest_id = '{summary.backtest_id}'")
     overall = m[(m["fold"] == 0) & (m["segment"] == "all")]
-    for method in (MODEL, NO_POOLING, *BASELINES):
+    for method in (MODEL, NO_POOLING, *BASELINES, *RECONCILED):
         levels = set(overall.loc[overall["method"] == method, "level"])
         assert levels == {"product", "category", "brand", "color", "total"}, method
     assert set(m["fold"]) == {0, 1, 2}

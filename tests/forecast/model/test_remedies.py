@@ -48,11 +48,15 @@ def test_a_few_divergences_anywhere_only_shorten_the_steps_until_they_are_as_sho
     """Two divergent draws that sit at no particular scale cannot name a funnel: no part is
     rewritten while the steps can still shrink; at the smallest steps, the likeliest part is."""
     rng = np.random.default_rng(0)
-    post = {name: np.exp(rng.normal(-1, 0.5, (2, 500))) for name in ("sigma_brand", "sigma_color", "trend_sigma")}
+    post = {
+        name: np.exp(rng.normal(-1, 0.5, (2, 500))) for name in ("sigma_brand", "sigma_color", "trend_sigma")
+    }
     diverging = np.zeros((2, 500), bool)
     low = np.argsort(post["sigma_brand"].ravel())
     diverging.ravel()[low[300]] = diverging.ravel()[low[400]] = True  # a little below the middle
-    idata = az.from_dict(posterior=post, sample_stats={"diverging": diverging, "energy": rng.normal(size=(2, 500))})
+    idata = az.from_dict(
+        posterior=post, sample_stats={"diverging": diverging, "energy": rng.normal(size=(2, 500))}
+    )
     two = [Failure("divergences", 2, 0)]
     remedy = choose_remedy(two, SETTINGS, FORMS, idata, 1, set(), 4)
     assert remedy.forms == {} and remedy.settings.target_accept > SETTINGS.target_accept
