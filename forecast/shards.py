@@ -64,9 +64,9 @@ LARGE_SHARD_PRODUCTS = 10_000
 # take about a minute at 30,490 products). Measured on the M5-shaped catalog (benchmarks/README.md,
 # "the M5-shaped catalog"): at 2.5 stage 1 ran out of time one remedy short of its checks; at 6,
 # seeds 1 and 2 passed on their sixth attempt, each with the budget all but spent (642 of 642 s;
-# the last attempt of seed 2 cut to the 2 chains the time left allowed). 10 leaves room for one
-# more attempt, and keeps the whole run inside half an hour on 2 cores (a first attempt of 107 to
-# 125 s: stage 1 at most about 21 minutes, the rest about 1.5).
+# the last attempt of seed 2 cut to the 2 chains the time left allowed); at 10, seed 3 passed on a
+# sixth attempt that 6 would not have started. 10 keeps the whole run inside half an hour on 2
+# cores (a first attempt of 107 to 125 s: stage 1 at most about 21 minutes, the rest about 1.5).
 LARGE_STAGE1_BUDGET = 10.0
 # per pooling group; "season" (per Fourier term) and "event" (per event column) are frames
 POOLED = ("trend", "elasticity", "promo", "logit_zero", "ramp")
