@@ -56,7 +56,7 @@ from forecast.contract.schema import AVAILABILITY, DATE, PRODUCT, QUANTITY
 from forecast.evaluation import metrics
 from forecast.evaluation.baselines import baseline_forecasts
 from forecast.evaluation.metrics import score
-from forecast.evaluation.reconciled import reconciled_forecasts
+from forecast.evaluation.reconciled import named_members, reconciled_forecasts
 
 LEVELS = ("category", "brand", "color")
 BASE_VARIANTS = {
@@ -188,12 +188,7 @@ def reconciled_cells(
     named = pd.concat(
         [f.assign(series_id=level + sep + f["series_id"].astype(str)) for level, f in history.items()]
     )
-    attrs = products.set_index(PRODUCT)[list(LEVELS)].astype(str)
-    members = pd.DataFrame(
-        {level: level + sep + attrs[level].to_numpy() for level in LEVELS}
-        | {"total": "total" + sep + "total"},
-        index="product" + sep + attrs.index,
-    )
+    members = named_members(products.set_index(PRODUCT)[list(LEVELS)].assign(total="total"), sep)
     rows, skipped = reconciled_forecasts(named, members, future, 7)
     if skipped:
         print("not reconciled:", skipped, flush=True)

@@ -55,7 +55,7 @@ from forecast.contract.segments import INTERMITTENT_ADI, is_censored, is_declini
 from forecast.evaluation.baselines import baseline_forecasts, fit_auto_ets
 from forecast.evaluation.metrics import mase as fold_mase
 from forecast.evaluation.metrics import pit, pit_histogram, score
-from forecast.evaluation.reconciled import reconcile
+from forecast.evaluation.reconciled import named_members, reconcile
 from forecast.prep.calendar import Frequency, infer_frequency
 from forecast.prep.design import level_keys, panel_rows
 
@@ -346,11 +346,7 @@ def _members(history: pd.DataFrame, keys: pd.DataFrame, cutoff: pd.Timestamp) ->
     history reaches the cutoff (one that left the catalog before it sums into nothing ahead) and
     the series they sum into at every aggregate level."""
     last = history.groupby(PRODUCT)[DATE].max()
-    live = last.index[last == cutoff]
-    return pd.DataFrame(
-        {level: level + SEP + keys.loc[live, level].to_numpy() for level in keys.columns},
-        index="product" + SEP + live,
-    )
+    return named_members(keys.loc[last.index[last == cutoff]], SEP)
 
 
 def cold_start_sample(segments: pd.Series, share: float, seed: int) -> pd.Index:

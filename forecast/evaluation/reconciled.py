@@ -35,6 +35,16 @@ class ReconciliationError(ValueError):
     """A reconciliation that this history cannot support (too short, a singular covariance)."""
 
 
+def named_members(keys: pd.DataFrame, sep: str) -> pd.DataFrame:
+    """``summing_matrix``'s ``members`` from ``keys`` (index: product ids; per aggregate level, the
+    key of the series each product sums into), every series named ``<level><sep><id>`` (a product
+    and an attribute value may share an id)."""
+    return pd.DataFrame(
+        {level: level + sep + keys[level].astype(str).to_numpy() for level in keys.columns},
+        index="product" + sep + keys.index.astype(str),
+    )
+
+
 def summing_matrix(members: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
     """hierarchicalforecast's ``S_df`` and ``tags`` from ``members``: one row per bottom series
     (index: its id), per aggregate level (column) the id of the series it sums into.
