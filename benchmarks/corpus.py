@@ -118,16 +118,18 @@ CATALOGS = [
 BY_NAME = {c.name: c for c in CATALOGS}
 
 
-def one(name: str, seed: int) -> dict:
-    """One forecast run at default settings on a generated catalog: fit (with its remedies) and
-    forecast; what the run record says, and the time."""
+def one(name: str, seed: int, options: dict | None = None) -> dict:
+    """One forecast run at default settings (but ``options``) on a generated catalog: fit (with its
+    remedies) and forecast; what the run record says, and the time."""
     from forecast import runs
     from forecast.config.options import ForecastConfig
     from forecast.prep.synthetic import generate_retail_data
 
     spec = BY_NAME[name]
     data = generate_retail_data(seed=seed, **spec.generate)
-    config = ForecastConfig.from_options(nested=spec.nested, crossed=spec.crossed, seed=seed)
+    config = ForecastConfig.from_options(
+        nested=spec.nested, crossed=spec.crossed, seed=seed, **(options or {})
+    )
     t0 = time.perf_counter()
     prepared = runs.prepare(data.sales, data.products, config)
     fitted = runs.fit_model(prepared, config, progressbar=False)
@@ -203,10 +205,15 @@ def main() -> None:
         "--label", default="convergence_corpus", help="results file name (results/LABEL.json)"
     )
     parser.add_argument("--table", help="print the table of a results file and stop")
+    parser.add_argument(
+        "--option", action="append", default=[], metavar="KEY=VALUE",
+        help="a forecast option for every run, e.g. shared_shocks=on (default: the defaults)",
+    )  # fmt: skip
     parser.add_argument("--one", nargs=2, metavar=("CATALOG", "SEED"), help=argparse.SUPPRESS)
     args = parser.parse_args()
+    options = dict(o.split("=", 1) for o in args.option)
     if args.one:
-        print(json.dumps(one(args.one[0], int(args.one[1])), default=str))
+        print(json.dumps(one(args.one[0], int(args.one[1]), options), default=str))
         return
     if args.table:
         print(table(json.loads(Path(args.table).read_text())["results"]))
@@ -217,7 +224,9 @@ def main() -> None:
     for name in args.catalogs:
         for seed in args.seeds:
             out = subprocess.run(
-                [sys.executable, __file__, "--one", name, str(seed)], capture_output=True, text=True
+                [sys.executable, __file__, "--one", name, str(seed), *(f"--option={o}" for o in args.option)],
+                capture_output=True,
+                text=True,
             )
             if out.returncode != 0:
                 tail = out.stderr.strip().splitlines()[-1] if out.stderr.strip() else "no output"
@@ -233,7 +242,7 @@ def main() -> None:
                 f"after {result['attempts']} attempt(s), {result['total_s']} s; {result['problems']}",
                 flush=True,
             )
-    save(args.label, {"seeds": args.seeds, "results": results})
+    save(args.label, {"seeds": args.seeds, "options": options, "results": results})
     print(table(results))
 
 

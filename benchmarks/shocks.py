@@ -6,8 +6,9 @@
 A catalog from ``forecast.prep.synthetic.generate_retail_data`` with shared demand shocks
 (``--shock-sigma`` catalog-wide and ``--shock-group-sigma`` per category, AR(1) with ``--shock-phi``;
 ``--no-shocks``: none), 104 weeks of history and 13 held out (the generator's own prices and
-promotions given as the plan). The model is fitted with ``shared_shocks`` off and on (``--variants``;
-``ForecastConfig`` defaults otherwise, one sampling attempt with the remedies' budget). Its sample
+promotions given as the plan). The model is fitted with ``shared_shocks`` off (``static``), on
+(``shocks``) and at the default (``defaults``: ``auto``, the pre-fit decides) (``--variants``;
+``ForecastConfig`` defaults otherwise, the remedies' attempt budget). Its sample
 paths are summed within each draw to every category and to the total (coherent), and scored at the
 product, category and total level against:
 
@@ -41,7 +42,7 @@ from forecast.evaluation.metrics import score
 from forecast.prep.synthetic import generate_retail_data
 
 HISTORY, HORIZON = 104, 13
-VARIANTS = {"static": {}, "shocks": {"shared_shocks": "on"}}
+VARIANTS = {"static": {"shared_shocks": "off"}, "shocks": {"shared_shocks": "on"}, "defaults": {}}
 N_ORACLE = 2000
 
 

@@ -33,7 +33,7 @@ every series of every level and made coherent by hierarchicalforecast's BottomUp
 (``mint_shrink``), normal intervals (``forecast/evaluation/reconciled.py``, as the backtest scores
 them; results named ``bottom_up`` and ``min_trace``).
 
-Variants (``--variants``, none for the baselines alone): ``static`` (the defaults), ``shocks`` (``shared_shocks=on``), ``drift``
+Variants (``--variants``, none for the baselines alone): ``defaults`` (shared shocks where the pre-fit finds them), ``static`` (``shared_shocks=off``), ``shocks`` (``shared_shocks=on``), ``drift``
 (``level_drift=on``), ``shocks_drift`` (both), and each with ``_us`` (the US public holidays as the
 event calendar, ``holiday_country=US``).
 """
@@ -60,7 +60,8 @@ from forecast.evaluation.reconciled import named_members, reconciled_forecasts
 
 LEVELS = ("category", "brand", "color")
 BASE_VARIANTS = {
-    "static": {},
+    "defaults": {},  # shared shocks where the pre-fit finds them (auto)
+    "static": {"shared_shocks": "off"},
     "shocks": {"shared_shocks": "on"},
     "drift": {"level_drift": "on"},
     "shocks_drift": {"shared_shocks": "on", "level_drift": "on"},

@@ -354,7 +354,7 @@ def forecast(
     if stage2 not in ("auto", "conditional", "nuts"):
         fail(f"unknown --stage2 '{stage2}': choose auto, conditional or nuts")
     config, given = _config(options)
-    if task_runner == "dask" and config.shared_shocks == "on":
+    if task_runner == "dask" and config.shared_shocks == "on" and stage2 == "nuts":
         fail(NO_SHARDED_SHOCKS)
     path = _check_database(_db(db), config.hierarchy.attributes)
     if plan is not None:

@@ -9,13 +9,13 @@ import arviz as az
 import pandas as pd
 
 from forecast import __version__
-from forecast.config.options import DEFAULT_HORIZON, ForecastConfig
+from forecast.config.options import DEFAULT_HORIZON, NO_SHARDED_SHOCKS, ForecastConfig
 from forecast.contract.paths import SamplePaths
 from forecast.contract.schema import DATE, PRODUCT
 from forecast.model.builder import build_model
 from forecast.model.diagnostics import checked_parameters, parameter_table, verdict
 from forecast.model.effects import product_effects
-from forecast.model.forms import choose_forms, exponent_at, pilot_scales
+from forecast.model.forms import choose_forms, exponent_at, pilot_scales, shared_shocks_found
 from forecast.model.inference import fit_advi
 from forecast.model.predict import sample_paths, summarise
 from forecast.model.remedies import fit_until_converged
@@ -91,9 +91,22 @@ def model_for(
         product_effects=config.product_effect_list,
         launch_ramp=config.launch_ramp == "on",
         level_drift=config.level_drift == "on",
-        shared_shocks=config.shared_shocks == "on",
+        shared_shocks=shocks_in(design, config, fixed),
         censor=config.stockouts == "censored",
     )
+
+
+def shocks_in(design: Design, config: ForecastConfig, fixed: dict | None = None) -> bool:
+    """Whether the model has shared demand shocks: ``shared_shocks`` on, or ``auto`` and the pre-fit
+    finds them in the history (``forecast.model.forms.shared_shocks_found``). A shard's stage 2 by
+    NUTS (``fixed``) has none: its shocks would be its own, not shared with the other shards."""
+    if fixed is not None:
+        if config.shared_shocks == "on" or "shock_sigma" in fixed:
+            raise ValueError(NO_SHARDED_SHOCKS)
+        return False
+    if config.shared_shocks == "auto":
+        return shared_shocks_found(design, config.merged_priors)["found"]
+    return config.shared_shocks == "on"
 
 
 def fit_model(
@@ -178,6 +191,7 @@ def describe(prepared: Prepared, config: ForecastConfig) -> dict:
         "message": f"future prices and promotions: {d.future_price_source}; "
         + (f"{len(d.event_names)} calendar event column(s); " if d.event_names else "")
         + f"NUTS target acceptance {config.target_accept_for(len(d.products)):.2f}"
+        + f"; {_shocks_line(d, config)}"
         + (
             f"; {d.sales_after_end} sales row(s) dated after their product's end_date were not read as history"
             if d.sales_after_end
@@ -196,6 +210,17 @@ def describe(prepared: Prepared, config: ForecastConfig) -> dict:
             else ""
         ),
     }
+
+
+def _shocks_line(design: Design, config: ForecastConfig) -> str:
+    """The run record's word on the shared shocks: in the model or not, and why."""
+    if config.shared_shocks != "auto":
+        return f"shared shocks {config.shared_shocks} (set)"
+    found = shared_shocks_found(design, config.merged_priors)
+    return (
+        f"shared shocks {'on' if found['found'] else 'off'} (auto: the pre-fit's shock sd "
+        f"{found['sd']:.3f} a period, p {found['p']:.2g})"
+    )
 
 
 def outcome(diagnostics: dict, publish_unconverged: bool) -> tuple[bool, str | None]:

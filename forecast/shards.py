@@ -190,7 +190,7 @@ def large_catalog(n_products: int, config: ForecastConfig) -> ShardConfig | None
         stage2="conditional",
         stage1_budget=LARGE_STAGE1_BUDGET,
     )
-    if n_products < LARGE_CATALOG or config.shared_shocks == "on":
+    if n_products < LARGE_CATALOG:
         return None
     if stage2_method(config, replace(sharding, stage2="auto")) != "conditional":
         return None
@@ -206,12 +206,13 @@ def stage2_method(config: ForecastConfig, sharding: ShardConfig) -> str:
             ("product_effects", bool(config.product_effect_list)),
             ("launch_ramp", config.launch_ramp == "on"),
             ("level_drift", config.level_drift == "on"),
-            ("shared_shocks", config.shared_shocks == "on"),
             ("pooling", config.pooling != "partial"),
         )
         if on
     ]
     if sharding.stage2 == "nuts" or (sharding.stage2 == "auto" and blocked):
+        if config.shared_shocks == "on":  # each shard would fit and draw its own shocks
+            raise ValueError(NO_SHARDED_SHOCKS + (f" ({', '.join(blocked)} need it)" if blocked else ""))
         return "nuts"
     if blocked:
         raise ValueError(
@@ -285,8 +286,6 @@ def shared_values(fitted: Fitted, design: Design) -> dict:
 def stage1_prepared(prepared: Prepared, config: ForecastConfig, sharding: ShardConfig) -> Prepared:
     """The stratified sample stage 1 fits (``stage1_sample``), as its own prepared design: all a
     worker fitting stage 1 needs of the catalog."""
-    if config.shared_shocks == "on":  # each shard would draw its own future shocks: totals too narrow
-        raise ValueError(NO_SHARDED_SHOCKS)
     innermost = config.hierarchy.nested[-1] if config.hierarchy.nested else None
     sample = stage1_sample(prepared.design, sharding.sample_products, innermost, config.seed)
     return Prepared(subset_design(prepared.design, sample), prepared.frequency, prepared.horizon)
@@ -294,7 +293,10 @@ def stage1_prepared(prepared: Prepared, config: ForecastConfig, sharding: ShardC
 
 def stage1_config(config: ForecastConfig, sharding: ShardConfig) -> ForecastConfig:
     """The run's configuration as stage 1 fits with it: its attempt budget at least
-    ``sharding.stage1_budget``."""
+    ``sharding.stage1_budget``; with stage 2 by NUTS, no shared shocks unless set on (which
+    ``stage2_method`` refuses)."""
+    if sharding.stage2 == "nuts" and config.shared_shocks == "auto":
+        config = replace(config, shared_shocks="off")  # its shards could not share them
     if sharding.stage1_budget is None or config.attempt_budget >= sharding.stage1_budget:
         return config
     return replace(config, attempt_budget=sharding.stage1_budget)
@@ -317,12 +319,14 @@ def with_top(stage1: Stage1, design: Design, config: ForecastConfig, sharding: S
     as the catalog's products (``design``) read them; else as it is."""
     if stage2_method(config, sharding) != "conditional":
         return stage1
-    draws = thin(stage1.fitted.idata.posterior, min(TOP_DRAWS, config.sample_paths), config.seed)
+    n_draws = min(TOP_DRAWS, config.sample_paths)
+    draws = thin(stage1.fitted.idata.posterior, n_draws, config.seed)
     top = conditional.top_draws(
         draws.stack(sample=("chain", "draw")),
         design,
         np.random.default_rng([config.seed, 2]),
         config.likelihood,
+        per_draw=conditional.paths_per_draw(config.sample_paths, n_draws),
     )
     return replace(stage1, top=top)
 
@@ -379,7 +383,7 @@ def fit_shard_conditional(shard: Shard, top: conditional.TopDraws, config: Forec
     start = time.perf_counter()
     seed = config.seed + 1 + shard.index
     design = shard.design
-    per_draw = -(-config.sample_paths // top.n_draws)
+    per_draw = conditional.paths_per_draw(config.sample_paths, top.n_draws)
     levels, grids = conditional.sample_levels(
         conditional.row_arrays(design, censor=config.stockouts == "censored"), top, per_draw, seed
     )

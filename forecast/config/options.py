@@ -49,9 +49,11 @@ def option(
     return field(default=default, default_factory=factory, metadata=meta)
 
 
-# A sharded run draws each shard's horizon on its own: shared shocks would not be shared.
+# Stage 2 by NUTS fits each shard's history and draws its horizon on its own: shared shocks would
+# not be shared (stage 2 by conditional sampling reads stage 1's and draws the horizon's once).
 NO_SHARDED_SHOCKS = (
-    "shared_shocks=on is not available in a sharded run yet: run it as one model (no --task-runner dask)"
+    "shared_shocks=on in a sharded run needs stage 2 by conditional sampling: use --stage2 auto or "
+    "conditional, without the options that need NUTS"
 )
 
 
@@ -135,9 +137,10 @@ class ForecastConfig:
     )
     shared_shocks: str = option(
         "Demand shocks shared by the products of a period, catalog-wide and per group, carried into "
-        "the horizon in every sample path (totals' intervals that know products move together)",
-        "off",
-        choices=ON_OFF,
+        "the horizon in every sample path (totals' intervals that know products move together); "
+        "auto: where the pre-fit finds them in the history",
+        "auto",
+        choices=("auto", *ON_OFF),
     )
     stockouts: str = option(
         "Periods with availability below 1: censored (sales a lower bound on demand) or read as demand",

@@ -70,7 +70,7 @@ POOLING = ("partial", "none")
 # PARTIAL_CENTERING); groups "auto" (centered where the smallest level holds CENTER_MIN_PRODUCTS
 # products), "centered" or "noncentered"; product "centered". Measured: benchmarks/README.md
 # ("Model: parameterisation", "the convergence corpus").
-PARTS = ("product", "groups", "season", "event", "elasticity", "promo", "trend", "zero")
+PARTS = ("product", "groups", "season", "event", "elasticity", "promo", "trend", "zero", "shocks")
 POOLED_PARTS = {
     "season": "season",
     "event": "event",
@@ -563,7 +563,9 @@ def _ar_series(
     return scale ** (1.0 - exponent) * w
 
 
-def _shared_shocks(design: Design, priors, fixed: Fixed, predict: bool) -> pt.TensorVariable:
+def _shared_shocks(
+    design: Design, priors, fixed: Fixed, predict: bool, exponents: dict[str, float]
+) -> pt.TensorVariable:
     """Demand shocks shared by every product in a period: a hot week, a slow month, a local event
     moves a whole catalog, or a whole category, together. Summed, independent products' draws know
     nothing of it, so totals got intervals far too narrow and products' too wide (the shared
@@ -573,19 +575,17 @@ def _shared_shocks(design: Design, priors, fixed: Fixed, predict: bool) -> pt.Te
     sum to zero in every period, so the two do not trade off: written on an orthonormal basis of
     such vectors), each an AR(1) in time from 0, ``x_t = phi * x_(t-1) + sigma * e_t``, with one
     ``shock_phi``: a shock carries over to the next periods, so the shocks also follow a level shift
-    that lasts. Each is written for how strongly a period's rows pin it
-    (``forecast.model.forms.shock_exponents``, ``_ar_series``). The history's shocks are parameters; in the horizon
+    that lasts. Each is written for how strongly a period's rows pin it (``exponents``, the forms'
+    ``shocks``: ``forecast.model.forms.shock_exponents`` at the pre-fit's scales; ``_ar_series``). The history's shocks are parameters; in the horizon
     they go on from the last period's, drawn afresh in every sample path (``shock_future_z``,
     ``shock_group_future_z``: not in the posterior) and shared by every product of the path, so a
     draw's products move together and the totals' intervals carry the shared uncertainty. Returns
     the (periods, groups) matrix of shocks, added to the seasonal matrix (zeros in the horizon on the
     history build, where no row reads them)."""
-    from forecast.model.forms import shock_exponents
-
     model = pm.modelcontext(None)
     n, horizon, groups = design.n_train, len(design.dates) - design.n_train, design.n_pool
     pool = design.pool or "pool"
-    a_common, a_own = shock_exponents(design, priors)
+    a_common, a_own = exponents["common"], exponents["own"]
     phi = _known(
         "shock_phi", fixed, lambda: pm.Beta("shock_phi", priors["shock_phi_alpha"], priors["shock_phi_beta"])
     )
@@ -731,7 +731,7 @@ def build_model(
             event_coef = pooled("event", 0.0, "event", (pool, "events"))
             season = season + pt.dot(_data("event_matrix", design.events, not predict), event_coef.T)
         if shared_shocks:  # per (period, group), as seasonality is: into the same matrix
-            season = season + _shared_shocks(design, priors, fixed, predict)
+            season = season + _shared_shocks(design, priors, fixed, predict, forms["shocks"])
         season_row = pool_idx
         if "season" in product_effects and fourier is not None:
             # each product its own seasonal row: its group's plus its Fourier deviation

@@ -47,7 +47,10 @@ class TopDraws:
     effects); ``sigma_product``; ``season`` (season rows x history periods, the seasonality and
     events of each pooling group); per product ``trend``, ``elasticity``, ``promo``, ``log_alpha``
     (the dispersion) and ``zero`` (the logit of a structural zero; ``None`` for the negative
-    binomial).
+    binomial). With shared demand shocks (``forecast.model.builder._shared_shocks``), ``season``
+    holds each group's shocks over the history too, and ``future_shock`` (D, paths per draw, groups,
+    horizon periods) their continuation in each sample path, drawn once for the catalog so that path
+    ``i`` of every shard carries the same shocks (``None`` without them).
     """
 
     group_mean: np.ndarray  # (D, P)
@@ -58,6 +61,7 @@ class TopDraws:
     promo: np.ndarray  # (D, P)
     log_alpha: np.ndarray  # (D, P)
     zero: np.ndarray | None = None  # (D, P)
+    future_shock: np.ndarray | None = None  # (D, paths per draw, groups, horizon)
 
     @property
     def n_draws(self) -> int:
@@ -82,6 +86,7 @@ class TopDraws:
             promo=cut(self.promo),
             log_alpha=cut(self.log_alpha),
             zero=cut(self.zero),
+            future_shock=None if self.future_shock is None else self.future_shock[:, :, groups],
         )
 
 
@@ -366,7 +371,7 @@ def sample_levels(
 
 # Options whose parts are per product or per row (not the top of the hierarchy): the conditional
 # sampler draws only the product's level, so a run with any of them fits its shards with NUTS.
-NOT_CONDITIONAL = ("product_effects", "launch_ramp", "level_drift", "shared_shocks")
+NOT_CONDITIONAL = ("product_effects", "launch_ramp", "level_drift")
 
 
 def _per_sample(post, name: str) -> np.ndarray:
@@ -390,13 +395,42 @@ def _by_level(post, name: str, dim: str, levels, fill) -> np.ndarray:
     return out
 
 
-def top_draws(post, design, rng: np.random.Generator, likelihood: str = "negbin") -> TopDraws:
+def paths_per_draw(sample_paths: int, n_draws: int) -> int:
+    """How many levels (and sample paths) each draw of the top gets: ``sample_paths`` in all."""
+    return -(-sample_paths // n_draws)
+
+
+def _future_shocks(
+    post, last: np.ndarray, horizon: int, rng: np.random.Generator, per_draw: int
+) -> np.ndarray:
+    """Each path's shocks over the horizon (draws, ``per_draw``, groups, periods): per draw of the
+    posterior, the AR(1)s go on from ``last`` (draws, groups: the last history period's shocks)
+    with fresh innovations, the catalog's plus each group's own (summing to zero over the groups),
+    as the horizon model draws them (``forecast.model.builder._shared_shocks``)."""
+    n, groups = last.shape
+    phi = _per_sample(post, "shock_phi")[:, None, None]
+    sigma = _per_sample(post, "shock_sigma")[:, None, None]
+    own_sigma = _per_sample(post, "shock_group_sigma")[:, None, None] if "shock_group_sigma" in post else 0.0
+    x = np.repeat(last[:, None, :], per_draw, axis=1)
+    out = np.empty((n, per_draw, groups, horizon))
+    for h in range(horizon):
+        own = rng.standard_normal(x.shape)
+        own -= own.mean(axis=2, keepdims=True)  # ZeroSumNormal over the groups
+        x = phi * x + sigma * rng.standard_normal((n, per_draw, 1)) + own_sigma * own
+        out[..., h] = x
+    return out
+
+
+def top_draws(
+    post, design, rng: np.random.Generator, likelihood: str = "negbin", per_draw: int = 1
+) -> TopDraws:
     """The top of the hierarchy, per draw of ``post`` (a posterior stacked to ``sample``, e.g. stage
     1's, fitted on a sample of the catalog), as every product of ``design`` reads it.
 
     Levels of an attribute or pooling groups the posterior does not hold (no product of theirs was
     in the sample) are drawn from their prior given the draw: an effect ``sigma_<attr> * N(0, 1)``,
-    a pooled coefficient ``<name>_mu + <name>_sigma * N(0, 1)``, as the sharded model writes them."""
+    a pooled coefficient ``<name>_mu + <name>_sigma * N(0, 1)``, as the sharded model writes them.
+    With shared shocks in ``post``, ``per_draw`` paths' future shocks per draw (``TopDraws``)."""
     n = post.sizes["sample"]
     scalar = {k: _per_sample(post, k) for k in ("intercept", "sigma_product", "log_alpha")}
     group_mean = np.repeat(scalar["intercept"][:, None], len(design.products), axis=1)
@@ -433,6 +467,14 @@ def top_draws(post, design, rng: np.random.Generator, likelihood: str = "negbin"
         if list(post["event"]["events"].to_numpy()) != list(design.event_names):
             raise ValueError("the posterior's event columns are not the design's")
         season += coef @ design.events.T
+    future_shock = None
+    if "shock" in post:  # the history's shocks join the season; the horizon's are drawn per path
+        mean = lambda k: np.repeat(  # noqa: E731  groups the sample lacks: the catalog's shock
+            post["shock"].mean(pool_dim).transpose("sample", ...).to_numpy()[:, None], k, axis=1
+        )
+        history = _by_level(post, "shock", pool_dim, pools, mean)  # (draws, groups, periods)
+        season[:, :, : design.n_train] += history
+        future_shock = _future_shocks(post, history[:, :, -1], len(design.future_dates), rng, per_draw)
     pool_idx = design.pool_idx
     per_product = {}
     for name in ("trend", "elasticity", "promo"):
@@ -446,6 +488,7 @@ def top_draws(post, design, rng: np.random.Generator, likelihood: str = "negbin"
         season=season,
         log_alpha=np.repeat(scalar["log_alpha"][:, None], len(design.products), axis=1),
         zero=zero,
+        future_shock=future_shock,
         **per_product,
     )
 
@@ -463,7 +506,10 @@ def horizon_log_mean(design, top: TopDraws, draw: int, levels: np.ndarray) -> np
         + top.elasticity[draw, p] * rows.log_price
         + top.promo[draw, p] * rows.promo
     ).reshape(n_products, horizon)  # horizon rows are product-major (forecast.prep.design)
-    return levels[:, :, None] + rest[None]
+    out = levels[:, :, None] + rest[None]
+    if top.future_shock is not None:  # each path's own shocks, shared by its products
+        out = out + top.future_shock[draw][: len(levels)][:, design.pool_idx, :]
+    return out
 
 
 def horizon_paths(design, top: TopDraws, levels: np.ndarray, seed: int) -> SamplePaths:

@@ -89,18 +89,146 @@ def product_information(design: Design, priors: dict[str, float]) -> np.ndarray:
     )
 
 
-def shock_exponents(design: Design, priors: dict[str, float]) -> tuple[float, float]:
-    """The partial centering of the shared shocks (``forecast.model.builder._shared_shocks``): the
-    catalog-wide shock's and the groups' own, from a period's information (the rows' Fisher weights
-    summed over the period, or over a group's rows in it; the ``LEVEL_SUMMARY`` percentile over the
-    periods) at the prior's innovation scale. A period of a thousand products pins its shock (centered);
-    one of six products does not (non-centered)."""
+def history_patterns(design: Design) -> np.ndarray:
+    """An orthonormal basis (history periods x k) of the time patterns the model's other parts
+    carry over the history: a constant (the intercept), the trend's years, the seasonal terms and
+    the events' columns. The shock pre-fit (``shock_scales``) leaves them out of the periods'
+    residuals, so that a season is not read as shocks."""
+    n = design.n_train
+    columns = np.column_stack([np.ones(n), design.years[:n], design.fourier[:n], design.events[:n]])
+    u, s, _ = np.linalg.svd(columns, full_matrices=False)
+    return u[:, s > 1e-8 * s[0]]
+
+
+def _shock_cells(design: Design, priors: dict[str, float]) -> tuple[np.ndarray, ...]:
+    """Per (history period, pooling group): the rows' Fisher weights, units sold, the units the
+    no-effect model expects (each product's average) and the rows' squared deviations from it."""
     rows = design.train
-    cells = np.zeros((design.n_train, design.n_pool))
-    np.add.at(cells, (rows.time_idx, design.pool_idx[rows.product_idx]), row_weights(design, priors))
-    common = priors["shock_sigma"] ** 2 * np.quantile(cells.sum(axis=1), LEVEL_SUMMARY)
-    own = priors["shock_group_sigma"] ** 2 * np.quantile(cells, LEVEL_SUMMARY)
-    return float(_exponent(common)), float(_exponent(own))
+    shape = (design.n_train, design.n_pool)
+    cell = rows.time_idx * design.n_pool + design.pool_idx[rows.product_idx]
+    # a stock-out's or a closed day's sales say nothing of demand: left out
+    full = np.ones(len(rows), dtype=bool) if rows.censored is None else ~rows.censored
+
+    def summed(weights):
+        return np.bincount(cell[full], weights=weights[full], minlength=shape[0] * shape[1]).reshape(shape)
+
+    mean = product_means(design)[rows.product_idx]
+    return (
+        summed(row_weights(design, priors)),
+        summed(rows.y.astype(float)),
+        summed(mean),
+        summed((rows.y - mean) ** 2),
+    )
+
+
+def _shock_moments(
+    residuals: np.ndarray, noise: np.ndarray, patterns: np.ndarray
+) -> tuple[float, float, int]:
+    """The per-period ``residuals`` (periods x series, sampling variances ``noise``) less their
+    projection on ``patterns``: their variance beyond the noise (a moment estimate of the shocks'
+    stationary variance), the noise's mean, and their degrees of freedom."""
+    n, k = patterns.shape
+    kept = residuals - patterns @ (patterns.T @ residuals)
+    leverage = 1.0 - np.sum(patterns**2, axis=1)
+    dof = (n - k) * residuals.shape[1]
+    if dof < 2:
+        return 0.0, 0.0, 0
+    mean_noise = float(np.sum(leverage[:, None] * noise) / dof)
+    return float(np.sum(kept**2)) / dof - mean_noise, mean_noise, dof
+
+
+def _shock_spread(
+    residuals: np.ndarray, noise: np.ndarray, patterns: np.ndarray, prior: float, phi: float
+) -> Spread:
+    """The innovation scale of AR(1) shocks behind per-period ``residuals`` (periods x series,
+    sampling variances ``noise``), less their projection on ``patterns``: the residuals' variance
+    less their noise's (a moment estimate of the shocks' stationary variance), at the prior's mean
+    ``phi``."""
+    excess, mean_noise, dof = _shock_moments(residuals, noise, patterns)
+    if dof < 2:
+        return Spread(prior, 0.0)
+    variance = max(excess, 0.0)
+    scale = _clip(float(np.sqrt(variance * (1.0 - phi**2))), prior)
+    return Spread(scale, _df(dof + 1, mean_noise * (1.0 - phi**2), scale))
+
+
+def _common_residuals(design: Design, priors: dict[str, float]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each history period's log ratio of units sold to the no-effect model's (0 in a period
+    without rows), its sampling variance from the rows' own scatter (not the prior's dispersion,
+    which a catalog noisier than it would read as shocks), and the patterns the other parts carry
+    (``history_patterns``)."""
+    info, sold, expected, squares = _shock_cells(design, priors)
+    seen = info.sum(axis=1) > 0
+    ratio = np.log((sold.sum(axis=1) + 0.5) / (expected.sum(axis=1) + 0.5))
+    noise = squares.sum(axis=1) / (expected.sum(axis=1) + 0.5) ** 2
+    return np.where(seen, ratio, 0.0), np.where(seen, noise, 0.0), history_patterns(design)
+
+
+# ``shared_shocks=auto`` (the default) puts the shared shocks in the model where the pre-fit finds
+# them: the periods' variance beyond their noise significant at SHOCK_SIGNIFICANCE (a chi-square
+# test of the residuals against their noise) and a stationary sd of at least SHOCK_MATERIAL (a
+# shock of 2% a period moves a total's interval little). Where there are none, the component only
+# costs time (the scale near zero, its AR(1) unidentified): measured, benchmarks/README.md.
+SHOCK_SIGNIFICANCE = 0.01
+SHOCK_MATERIAL = 0.02
+
+
+def shared_shocks_found(design: Design, priors: dict[str, float]) -> dict:
+    """The pre-fit's test for shared shocks (``SHOCK_SIGNIFICANCE``, ``SHOCK_MATERIAL``): whether
+    they are there (``found``), their stationary sd beyond the noise (``sd``) and the test's
+    p-value (``p``)."""
+    residuals, noise, patterns = _common_residuals(design, priors)
+    excess, mean_noise, dof = _shock_moments(residuals[:, None], noise[:, None], patterns)
+    if dof < 2 or mean_noise <= 0:
+        return {"found": False, "sd": 0.0, "p": 1.0}
+    p = float(stats.chi2.sf(dof * (excess + mean_noise) / mean_noise, dof))
+    sd = float(np.sqrt(max(excess, 0.0)))
+    return {"found": bool(p < SHOCK_SIGNIFICANCE and sd >= SHOCK_MATERIAL), "sd": round(sd, 4), "p": p}
+
+
+def shock_scales(design: Design, priors: dict[str, float]) -> dict[str, Spread]:
+    """The pre-fit of the shared shocks (``forecast.model.builder._shared_shocks``): each period's
+    log ratio of units sold to the no-effect model's, catalog-wide (``shock``) and each group's
+    less the catalog's (``shock_group``), with the patterns the other parts carry projected out
+    (``history_patterns``); their spread less the sampling noise's. A catalog without shared
+    shocks gets a scale near zero (so a non-centered form, however many products a period has)."""
+    info, sold, expected, squares = _shock_cells(design, priors)
+    common, noise, patterns = _common_residuals(design, priors)
+    phi = priors["shock_phi_alpha"] / (priors["shock_phi_alpha"] + priors["shock_phi_beta"])  # its prior mean
+    scales = {"shock": _shock_spread(common[:, None], noise[:, None], patterns, priors["shock_sigma"], phi)}
+    common = np.log((sold.sum(axis=1) + 0.5) / (expected.sum(axis=1) + 0.5))
+    cell_seen = info > 0
+    own = np.where(cell_seen, np.log((sold + 0.5) / (expected + 0.5)) - common[:, None], 0.0)
+    own_noise = np.where(cell_seen, squares / (expected + 0.5) ** 2, 0.0)
+    groups = design.n_pool
+    spread = _shock_spread(own, own_noise, patterns, priors["shock_group_sigma"], phi)
+    if groups > 1:  # a group's own shock is ZeroSumNormal: variance sigma^2 (G - 1) / G
+        spread = Spread(
+            _clip(spread.scale * np.sqrt(groups / (groups - 1)), priors["shock_group_sigma"]), spread.df
+        )
+    scales["shock_group"] = spread
+    return scales
+
+
+def shock_exponents(
+    design: Design, priors: dict[str, float], scales: dict[str, Spread] | None = None
+) -> dict[str, float]:
+    """The partial centering of the shared shocks (``forecast.model.builder._shared_shocks``): the
+    catalog-wide shock's (``common``) and the groups' own (``own``), from a period's information
+    (the rows' Fisher weights summed over the period, or over a group's rows in it; the
+    ``LEVEL_SUMMARY`` percentile over the periods) at the low plausible value of the pre-fit's
+    scale (``shock_scales``; default: the prior's). A period of a thousand products that share
+    shocks pins them (centered); a period of six products, or a catalog without shared shocks, does
+    not (non-centered)."""
+    if scales is None:
+        scales = {
+            "shock": Spread(priors["shock_sigma"], SURE_DF),
+            "shock_group": Spread(priors["shock_group_sigma"], SURE_DF),
+        }
+    info = _shock_cells(design, priors)[0]
+    common = low_scale(scales["shock"]) ** 2 * np.quantile(info.sum(axis=1), LEVEL_SUMMARY)
+    own = low_scale(scales["shock_group"]) ** 2 * np.quantile(info, LEVEL_SUMMARY)
+    return {"common": float(_exponent(common)), "own": float(_exponent(own))}
 
 
 def _within_product(values: np.ndarray, weights: np.ndarray, product_idx: np.ndarray, n: int) -> np.ndarray:
@@ -230,7 +358,7 @@ def pilot_scales(design: Design, priors: dict[str, float]) -> dict[str, Spread]:
             continue
         scale = _clip(float(np.sqrt(np.mean(np.square(spreads)))), prior)
         scales[part] = Spread(scale, _df(design.n_pool, float(np.median(noise_k)), scale))
-    return scales
+    return scales | shock_scales(design, priors)
 
 
 def _clip(spread: float | None, prior: float) -> float:
@@ -284,6 +412,8 @@ def choose_forms(
     forms["product"] = _exponent(tau_product**2 * info)
     for part, (_, part_info) in _component_steps(design, priors).items():
         forms[part] = _summary(_exponent(scales[part] ** 2 * part_info), level_summary)
+    shocks = {k: spreads[k] for k in ("shock", "shock_group") if k in spreads}
+    forms["shocks"] = shock_exponents(design, priors, shocks if len(shocks) == 2 else None)
     return forms
 
 
@@ -294,9 +424,19 @@ def prior_scales(design: Design, priors: dict[str, float]) -> dict[str, Spread]:
         f"groups:{a}": Spread(priors["group_sigma"], len(design.levels[a]) - 1) for a in design.level_idx
     }
     scales["product"] = Spread(priors["product_sigma"], len(design.products) - 1)
-    return scales | {
-        part: Spread(priors[f"{name}_group_sigma"], design.n_pool - 1) for part, name in COMPONENTS.items()
-    }
+    return (
+        scales
+        | {
+            part: Spread(priors[f"{name}_group_sigma"], design.n_pool - 1)
+            for part, name in COMPONENTS.items()
+        }
+        | {
+            "shock": Spread(priors["shock_sigma"], design.n_train - 1),
+            "shock_group": Spread(
+                priors["shock_group_sigma"], (design.n_train - 1) * max(design.n_pool - 1, 1)
+            ),
+        }
+    )
 
 
 def exponent_at(

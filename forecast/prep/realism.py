@@ -28,6 +28,11 @@ seed) and adds each departure on top, every one documented, with its parameters 
   times exp(N(0, ``dispersion_sd``)) (the model has one).
 - ``product_elasticity``: each product's price elasticity is its category's plus N(0,
   ``elasticity_sd``), acting on log(price / the product's median regular price in history).
+- ``shared_shocks`` (off unless asked for, so the published figures of the default catalog stand):
+  demand shocks shared by every product in a week, catalog-wide (``shock_sigma``) and per category
+  (``shock_group_sigma``), each an AR(1) with ``shock_phi`` (``generate_retail_data``'s; the
+  realised shocks in ``base.shocks``). The truth's ``mean`` is given the realised shocks, so it
+  knows the horizon's: a forecast's score against it shows what the shocks cost.
 
 Weekly data; the history ends so that the held-out ``horizon`` weeks start on the first Monday of
 October (``year``), the holiday season. ``forecast.evaluation.truth.score_against_truth`` scores any
@@ -93,8 +98,20 @@ class Realism:
     dispersion_sd: float = 0.7
     product_elasticity: bool = True
     elasticity_sd: float = 0.5
+    shared_shocks: bool = False
+    shock_sigma: float = 0.1
+    shock_group_sigma: float = 0.05
+    shock_phi: float = 0.7
 
-    FEATURES = ("holidays", "ramp_up", "end_of_life", "stockouts", "product_dispersion", "product_elasticity")
+    FEATURES = (
+        "holidays",
+        "ramp_up",
+        "end_of_life",
+        "stockouts",
+        "product_dispersion",
+        "product_elasticity",
+        "shared_shocks",
+    )
 
     @classmethod
     def none(cls) -> Realism:
@@ -190,7 +207,7 @@ def generate_realistic_catalog(
 ) -> RealisticData:
     """``n_weeks`` weeks of history and ``horizon`` held-out weeks starting on the first Monday of
     October of ``year``, for ``n_products`` products of the synthetic catalog (seed ``seed``) with
-    the departures of ``realism`` (default: all on).
+    the departures of ``realism`` (default: all on but the shared shocks).
 
     Each feature draws its parameters from a random stream of its own whether it is on or off, so
     switching one leaves every other feature's draws as they were. ``sparse_below``: a product whose
@@ -206,6 +223,15 @@ def generate_realistic_catalog(
         seed=seed,
         horizon=horizon,
         alpha=alpha,
+        **(
+            {
+                "shock_sigma": realism.shock_sigma,
+                "shock_group_sigma": realism.shock_group_sigma,
+                "shock_phi": realism.shock_phi,
+            }
+            if realism.shared_shocks
+            else {}
+        ),  # fmt: skip
     )
     total = n_weeks + horizon
     dates = pd.date_range(start, periods=total, freq="7D")

@@ -103,8 +103,10 @@ def test_an_unknown_hierarchy_column_and_sampler(ingested):
     _one_error(_cli("forecast", "--db", db, "--nested", "category,region"), "no column(s) ['region']")
     _one_error(_cli("forecast", "--db", db, "--sampler", "gibbs"), "unknown sampler 'gibbs'")
     _one_error(_cli("backtest", "--db", db, "--likelihood", "poisson"), "unknown likelihood 'poisson'")
-    sharded = _cli("forecast", "--db", db, "--task-runner", "dask", "--shared-shocks", "on")
-    _one_error(sharded, "shared_shocks=on is not available in a sharded run yet")
+    sharded = _cli(
+        "forecast", "--db", db, "--task-runner", "dask", "--shared-shocks", "on", "--stage2", "nuts"
+    )
+    _one_error(sharded, "shared_shocks=on in a sharded run needs stage 2 by conditional sampling")
 
 
 def test_an_attribute_column_missing_from_the_products_file(files):

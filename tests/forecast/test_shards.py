@@ -241,6 +241,14 @@ def test_stage2_is_conditional_where_only_the_levels_are_per_product():
             shards.stage2_method(config, shards.ShardConfig(n_shards=2, stage2="conditional"))
     with pytest.raises(ValueError, match="unknown stage 2"):
         shards.ShardConfig(n_shards=2, stage2="gibbs")
+    shocks = ForecastConfig().with_(shared_shocks="on")  # stage 1's shocks, drawn once for every shard
+    assert shards.stage2_method(shocks, auto) == "conditional"
+    for config, sharding in (
+        (shocks, shards.ShardConfig(n_shards=2, stage2="nuts")),
+        (shocks.with_(level_drift="on"), auto),
+    ):
+        with pytest.raises(ValueError, match="needs stage 2 by conditional sampling"):
+            shards.stage2_method(config, sharding)
 
 
 def _two_draws_of_the_top(design, shift: float):
@@ -336,5 +344,7 @@ def test_a_default_run_shards_a_catalog_only_from_the_large_catalog_size_up():
     generous = config.with_(attempt_budget=10.0)
     assert shards.stage1_config(generous, large).attempt_budget == 10.0
     assert shards.stage1_config(config, shards.ShardConfig(n_shards=2)) is config
-    for option in ({"shared_shocks": "on"}, {"launch_ramp": "on"}, {"product_effects": "trend"}):
+    for option in ({"launch_ramp": "on"}, {"product_effects": "trend"}):
         assert shards.large_catalog(25_000, config.with_(**option)) is None  # the single model
+    # shared shocks belong to the top: stage 1 fits them, stage 2 reads them
+    assert shards.large_catalog(25_000, config.with_(shared_shocks="on")) == large

@@ -106,3 +106,22 @@ def test_a_part_at_a_larger_scale_is_written_more_centered(tiny_design):
         low = np.mean(exponent_at(tiny_design, DEFAULT_PRIORS, spreads, part, 1e-3))
         high = np.mean(exponent_at(tiny_design, DEFAULT_PRIORS, spreads, part, 5.0))
         assert 0 <= low < high <= 1, part
+
+
+def test_the_shock_prefit_reads_the_shared_shocks_scale_and_writes_them_for_it():
+    """The pre-fit of the shared shocks (``shock_scales``): on a catalog whose products share an
+    AR(1) shock of 0.1 a week it finds a scale near 0.1, on the same catalog without shocks one near
+    zero; so a large catalog's shocks are written centered only where they are there to pin."""
+    with_shocks = _design(
+        generate_retail_data(n_products=200, n_periods=104, seed=1, shock_sigma=0.1, shock_phi=0.7)
+    )
+    without = _design(generate_retail_data(n_products=200, n_periods=104, seed=1))
+    found = pilot_scales(with_shocks, DEFAULT_PRIORS)["shock"].scale
+    assert 0.06 < found < 0.14, found
+    none = pilot_scales(without, DEFAULT_PRIORS)["shock"].scale
+    assert none <= 0.01, none
+    assert choose_forms(without, DEFAULT_PRIORS)["shocks"]["common"] < 0.05
+    big = _design(
+        generate_retail_data(n_products=1000, n_periods=104, seed=1, shock_sigma=0.1, shock_phi=0.7)
+    )
+    assert choose_forms(big, DEFAULT_PRIORS)["shocks"]["common"] > 0.5  # a period of 1,000 pins its shock

@@ -15,7 +15,7 @@ from forecast.config.options import ForecastConfig
 from forecast.contract.schema import DATE, PRODUCT, QUANTITY
 from forecast.model import builder
 from forecast.model.builder import build_model
-from forecast.model.forms import shock_exponents
+from forecast.model.forms import choose_forms
 from forecast.model.priors import DEFAULT_PRIORS
 from forecast.prep.synthetic import generate_retail_data
 from tests.forecast.model.reference import pooled_negbin_loglik
@@ -56,7 +56,8 @@ def test_every_product_of_a_group_reads_its_periods_shock(tiny_design, monkeypat
 
     phi = v["shock_phi"]
     if form == "centered":
-        a_common, a_own = shock_exponents(design, DEFAULT_PRIORS)
+        exponents = choose_forms(design, DEFAULT_PRIORS)["shocks"]
+        a_common, a_own = exponents["common"], exponents["own"]
         common = v["shock_sigma"] ** (1 - a_common) * v["shock_w"]
         own = v["shock_group_sigma"] ** (1 - a_own) * v["shock_group_w"]  # (periods, groups - 1)
 
@@ -115,7 +116,7 @@ def test_the_horizon_carries_the_last_shock_on_shared_by_every_product_of_a_path
     posterior["shock_sigma"][:] = 0.3
     posterior["shock_group_sigma"][:] = 0.01
     posterior["shock_phi"][:] = 0.5
-    a_common, _ = shock_exponents(design, DEFAULT_PRIORS)
+    a_common = choose_forms(design, DEFAULT_PRIORS)["shocks"]["common"]
     posterior["shock_w"][:] = 0.0
     posterior["shock_w"][..., -1] = 0.8 / 0.3 ** (1 - a_common)  # the last period's shock: 0.8
     posterior["shock_group_w"][:] = 0.0
@@ -151,45 +152,143 @@ def _aggregates(values: np.ndarray, products: np.ndarray, category: pd.Series) -
     return np.stack([*sums, values.sum(axis=1)], axis=1)
 
 
-@pytest.mark.slow
-def test_a_strong_shared_shock_is_recovered_and_gives_totals_that_cover():
-    """A catalog whose products share strong AR(1) shocks (0.2 a week catalog-wide): the fitted
-    shock scale's 90% interval holds the truth, and the summed draws' 80% intervals of the categories
-    and the total cover the held-out weeks about as often as they say, where the same model without
-    the shocks is far too sure of its totals."""
-    data = generate_retail_data(
-        n_products=60,
-        n_periods=104,
-        horizon=13,
-        seed=5,
-        shock_sigma=0.2,
-        shock_group_sigma=0.05,
-        shock_phi=0.7,
-    )
+STRONG = {"shock_sigma": 0.2, "shock_group_sigma": 0.05, "shock_phi": 0.7}
+
+
+@pytest.fixture(scope="module")
+def strong():
+    """A catalog whose products share strong AR(1) shocks (0.2 a week catalog-wide), 13 weeks held
+    out, fitted with the shocks off and on (one fit each, shared by the tests below)."""
+    data = generate_retail_data(n_products=60, n_periods=104, horizon=13, seed=5, **STRONG)
     future = pd.DatetimeIndex(sorted(data.mean[DATE].unique()))[104:]
     train = data.sales[data.sales[DATE] < future[0]]
     plan = data.sales[data.sales[DATE] >= future[0]][[DATE, PRODUCT, "price", "promo"]]
     held = data.mean[data.mean[DATE] >= future[0]].pivot(index=PRODUCT, columns=DATE, values=QUANTITY)
-    products = held.index.to_numpy()
-    category = data.products.set_index(PRODUCT)["category"]
-    actual = _aggregates(held.fillna(0).to_numpy()[None], products, category)[0]
-    coverage, posterior, width = {}, {}, {}
+    fits = {}
     for shocks in ("off", "on"):
         config = ForecastConfig(
             draws=300, tune=400, chains=2, attempt_budget=1.0, seed=3, shared_shocks=shocks
-        )
+        ).with_(sample_paths=1000)
         prepared = runs.prepare(train, data.products, config, plan=plan)
         fitted = runs.fit_model(prepared, config, progressbar=False)
+        fits[shocks] = (config, prepared, fitted)
+    return data, held, fits
+
+
+@pytest.mark.slow
+def test_a_strong_shared_shock_is_recovered_and_gives_totals_that_cover(strong):
+    """The fitted shock scale's 90% interval holds the truth, and the summed draws' 80% intervals of
+    the categories and the total cover the held-out weeks about as often as they say, where the same
+    model without the shocks is far too sure of its totals."""
+    data, held, fits = strong
+    products = held.index.to_numpy()
+    category = data.products.set_index(PRODUCT)["category"]
+    actual = _aggregates(held.fillna(0).to_numpy()[None], products, category)[0]
+    coverage, width = {}, {}
+    for shocks, (config, prepared, fitted) in fits.items():
         _, paths = runs.forecast(prepared, fitted, config)
         values = paths.values[:, np.searchsorted(paths.products, products), :]
         low, high = np.quantile(_aggregates(values, products, category), [0.1, 0.9], axis=0)
         coverage[shocks] = float(np.mean((actual >= low) & (actual <= high)))
         width[shocks] = float(np.median((high - low)[-1] / np.maximum(high + low, 1)[-1] * 2))  # the total's
-        posterior[shocks] = fitted.idata.posterior
-    sigma = posterior["on"]["shock_sigma"].to_numpy().ravel()
+    sigma = fits["on"][2].idata.posterior["shock_sigma"].to_numpy().ravel()
     assert np.quantile(sigma, 0.05) < 0.2 < np.quantile(sigma, 0.95), np.quantile(sigma, [0.05, 0.95])
     assert coverage["on"] >= 0.7, coverage
     assert coverage["on"] > coverage["off"] + 0.08, coverage
     # the total's 80% interval, relative to its level: a shock of 0.2 a week and its carry-over
     # widen it against independent products' noise alone (measured 1.9x)
     assert width["on"] > 1.5 * width["off"], width
+
+
+@pytest.mark.slow
+def test_the_sharded_path_gives_the_one_fits_totals(strong):
+    """Stage 2 by conditional sampling reads the shocks from stage 1's draws of the top and draws the
+    horizon's once for the catalog: with every product in stage 1 (the one fit), two shards' paths
+    summed to the total match the one fit's total in level and spread, and path ``i`` of one shard
+    moves with path ``i`` of the other (each drawing its own shocks would leave them unrelated)."""
+    from forecast import shards
+
+    _, _, fits = strong
+    config, prepared, fitted = fits["on"]
+    _, joint = runs.forecast(prepared, fitted, config)
+    sharding = shards.ShardConfig(n_shards=2, sample_products=10_000)
+    stage1 = shards.Stage1(fitted, {}, prepared.design.products.to_numpy(), 0.0)
+    stage1 = shards.with_top(stage1, prepared.design, config, sharding)
+    assert stage1.top.future_shock is not None
+    parts = [
+        shards.fit_shard_conditional(s, stage1.top.subset(prepared.design, s.positions), config)
+        for s in shards.split(prepared, sharding)
+    ]
+    a, b = (p.paths.values.sum(axis=1).astype(float) for p in parts)  # (path, period) per shard
+    assert a.shape == joint.values.sum(axis=1).shape
+    sharded, one = (
+        np.quantile(a + b, [0.1, 0.5, 0.9], axis=0),
+        np.quantile(joint.values.sum(axis=1), [0.1, 0.5, 0.9], axis=0),
+    )
+    assert np.median(np.abs(sharded[1] / one[1] - 1)) < 0.04, (sharded[1], one[1])
+    spread = (sharded[2] - sharded[0]) / (one[2] - one[0])
+    assert 0.85 < np.median(spread) < 1.15, spread
+    corr = [np.corrcoef(np.log1p(a[:, t]), np.log1p(b[:, t]))[0, 1] for t in range(a.shape[1])]
+    assert np.median(corr) > 0.5, corr
+
+
+def _catalog(n_products: int, seed: int, **shocks):
+    data = generate_retail_data(n_products=n_products, n_periods=104, horizon=13, seed=seed, **shocks)
+    future = pd.DatetimeIndex(sorted(data.mean[DATE].unique()))[104:]
+    train = data.sales[data.sales[DATE] < future[0]]
+    plan = data.sales[data.sales[DATE] >= future[0]][[DATE, PRODUCT, "price", "promo"]]
+    return data, train, plan
+
+
+def test_auto_puts_the_shocks_in_where_the_prefit_finds_them_and_says_so():
+    """``shared_shocks=auto`` (the default): in the model for a catalog whose products share shocks,
+    not for the same catalog without them; ``on`` and ``off`` as set; a shard's stage 2 by NUTS
+    (``fixed``) has none, and refuses a top fitted with them. The run record says which and why."""
+    from forecast.config.options import NO_SHARDED_SHOCKS
+
+    assert ForecastConfig().shared_shocks == "auto"
+    designs = {}
+    for name, shocks in (("with", {"shock_sigma": 0.1, "shock_phi": 0.7}), ("without", {})):
+        data, train, plan = _catalog(200, 1, **shocks)
+        designs[name] = runs.prepare(train, data.products, ForecastConfig(), plan=plan)
+    assert runs.shocks_in(designs["with"].design, ForecastConfig())
+    assert not runs.shocks_in(designs["without"].design, ForecastConfig())
+    assert runs.shocks_in(designs["without"].design, ForecastConfig(shared_shocks="on"))
+    assert not runs.shocks_in(designs["with"].design, ForecastConfig(shared_shocks="off"))
+    assert not runs.shocks_in(designs["with"].design, ForecastConfig(), fixed={"intercept": 0.0})
+    for config, fixed in ((ForecastConfig(), {"shock_sigma": 0.1}), (ForecastConfig(shared_shocks="on"), {})):
+        with pytest.raises(ValueError, match="needs stage 2 by conditional sampling"):
+            runs.shocks_in(designs["with"].design, config, fixed=fixed)
+    assert NO_SHARDED_SHOCKS.startswith("shared_shocks=on")
+    assert "shared shocks on (auto" in runs.describe(designs["with"], ForecastConfig())["message"]
+    assert "shared shocks off (auto" in runs.describe(designs["without"], ForecastConfig())["message"]
+    model = runs.model_for(designs["with"].design, ForecastConfig())
+    assert "shock_phi" in model.named_vars
+    assert "shock_phi" not in runs.model_for(designs["without"].design, ForecastConfig()).named_vars
+
+
+@pytest.mark.slow
+def test_without_shared_shocks_the_component_finds_a_scale_near_zero_and_changes_nothing():
+    """Set on for a catalog whose products share no shocks: the shock scale's posterior sits low
+    (under its prior's median), and the forecasts are the model's without it: the total's median
+    and 80% interval per week, and every product's mean, within sampling error."""
+    data, train, plan = _catalog(60, 5)
+    out = {}
+    for shocks in ("off", "on"):
+        config = ForecastConfig(
+            draws=300, tune=400, chains=2, attempt_budget=1.0, seed=3, shared_shocks=shocks
+        ).with_(sample_paths=1000)
+        prepared = runs.prepare(train, data.products, config, plan=plan)
+        fitted = runs.fit_model(prepared, config, progressbar=False)
+        _, paths = runs.forecast(prepared, fitted, config)
+        out[shocks] = (fitted.idata.posterior, paths.values.astype(float))
+    sigma = out["on"][0]["shock_sigma"].to_numpy().ravel()
+    prior_median = stats.gamma(2.0, scale=DEFAULT_PRIORS["shock_sigma"] / 2.0).median()
+    assert np.median(sigma) < prior_median, (np.median(sigma), prior_median)
+    total = {k: np.quantile(v[1].sum(axis=1), [0.1, 0.5, 0.9], axis=0) for k, v in out.items()}
+    assert np.median(np.abs(total["on"][1] / total["off"][1] - 1)) < 0.03, total
+    width = (total["on"][2] - total["on"][0]) / (total["off"][2] - total["off"][0])
+    assert 0.85 < np.median(width) < 1.25, width
+    means = {k: v[1].mean(axis=(0, 2)) for k, v in out.items()}
+    sold = means["off"] > 1.0
+    assert np.median(np.abs(means["on"][sold] / means["off"][sold] - 1)) < 0.03

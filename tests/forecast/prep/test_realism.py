@@ -198,3 +198,23 @@ def test_scoring_needs_a_truth_row_for_every_path(full):
     paths, products, dates = paths_from(full.truth, 10, seed=1)
     with pytest.raises(ValueError, match="no truth row"):
         score_against_truth(paths, products, dates.shift(1, freq="7D"), full.truth)
+
+
+def test_shared_shocks_move_a_weeks_products_together_and_leave_the_rest_alone():
+    """With the shared shocks on, every product's true mean in a week is its mean without them times
+    the week's shock of its category (catalog-wide plus the category's own, kept in ``base.shocks``),
+    the same factor for all products of a category; with them off (the default) there are none."""
+    plain = generate_realistic_catalog(n_products=N, seed=3, realism=Realism.none())
+    shocked = generate_realistic_catalog(n_products=N, seed=3, realism=Realism.none().only("shared_shocks"))
+    assert plain.base.shocks is None and Realism().shared_shocks is False
+    shocks = shocked.base.shocks
+    assert shocks is not None and shocks.shape[1] == shocked.products["category"].nunique()
+    assert shocks.std().min() > 0.05
+    ratio = np.log(shocked.truth.set_index(["date", "product_id"])["mean"]) - np.log(
+        plain.truth.set_index(["date", "product_id"])["mean"]
+    )
+    category = shocked.products.set_index("product_id")["category"]
+    frame = ratio.rename("log_ratio").reset_index().assign(category=lambda f: f["product_id"].map(category))
+    frame = frame[np.isfinite(frame["log_ratio"])]
+    want = [shocks.loc[d, c] for d, c in zip(frame["date"], frame["category"], strict=True)]
+    np.testing.assert_allclose(frame["log_ratio"], want, atol=1e-9)
