@@ -152,12 +152,14 @@ def _shock_spread(
     return Spread(scale, _df(dof + 1, mean_noise * (1.0 - phi**2), scale))
 
 
-def _common_residuals(design: Design, priors: dict[str, float]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _common_residuals(
+    design: Design, cells: tuple[np.ndarray, ...]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Each history period's log ratio of units sold to the no-effect model's (0 in a period
     without rows), its sampling variance from the rows' own scatter (not the prior's dispersion,
     which a catalog noisier than it would read as shocks), and the patterns the other parts carry
-    (``history_patterns``)."""
-    info, sold, expected, squares = _shock_cells(design, priors)
+    (``history_patterns``); ``cells``: ``_shock_cells``."""
+    info, sold, expected, squares = cells
     seen = info.sum(axis=1) > 0
     ratio = np.log((sold.sum(axis=1) + 0.5) / (expected.sum(axis=1) + 0.5))
     noise = squares.sum(axis=1) / (expected.sum(axis=1) + 0.5) ** 2
@@ -177,7 +179,7 @@ def shared_shocks_found(design: Design, priors: dict[str, float]) -> dict:
     """The pre-fit's test for shared shocks (``SHOCK_SIGNIFICANCE``, ``SHOCK_MATERIAL``): whether
     they are there (``found``), their stationary sd beyond the noise (``sd``) and the test's
     p-value (``p``)."""
-    residuals, noise, patterns = _common_residuals(design, priors)
+    residuals, noise, patterns = _common_residuals(design, _shock_cells(design, priors))
     excess, mean_noise, dof = _shock_moments(residuals[:, None], noise[:, None], patterns)
     if dof < 2 or mean_noise <= 0:
         return {"found": False, "sd": 0.0, "p": 1.0}
@@ -192,12 +194,12 @@ def shock_scales(design: Design, priors: dict[str, float]) -> dict[str, Spread]:
     less the catalog's (``shock_group``), with the patterns the other parts carry projected out
     (``history_patterns``); their spread less the sampling noise's. A catalog without shared
     shocks gets a scale near zero (so a non-centered form, however many products a period has)."""
-    info, sold, expected, squares = _shock_cells(design, priors)
-    common, noise, patterns = _common_residuals(design, priors)
+    cells = _shock_cells(design, priors)
+    info, sold, expected, squares = cells
+    common, noise, patterns = _common_residuals(design, cells)
     phi = priors["shock_phi_alpha"] / (priors["shock_phi_alpha"] + priors["shock_phi_beta"])  # its prior mean
     scales = {"shock": _shock_spread(common[:, None], noise[:, None], patterns, priors["shock_sigma"], phi)}
-    common = np.log((sold.sum(axis=1) + 0.5) / (expected.sum(axis=1) + 0.5))
-    cell_seen = info > 0
+    cell_seen = info > 0  # (a group's cell seen: its period too, where ``common`` is the log ratio)
     own = np.where(cell_seen, np.log((sold + 0.5) / (expected + 0.5)) - common[:, None], 0.0)
     own_noise = np.where(cell_seen, squares / (expected + 0.5) ** 2, 0.0)
     groups = design.n_pool

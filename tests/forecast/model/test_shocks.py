@@ -155,24 +155,34 @@ def _aggregates(values: np.ndarray, products: np.ndarray, category: pd.Series) -
 STRONG = {"shock_sigma": 0.2, "shock_group_sigma": 0.05, "shock_phi": 0.7}
 
 
-@pytest.fixture(scope="module")
-def strong():
-    """A catalog whose products share strong AR(1) shocks (0.2 a week catalog-wide), 13 weeks held
-    out, fitted with the shocks off and on (one fit each, shared by the tests below)."""
-    data = generate_retail_data(n_products=60, n_periods=104, horizon=13, seed=5, **STRONG)
+def _catalog(n_products: int, seed: int, **shocks):
+    data = generate_retail_data(n_products=n_products, n_periods=104, horizon=13, seed=seed, **shocks)
     future = pd.DatetimeIndex(sorted(data.mean[DATE].unique()))[104:]
     train = data.sales[data.sales[DATE] < future[0]]
     plan = data.sales[data.sales[DATE] >= future[0]][[DATE, PRODUCT, "price", "promo"]]
-    held = data.mean[data.mean[DATE] >= future[0]].pivot(index=PRODUCT, columns=DATE, values=QUANTITY)
+    return data, train, plan
+
+
+def _fits(data, train, plan) -> dict:
+    """The catalog fitted with the shocks off and on (short chains): shocks -> (config, prepared, fitted)."""
     fits = {}
     for shocks in ("off", "on"):
         config = ForecastConfig(
             draws=300, tune=400, chains=2, attempt_budget=1.0, seed=3, shared_shocks=shocks
         ).with_(sample_paths=1000)
         prepared = runs.prepare(train, data.products, config, plan=plan)
-        fitted = runs.fit_model(prepared, config, progressbar=False)
-        fits[shocks] = (config, prepared, fitted)
-    return data, held, fits
+        fits[shocks] = (config, prepared, runs.fit_model(prepared, config, progressbar=False))
+    return fits
+
+
+@pytest.fixture(scope="module")
+def strong():
+    """A catalog whose products share strong AR(1) shocks (0.2 a week catalog-wide), 13 weeks held
+    out, fitted with the shocks off and on (one fit each, shared by the tests below)."""
+    data, train, plan = _catalog(60, 5, **STRONG)
+    future = pd.DatetimeIndex(sorted(data.mean[DATE].unique()))[104:]
+    held = data.mean[data.mean[DATE] >= future[0]].pivot(index=PRODUCT, columns=DATE, values=QUANTITY)
+    return data, held, _fits(data, train, plan)
 
 
 @pytest.mark.slow
@@ -232,14 +242,6 @@ def test_the_sharded_path_gives_the_one_fits_totals(strong):
     assert np.median(corr) > 0.5, corr
 
 
-def _catalog(n_products: int, seed: int, **shocks):
-    data = generate_retail_data(n_products=n_products, n_periods=104, horizon=13, seed=seed, **shocks)
-    future = pd.DatetimeIndex(sorted(data.mean[DATE].unique()))[104:]
-    train = data.sales[data.sales[DATE] < future[0]]
-    plan = data.sales[data.sales[DATE] >= future[0]][[DATE, PRODUCT, "price", "promo"]]
-    return data, train, plan
-
-
 def test_auto_puts_the_shocks_in_where_the_prefit_finds_them_and_says_so():
     """``shared_shocks=auto`` (the default): in the model for a catalog whose products share shocks,
     not for the same catalog without them; ``on`` and ``off`` as set; a shard's stage 2 by NUTS
@@ -272,14 +274,8 @@ def test_without_shared_shocks_the_component_finds_a_scale_near_zero_and_changes
     """Set on for a catalog whose products share no shocks: the shock scale's posterior sits low
     (under its prior's median), and the forecasts are the model's without it: the total's median
     and 80% interval per week, and every product's mean, within sampling error."""
-    data, train, plan = _catalog(60, 5)
     out = {}
-    for shocks in ("off", "on"):
-        config = ForecastConfig(
-            draws=300, tune=400, chains=2, attempt_budget=1.0, seed=3, shared_shocks=shocks
-        ).with_(sample_paths=1000)
-        prepared = runs.prepare(train, data.products, config, plan=plan)
-        fitted = runs.fit_model(prepared, config, progressbar=False)
+    for shocks, (config, prepared, fitted) in _fits(*_catalog(60, 5)).items():
         _, paths = runs.forecast(prepared, fitted, config)
         out[shocks] = (fitted.idata.posterior, paths.values.astype(float))
     sigma = out["on"][0]["shock_sigma"].to_numpy().ravel()
