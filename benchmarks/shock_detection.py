@@ -6,7 +6,8 @@
 ``forecast.model.forms.shared_shocks_found`` on each convergence-corpus catalog (``corpus.py``; no
 shared shocks in their generator) for seeds 1-3, on the demo generator with shared shocks of
 several sizes (``--products 200``; AR(1) with phi 0.7, catalog-wide sd 0.2, 0.1, 0.05, 0.02 a week
-and 0.05 per category), and with ``--shop`` on the real shop's daily sales (``shop_daily.py``). A
+and 0.05 per category; seeds 1 to ``--shock-seeds``, drawn as ``shocks.py`` draws them), on the demo
+catalog (500 and 1,000 products, seed 42), and with ``--shop`` on the real shop's daily sales (``shop_daily.py``). A
 false positive costs fitting time only (the shocks' scale is then estimated near zero and the
 forecasts do not change); a miss leaves the totals' intervals too narrow. Per run: the decision,
 the pre-fit's stationary shock sd beyond the noise, the test's p-value. Writes
@@ -53,15 +54,23 @@ def main(args: argparse.Namespace) -> None:
             )
             print(rows[-1], flush=True)
     for sd in SHOCK_SIZES:
-        for seed in SEEDS:
+        for seed in range(1, args.shock_seeds + 1):
+            # as shocks.py draws them: 104 weeks of history and 13 held out (not read here)
             data = generate_retail_data(
-                n_products=args.products, seed=seed, shock_sigma=sd, shock_group_sigma=0.05, shock_phi=0.7
-            )
+                n_products=args.products, n_periods=104, horizon=13, seed=seed, shock_sigma=sd,
+                shock_group_sigma=0.05, shock_phi=0.7,
+            )  # fmt: skip
+            history = data.sales[data.sales["date"] < sorted(data.mean["date"].unique())[104]]
             rows.append(
                 {"catalog": f"w{args.products}-shocks", "truth_sd": sd, "seed": seed,
-                 **found(data.sales, data.products, ForecastConfig())}
+                 **found(history, data.products, ForecastConfig())}
             )  # fmt: skip
             print(rows[-1], flush=True)
+    for n in (500, 1000):  # the demo catalog (``demand-forecast demo``: 500 products, seed 42)
+        data = generate_retail_data(n_products=n, seed=42)
+        rows.append({"catalog": f"demo {n}", "truth_sd": 0.0, "seed": 42,
+                     **found(data.sales, data.products, ForecastConfig())})  # fmt: skip
+        print(rows[-1], flush=True)
     if args.shop:
         import shop_daily
 
@@ -78,6 +87,7 @@ if __name__ == "__main__":
     )
     parser.add_argument("--products", type=int, default=200)
     parser.add_argument("--shop", action="store_true")
+    parser.add_argument("--shock-seeds", type=int, default=6, help="seeds 1..N of each shock size")
     parser.add_argument("--skip", nargs="*", default=["w5000"], help="corpus catalogs left out")
     parser.add_argument("--name", default="shock_detection")
     main(parser.parse_args())

@@ -111,7 +111,9 @@ def sharded_forecast_flow(
         lap("load")
         prepared = prepare(sales, products, config, plan, events)
         parts = shards.split(prepared, sharding)
-        record = record.with_(**runs.describe(prepared, config))
+        sample = shards.stage1_prepared(prepared, config, sharding)  # the worker gets the sample only
+        shocks = shards.shocks_line(sample, config, sharding)
+        record = record.with_(**runs.describe(prepared, config, shocks=shocks))
         logger.info(
             "%d products in %d shards (%s products)",
             record.n_products,
@@ -119,7 +121,6 @@ def sharded_forecast_flow(
             ", ".join(str(len(p.design.products)) for p in parts),
         )
         lap("prepare")
-        sample = shards.stage1_prepared(prepared, config, sharding)  # the worker gets the sample only
         progress(
             f"{record.n_products} products in {len(parts)} shards; stage 1: the model on "
             f"{len(sample.design.products)} sampled products (minutes)..."

@@ -177,8 +177,10 @@ def flag_stockouts(forecasts: pd.DataFrame, design: Design) -> pd.DataFrame:
     )
 
 
-def describe(prepared: Prepared, config: ForecastConfig) -> dict:
-    """What the run fits, on what (``RunRecord`` fields)."""
+def describe(prepared: Prepared, config: ForecastConfig, shocks: str | None = None) -> dict:
+    """What the run fits, on what (``RunRecord`` fields); ``shocks``: the word on the shared shocks
+    where another design than the catalog's decides them (a sharded run's stage 1: ``shocks_line``
+    on its sample and configuration)."""
     d = prepared.design
     return {
         "frequency": prepared.frequency.name,
@@ -191,7 +193,7 @@ def describe(prepared: Prepared, config: ForecastConfig) -> dict:
         "message": f"future prices and promotions: {d.future_price_source}; "
         + (f"{len(d.event_names)} calendar event column(s); " if d.event_names else "")
         + f"NUTS target acceptance {config.target_accept_for(len(d.products)):.2f}"
-        + f"; {_shocks_line(d, config)}"
+        + f"; {shocks or shocks_line(d, config)}"
         + (
             f"; {d.sales_after_end} sales row(s) dated after their product's end_date were not read as history"
             if d.sales_after_end
@@ -212,7 +214,7 @@ def describe(prepared: Prepared, config: ForecastConfig) -> dict:
     }
 
 
-def _shocks_line(design: Design, config: ForecastConfig) -> str:
+def shocks_line(design: Design, config: ForecastConfig) -> str:
     """The run record's word on the shared shocks: in the model or not, and why."""
     if config.shared_shocks != "auto":
         return f"shared shocks {config.shared_shocks} (set)"

@@ -36,7 +36,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from forecast import __version__
+from forecast import __version__, runs
 from forecast.config.options import NO_SHARDED_SHOCKS, ForecastConfig
 from forecast.contract.paths import SamplePaths
 from forecast.model import conditional
@@ -300,6 +300,14 @@ def stage1_config(config: ForecastConfig, sharding: ShardConfig) -> ForecastConf
     if sharding.stage1_budget is None or config.attempt_budget >= sharding.stage1_budget:
         return config
     return replace(config, attempt_budget=sharding.stage1_budget)
+
+
+def shocks_line(sample: Prepared, config: ForecastConfig, sharding: ShardConfig) -> str:
+    """The run record's word on a sharded run's shared shocks: stage 1 decides them, on its sample
+    (``stage1_prepared``), not the catalog."""
+    if sharding.stage2 == "nuts" and config.shared_shocks == "auto":
+        return "shared shocks off (auto: shards fitted by NUTS cannot share them)"
+    return "stage 1: " + runs.shocks_line(sample.design, stage1_config(config, sharding))
 
 
 def fit_sample(sub: Prepared, config: ForecastConfig, progressbar=False) -> Stage1:

@@ -20,8 +20,9 @@ the run itself tries again in the way that addresses what failed, on the same co
 - **too few effective draws, or R-hat a little over the bar**: the chains mix, slowly. The next
   attempt runs more chains with new seeds and pools them with the chains it has (every chain is a
   valid draw of the same posterior, so more chains are more effective draws and a sharper R-hat);
-  once pooling stops helping, fresh chains as long as the pooled ones together, which may be
-  pooled and lengthened in turn;
+  once pooling stops helping (R-hat fails after it and barely came down, or it pushed a passing
+  R-hat over the bar: ``pooling_stalled``), fresh chains as long as the pooled ones together,
+  which may be pooled and lengthened in turn;
 - **chains that disagree** (R-hat far over the bar, or effective draws in the tens): fresh chains
   with twice the tuning.
 
@@ -387,12 +388,11 @@ def fit_until_converged(
         else:
             idata, settings, timed, sampling_seconds = more, remedy.settings, remedy.settings, seconds
             tried.discard("stalled")  # new chains: pooling may help them
+        before = worst_rhat(table)
         table = parameter_table(idata, names)
-        before = max((f.value for f in found if f.check == "rhat"), default=None)
         found = failures(idata, table)
-        after = max((f.value for f in found if f.check == "rhat"), default=None)
-        if remedy.pool and before is not None and after is not None and after - 1 > 0.7 * (before - 1):
-            tried.add("stalled")  # pooling did not bring R-hat down: the chains it has disagree
+        if remedy.pool and pooling_stalled(before, worst_rhat(table), found):
+            tried.add("stalled")
         attempts.append(
             _attempt(len(attempts) + 1, remedy.action, remedy.settings, remedy.pool, remedy.forms,
                      time.perf_counter() - t0, idata, table, found)
@@ -401,6 +401,21 @@ def fit_until_converged(
     if found and len(attempts) > 1:
         diagnostics["problems"] += f" (after {len(attempts)} attempts in {time.perf_counter() - start:.0f} s)"
     return Fit(idata, table, diagnostics, attempts, forms, found)
+
+
+def worst_rhat(table: pd.DataFrame) -> float:
+    """The largest R-hat over the gated quantities (1 where there are none)."""
+    gated = table[table["role"] != "raw"]["r_hat"]
+    return float(gated.max()) if len(gated) else 1.0
+
+
+def pooling_stalled(before: float, after: float, found: list[Failure]) -> bool:
+    """Whether pooling more chains stopped helping: R-hat fails after it and did not come down by
+    at least 30% of its distance from 1 (``before``: the worst R-hat of the chains it had, passing
+    or not). Pooled chains that push a passing R-hat over the bar disagree with the ones it had:
+    more company measures the disagreement better but does not end it, longer chains do (measured:
+    a shock catalog's 1.008 passing on 4 chains, 1.013 on 8, 1.018 on 15, then out of time)."""
+    return any(f.check == "rhat" for f in found) and after - 1 > 0.7 * (before - 1)
 
 
 def _set_all(forms: dict, changes: dict) -> dict:

@@ -9,7 +9,13 @@ from forecast.config.options import ForecastConfig
 from forecast.model.diagnostics import MIN_ESS, Failure, checked_parameters, failures, parameter_table
 from forecast.model.forms import choose_forms
 from forecast.model.inference import Sampler, pool_chains
-from forecast.model.remedies import POOL_LIMIT, Settings, choose_remedy, fit_until_converged
+from forecast.model.remedies import (
+    POOL_LIMIT,
+    Settings,
+    choose_remedy,
+    fit_until_converged,
+    pooling_stalled,
+)
 
 SETTINGS = Settings(chains=4, tune=600, draws=1000, target_accept=0.9, seed=1)
 FORMS = {"product": np.full(3, 0.9), "groups": {"brand": 0.8, "color": 0.4}, "season": 0.9, "trend": 0.5}
@@ -82,6 +88,20 @@ def test_too_few_effective_draws_pool_more_chains_then_run_longer_chains():
     assert again.pool and again.settings.draws == longer.settings.draws  # more of the long chains
     stalled = choose_remedy(low, longer.settings, FORMS, None, 4, {"longer", "stalled"}, 4)
     assert not stalled.pool and stalled.settings.draws == 2 * longer.settings.draws  # longer again
+
+
+def test_pooling_that_pushes_a_passing_r_hat_over_the_bar_has_stalled():
+    """More chains that disagree with the ones the run had: the next attempt runs longer chains,
+    not yet more company."""
+    over = [Failure("rhat", 1.013, 1.01, "shock_group_sigma")]
+    assert pooling_stalled(1.0084, 1.013, over)  # passing on 4 chains, failing on 8
+    assert pooling_stalled(1.02, 1.018, over)  # barely down
+    assert not pooling_stalled(1.03, 1.013, over)  # coming down: more chains may finish the job
+    assert not pooling_stalled(1.008, 1.009, [Failure("ess", 300, MIN_ESS, "trend_sigma")])  # R-hat passes
+    low = [Failure("ess", 200, MIN_ESS, "sigma_brand")]
+    pooled = Settings(**{**SETTINGS.__dict__, "chains": 8})
+    after = choose_remedy(over + low, pooled, FORMS, None, 2, {"stalled"}, 4)
+    assert not after.pool and after.settings.draws == 2 * SETTINGS.draws  # fresh, longer chains
 
 
 def test_a_part_written_for_the_wrong_scale_is_written_for_the_scale_the_chains_found():

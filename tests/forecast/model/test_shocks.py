@@ -264,6 +264,18 @@ def test_auto_puts_the_shocks_in_where_the_prefit_finds_them_and_says_so():
     assert NO_SHARDED_SHOCKS.startswith("shared_shocks=on")
     assert "shared shocks on (auto" in runs.describe(designs["with"], ForecastConfig())["message"]
     assert "shared shocks off (auto" in runs.describe(designs["without"], ForecastConfig())["message"]
+    # a sharded run's record says what its stage 1 decides, on its sample
+    from forecast import shards
+
+    sharding = shards.ShardConfig(n_shards=2, sample_products=200)
+    for name, word in (("with", "on"), ("without", "off")):
+        sample = shards.stage1_prepared(designs[name], ForecastConfig(), sharding)
+        line = shards.shocks_line(sample, ForecastConfig(), sharding)
+        assert line.startswith(f"stage 1: shared shocks {word} (auto"), line
+        assert line in runs.describe(designs[name], ForecastConfig(), shocks=line)["message"]
+    nuts = shards.ShardConfig(n_shards=2, sample_products=200, stage2="nuts")
+    sample = shards.stage1_prepared(designs["with"], ForecastConfig(), nuts)
+    assert "NUTS cannot share them" in shards.shocks_line(sample, ForecastConfig(), nuts)
     model = runs.model_for(designs["with"].design, ForecastConfig())
     assert "shock_phi" in model.named_vars
     assert "shock_phi" not in runs.model_for(designs["without"].design, ForecastConfig()).named_vars
