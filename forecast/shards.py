@@ -305,9 +305,10 @@ def stage1_config(config: ForecastConfig, sharding: ShardConfig) -> ForecastConf
 def shocks_line(sample: Prepared, config: ForecastConfig, sharding: ShardConfig) -> str:
     """The run record's word on a sharded run's shared shocks: stage 1 decides them, on its sample
     (``stage1_prepared``), not the catalog."""
-    if sharding.stage2 == "nuts" and config.shared_shocks == "auto":
+    stage1 = stage1_config(config, sharding)
+    if stage1.shared_shocks != config.shared_shocks:  # auto, set off for stage 2 by NUTS
         return "shared shocks off (auto: shards fitted by NUTS cannot share them)"
-    return "stage 1: " + runs.shocks_line(sample.design, stage1_config(config, sharding))
+    return "stage 1: " + runs.shocks_line(sample.design, stage1)
 
 
 def fit_sample(sub: Prepared, config: ForecastConfig, progressbar=False) -> Stage1:

@@ -107,10 +107,10 @@ WITHIN_CELL_SHARE = 0.5
 
 
 def _shock_cells(design: Design, priors: dict[str, float]) -> tuple[np.ndarray, ...]:
-    """Per (history period, pooling group): the rows' Fisher weights ``W``; their weighted units
-    sold relative to each product's average (``sum(w * y / m)``: over ``W``, the cell's ratio of
-    sold to expected); ``W`` again as what the no-effect model expects of that sum; and the sum's
-    sampling noise.
+    """Per (history period, pooling group): the rows' Fisher weights ``W`` (also what the
+    no-effect model expects of the next sum); their weighted units sold relative to each
+    product's average (``sum(w * y / m)``: over ``W``, the cell's ratio of sold to expected); and
+    that sum's sampling noise.
 
     Each row counts by its Fisher weight ``w = m / (1 + m / alpha)`` (``row_weights``, at its
     product's average ``m``), not by its units: a product selling 20 a week tells a period's
@@ -139,7 +139,7 @@ def _shock_cells(design: Design, priors: dict[str, float]) -> tuple[np.ndarray, 
     share = np.divide(summed(w**2), weight**2, out=np.ones(shape), where=weight > 0)
     within = summed(w**2 * (x - ratio.ravel()[cell]) ** 2) / np.maximum(1.0 - share, 1e-12)
     about_average = summed(w**2 * (x - 1.0) ** 2)
-    return weight, sold, weight, np.where(share < WITHIN_CELL_SHARE, within, about_average)
+    return weight, sold, np.where(share < WITHIN_CELL_SHARE, within, about_average)
 
 
 def _shock_moments(
@@ -180,10 +180,10 @@ def _common_residuals(
     their Fisher weights (0 in a period without rows); its sampling variance from the rows' own
     scatter (not the prior's dispersion, which a catalog noisier than it would read as shocks); and
     the patterns the other parts carry (``history_patterns``); ``cells``: ``_shock_cells``."""
-    info, sold, expected, squares = cells
-    seen = info.sum(axis=1) > 0
-    ratio = np.log((sold.sum(axis=1) + 0.5) / (expected.sum(axis=1) + 0.5))
-    noise = squares.sum(axis=1) / (expected.sum(axis=1) + 0.5) ** 2
+    weight, sold, squares = (cell.sum(axis=1) for cell in cells)  # the periods: every group
+    seen = weight > 0
+    ratio = np.log((sold + 0.5) / (weight + 0.5))
+    noise = squares / (weight + 0.5) ** 2
     return np.where(seen, ratio, 0.0), np.where(seen, noise, 0.0), history_patterns(design)
 
 
@@ -219,13 +219,13 @@ def shock_scales(design: Design, priors: dict[str, float]) -> dict[str, Spread]:
     catalog without shared shocks gets a scale near zero (so a non-centered form, however many
     products a period has)."""
     cells = _shock_cells(design, priors)
-    info, sold, expected, squares = cells
+    weight, sold, squares = cells
     common, noise, patterns = _common_residuals(design, cells)
     phi = priors["shock_phi_alpha"] / (priors["shock_phi_alpha"] + priors["shock_phi_beta"])  # its prior mean
     scales = {"shock": _shock_spread(common[:, None], noise[:, None], patterns, priors["shock_sigma"], phi)}
-    cell_seen = info > 0  # (a group's cell seen: its period too, where ``common`` is the log ratio)
-    own = np.where(cell_seen, np.log((sold + 0.5) / (expected + 0.5)) - common[:, None], 0.0)
-    own_noise = np.where(cell_seen, squares / (expected + 0.5) ** 2, 0.0)
+    cell_seen = weight > 0  # (a group's cell seen: its period too, where ``common`` is the log ratio)
+    own = np.where(cell_seen, np.log((sold + 0.5) / (weight + 0.5)) - common[:, None], 0.0)
+    own_noise = np.where(cell_seen, squares / (weight + 0.5) ** 2, 0.0)
     groups = design.n_pool
     spread = _shock_spread(own, own_noise, patterns, priors["shock_group_sigma"], phi)
     if groups > 1:  # a group's own shock is ZeroSumNormal: variance sigma^2 (G - 1) / G

@@ -152,7 +152,7 @@ def test_the_shock_prefit_weighs_rows_by_information_and_reads_noise_apart_from_
         pd.MultiIndex.from_arrays([design.products[rows.product_idx], design.dates[rows.time_idx]])
     ).to_numpy()
     true_noise = np.bincount(rows.time_idx, weights=w**2 * mu * (1 + mu / data.truth.alpha) / m**2)
-    noise = _shock_cells(design, DEFAULT_PRIORS)[3].sum(axis=1)
+    noise = _shock_cells(design, DEFAULT_PRIORS)[2].sum(axis=1)
     assert 0.8 < np.median(noise / true_noise) < 1.2, np.median(noise / true_noise)
     # a period's log ratio read by weight is far less noisy than read by units
     var = mu * (1 + mu / data.truth.alpha)
