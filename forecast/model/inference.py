@@ -82,12 +82,9 @@ class Sampler:
         seed: int,
         progressbar: bool = True,
         init_mean: np.ndarray | None = None,
-        low_rank: bool = False,
     ) -> az.InferenceData:
         """Posterior draws with these settings; ``init_mean`` (nutpie only, unconstrained space)
-        starts the chains around a point of the caller's choosing instead of zero; ``low_rank``
-        (nutpie only) adapts a mass matrix that also follows the posterior's strongest
-        correlations (a ridge a diagonal one crosses slowly)."""
+        starts the chains around a point of the caller's choosing instead of zero."""
         cores = min(chains, os.cpu_count() or 1)
         # One BLAS thread per chain: OpenBLAS threads spin-waiting against parallel chains made
         # sampling four times slower on two cores (benchmarks/README.md).
@@ -106,7 +103,6 @@ class Sampler:
                     progress_bar=progressbar,
                     save_warmup=False,
                     init_mean=init_mean,
-                    low_rank_modified_mass_matrix=low_rank,
                 )
             with self.model:
                 return pm.sample(

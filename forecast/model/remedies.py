@@ -85,7 +85,6 @@ class Settings:
     draws: int
     target_accept: float
     seed: int
-    low_rank: bool = False  # nutpie's low-rank mass matrix adaptation
 
 
 @dataclass
@@ -134,8 +133,7 @@ class Remedy:
         """Expected seconds, from the last fresh sample's: chains, steps per draw and length."""
         steps = math.sqrt((1 - previous.target_accept) / (1 - self.settings.target_accept))
         length = (self.settings.tune + self.settings.draws) / (previous.tune + previous.draws)
-        low_rank = 1.3 if self.settings.low_rank and not previous.low_rank else 1.0
-        return sampling_seconds * self.settings.chains / previous.chains * steps * length * low_rank
+        return sampling_seconds * self.settings.chains / previous.chains * steps * length
 
 
 def _suspect(idata: az.InferenceData, forms: dict, evidence: float = SUSPECT_Z) -> str | None:
@@ -339,11 +337,7 @@ def fit_until_converged(
     start = time.perf_counter()
     sampler = sampler or Sampler(model, config.sampler)
     names = checked_parameters(model)
-    # Shared shocks trade off with the intercept, the trend and the seasons (a shock series with a
-    # mean, a slope or a yearly cycle): a ridge a diagonal mass matrix crosses slowly (measured:
-    # the trend's ESS 54 of 4,000 draws; with the low-rank one, 439; benchmarks/README.md).
-    low_rank = "shock_phi" in model.named_vars and config.sampler == "nutpie"
-    settings = Settings(config.chains, config.tune, config.draws, target_accept, config.seed, low_rank)
+    settings = Settings(config.chains, config.tune, config.draws, target_accept, config.seed)
     sample_start = time.perf_counter()
     idata = sampler.sample(**asdict(settings), progressbar=progressbar)
     sampling_seconds = time.perf_counter() - sample_start

@@ -103,6 +103,9 @@ def test_the_horizon_carries_the_last_shock_on_shared_by_every_product_of_a_path
     ``phi`` times the last one in expectation (the shocks written partially centered, so the last
     one is set directly)."""
     monkeypatch.setattr(builder, "AR_INNOVATIONS_BELOW", 0.0)
+    # the parts sampled as written, so the posterior below sets them directly (the shear is the
+    # same model: test_the_shocks_shear_leaves_the_model_as_it_is)
+    monkeypatch.setattr(builder, "_shock_shifts", lambda design, common: {})
     design = tiny_design
     history = build_model(design, DEFAULT_PRIORS, shared_shocks=True)
     free = [rv.name for rv in history.free_RVs]
@@ -143,6 +146,47 @@ def test_the_horizon_carries_the_last_shock_on_shared_by_every_product_of_a_path
         )
     lq = np.log(quiet.posterior_predictive["demand"].to_numpy()[0].astype(float)[:, a])
     assert np.mean(la) - np.mean(lq) == pytest.approx(0.4, abs=0.05)
+
+
+def test_the_shocks_shear_leaves_the_model_as_it_is(tiny_design, monkeypatch):
+    """The intercept, the products' levels, the trend's and the season's averages are sampled plus
+    the catalog-wide shocks' projection on their patterns (``builder._shock_shifts``): at every
+    point the model's density is the density of the model written without the shear at the values
+    its parts take there, and the likelihood reads the shocks only off those patterns (moving the
+    shocks along them, with the sampled coordinates held, changes no row's mean)."""
+    design = tiny_design
+    forms = {"product": "centered"}  # its levels then a variable of their own in both
+    sheared = build_model(design, DEFAULT_PRIORS, shared_shocks=True, forms=forms)
+    assert {"intercept_total", "alpha_product_total", "trend_avg_total"} <= set(sheared.named_vars)
+    with monkeypatch.context() as m:
+        m.setattr(builder, "_shock_shifts", lambda design, common: {})
+        plain = build_model(design, DEFAULT_PRIORS, shared_shocks=True, forms=forms)
+    assert "intercept_total" not in plain.named_vars
+    rng = np.random.default_rng(7)
+    logp_sheared, logp_plain = sheared.compile_logp(), plain.compile_logp()
+    for _ in range(3):
+        point = {k: v + rng.normal(0, 0.5, np.shape(v)) for k, v in sheared.initial_point().items()}
+        # the plain model's free variables: as sampled where both sample them, else (the sheared
+        # parts: normals, no transform) at the values the sheared model gives them here
+        sheared_only = [rv.name for rv in plain.free_RVs if plain.rvs_to_values[rv].name not in point]
+        assert set(sheared_only) == {"intercept", "alpha_product", "trend_avg", "season_avg"}
+        values = _at(sheared, point, sheared_only)
+        mapped = {v.name: point.get(v.name) for v in plain.value_vars} | values
+        np.testing.assert_allclose(logp_sheared(point), logp_plain(mapped), rtol=1e-9)
+        assert values["intercept"] != point["intercept_total"]  # the shear moved something
+
+    # The sampled coordinates held, the shocks moved by a constant and a slope: no row's mean moves.
+    monkeypatch.setattr(builder, "AR_INNOVATIONS_BELOW", 0.0)  # the shocks' values set directly
+    sheared = build_model(design, DEFAULT_PRIORS, shared_shocks=True, forms=forms)
+    point = {k: v + rng.normal(0, 0.5, np.shape(v)) for k, v in sheared.initial_point().items()}
+    a = choose_forms(design, DEFAULT_PRIORS)["shocks"]["common"]
+    base = _at(sheared, point, ["demand_loglik", "shock_sigma", "shock_phi"])
+    n = design.n_train
+    moved_shock = 0.3 - 0.2 * np.asarray(design.years[:n])  # a level and a slope
+    # w such that the common shock gains ``moved_shock`` (x = sigma^(1 - a) * w)
+    moved = dict(point, shock_w=point["shock_w"] + moved_shock / base["shock_sigma"] ** (1 - a))
+    after = _at(sheared, moved, ["demand_loglik"])
+    np.testing.assert_allclose(after["demand_loglik"], base["demand_loglik"], rtol=1e-9)
 
 
 def _aggregates(values: np.ndarray, products: np.ndarray, category: pd.Series) -> np.ndarray:
