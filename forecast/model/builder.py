@@ -55,6 +55,7 @@ import pymc as pm
 import pytensor
 import pytensor.tensor as pt
 
+from forecast.model.forms import choose_forms, pattern_columns
 from forecast.model.likelihood import rows_data, rows_loglik
 from forecast.model.priors import PRODUCT_EFFECTS
 from forecast.prep.design import Design, Rows, first_periods, parent_groups
@@ -662,13 +663,8 @@ def _shock_shifts(design: Design, common) -> dict[str, pt.TensorVariable]:
     matrix; benchmarks/README.md). Those parts are sampled plus these coefficients instead
     (``_shifted_normal``, ``_product_levels``): the same model, the ridge now along coordinates
     the data do not read, where only the priors act."""
-    n = design.n_train
-    columns = [np.ones(n), np.asarray(design.years[:n], dtype=float)]
-    seasonal = design.fourier.shape[1]
-    if seasonal:
-        columns += list(np.asarray(design.fourier[:n], dtype=float).T)
-    coef = pt.dot(np.linalg.pinv(np.column_stack(columns)), common)
-    return {"intercept": coef[0], "trend": coef[1], "season": coef[2:] if seasonal else None}
+    coef = pt.dot(np.linalg.pinv(pattern_columns(design, events=False)), common)
+    return {"intercept": coef[0], "trend": coef[1], "season": coef[2:] if design.fourier.shape[1] else None}
 
 
 def build_model(
@@ -701,8 +697,6 @@ def build_model(
     each part is written (``PARTS``), over the forms ``forecast.model.forms.choose_forms`` takes from
     the data.
     """
-    from forecast.model.forms import choose_forms
-
     if likelihood not in LIKELIHOODS:
         raise ValueError(f"unknown likelihood '{likelihood}': choose one of {', '.join(LIKELIHOODS)}")
     if pooling not in POOLING:

@@ -89,14 +89,19 @@ def product_information(design: Design, priors: dict[str, float]) -> np.ndarray:
     )
 
 
-def history_patterns(design: Design) -> np.ndarray:
-    """An orthonormal basis (history periods x k) of the time patterns the model's other parts
-    carry over the history: a constant (the intercept), the trend's years, the seasonal terms and
-    the events' columns. The shock pre-fit (``shock_scales``) leaves them out of the periods'
-    residuals, so that a season is not read as shocks."""
+def pattern_columns(design: Design, events: bool = True) -> np.ndarray:
+    """The time patterns the model's other parts carry over the history (history periods x k): a
+    constant (the intercept), the trend's years, the seasonal terms and (``events``) the events'
+    columns."""
     n = design.n_train
-    columns = np.column_stack([np.ones(n), design.years[:n], design.fourier[:n], design.events[:n]])
-    u, s, _ = np.linalg.svd(columns, full_matrices=False)
+    columns = [np.ones(n), design.years[:n], design.fourier[:n]] + ([design.events[:n]] if events else [])
+    return np.column_stack(columns).astype(float)
+
+
+def history_patterns(design: Design) -> np.ndarray:
+    """An orthonormal basis of ``pattern_columns``. The shock pre-fit (``shock_scales``) leaves them
+    out of the periods' residuals, so that a season is not read as shocks."""
+    u, s, _ = np.linalg.svd(pattern_columns(design), full_matrices=False)
     return u[:, s > 1e-8 * s[0]]
 
 
