@@ -26,7 +26,9 @@ per-series forecaster would). The day the shop was closed in the horizon (25 Dec
 Scores over the folds' cells together (``forecast.evaluation.metrics``): weighted quantile loss over
 the scoring grid (and by fold), CRPS, bias, the 50/80/95% interval coverage (closed intervals between
 grid quantiles: for small counts even the true distribution covers more than nominal) and the
-randomized-PIT 80% coverage (the calibration of a count forecast: 0.8 for the true distribution). Writes ``results/<--name>.json`` (default ``shop_daily``).
+randomized-PIT 80% coverage (the calibration of a count forecast: 0.8 for the true distribution);
+for the total also day by day (``by_day``: its quantiles and loss). Writes ``results/<--name>.json``
+(default ``shop_daily``).
 
 With ``--reconciled`` the per-series peers of the summed draws are scored too: AutoETS fitted on
 every series of every level and made coherent by hierarchicalforecast's BottomUp and MinTrace
@@ -231,6 +233,8 @@ def main(args: argparse.Namespace) -> None:
             cells = pd.concat(frames, ignore_index=True)
             out[level] = rounded(score(cells))
             out[level]["by_fold_wql"] = [round(wql(g), 4) for _, g in cells.groupby("fold")]
+            if level == "total":
+                out[level]["by_day"] = by_day(cells)
         results["methods"][method] = out
     ets = results["methods"]["auto_ets"]
     for method, out in results["methods"].items():
@@ -246,6 +250,27 @@ def main(args: argparse.Namespace) -> None:
 
 def wql(cells: pd.DataFrame) -> float:
     return metrics.wql(cells["actual"].to_numpy(float), cells[SCORING_COLUMNS].to_numpy(float))
+
+
+def by_day(cells: pd.DataFrame) -> list[dict]:
+    """The total's day by day: the actual, the 10/50/90% quantiles and the day's quantile loss (twice
+    its pinball loss averaged over the grid: its part of the WQL's numerator), to see which days a
+    gap comes from."""
+    cells = cells.sort_values(DATE)
+    loss = metrics.pinball(cells["actual"].to_numpy(float), cells[SCORING_COLUMNS].to_numpy(float))
+    return [
+        {
+            "date": str(pd.Timestamp(d).date()),
+            "actual": float(y),
+            "q10": float(lo),
+            "q50": float(mid),
+            "q90": float(hi),
+            "loss": round(float(2 * cell.mean()), 2),
+        }
+        for d, y, lo, mid, hi, cell in zip(
+            cells[DATE], cells["actual"], cells["q100"], cells["q500"], cells["q900"], loss, strict=True
+        )
+    ]
 
 
 if __name__ == "__main__":
