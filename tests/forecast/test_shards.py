@@ -106,7 +106,8 @@ def test_fixed_top_leaves_only_product_levels_free(prepared):
     np.testing.assert_allclose(point[1], shared["effect_brand"].to_numpy())
     np.testing.assert_allclose(point[2], -1.2)
     default = {rv.name for rv in build_model(design, DEFAULT_PRIORS).free_RVs}
-    assert {"intercept", "sigma_brand", "log_alpha", "elasticity_sigma"} <= default  # default untouched
+    # default untouched (the intercept sampled plus its effects' weighted average: builder._weighted_effects)
+    assert {"intercept_total", "sigma_brand", "log_alpha", "elasticity_sigma"} <= default
 
 
 def test_fixed_top_with_every_component_leaves_only_per_product_values_free(prepared):
