@@ -18,9 +18,7 @@ log E[demand] for product p in period t:
 How each part is written for the sampler (its *geometry*) is chosen from the data
 (``forecast.model.forms``): every level-and-scale pair is partially centered, ``x = scale^(1 - a) *
 w`` with ``w ~ Normal(0, scale^a)`` (``a = 1``: centered, ``a = 0``: non-centered), with ``a`` per
-product, per contrast of an attribute's effects (``_contrast_effect``) and per pooled component, set
-from how strongly the data inform that part. The intercept is sampled plus the effects' information-
-weighted average (``_weighted_effects``), so it is the level the rows pin, whatever a level's size.
+product, per attribute and per pooled component, set from how strongly the data inform that part.
 The pooled components (seasonality, events, elasticity, promotion lift, trend, zero inflation) are written
 through their groups' average ``c_avg`` (see ``_pooled_by_average``): an exact reparameterisation
 in which ``c_mu`` is derived, so the data pin ``c_avg`` and the sampler is not asked to move the
@@ -57,13 +55,7 @@ import pymc as pm
 import pytensor
 import pytensor.tensor as pt
 
-from forecast.model.forms import (
-    choose_forms,
-    effect_basis,
-    pattern_columns,
-    product_information,
-    zero_sum_basis,
-)
+from forecast.model.forms import choose_forms, pattern_columns
 from forecast.model.likelihood import rows_data, rows_loglik
 from forecast.model.priors import PRODUCT_EFFECTS
 from forecast.prep.design import Design, Rows, first_periods, parent_groups
@@ -188,12 +180,11 @@ def _group_effects(
 
     Effects sum to zero over an attribute's levels, so the intercept is the grand mean and not
     traded off against the average of every attribute's effects. ``form``: per attribute (a dict)
-    or for all, centering exponents, one per contrast or one for all (``_contrast_effect``:
-    ``forecast.model.forms.choose_forms`` gives them), or "centered", "noncentered", "auto" (a
-    ``ZeroSumNormal`` written centered where the smallest level holds ``CENTER_MIN_PRODUCTS``
-    products). An attribute nested in earlier ones (brands in categories,
-    ``forecast.prep.design.parent_groups``) sums to zero within each parent instead, so a parent's
-    effect is its children's mean and their effects the deviations from it. With
+    or for all, a centering exponent ``a`` (``effect = sigma^(1-a) * z``, ``z ~
+    ZeroSumNormal(sigma^a)``), or "centered", "noncentered", "auto" (centered where the smallest
+    level holds ``CENTER_MIN_PRODUCTS`` products). An attribute nested in earlier ones (brands in
+    categories, ``forecast.prep.design.parent_groups``) sums to zero within each parent instead, so a
+    parent's effect is its children's mean and their effects the deviations from it. With
     ``fixed`` (the intercept and the scales known), fixed levels are constants and free ones
     ``Normal(0, sigma)``.
     """
@@ -211,7 +202,9 @@ def _group_effects(
             continue
         sigma = _scale(f"sigma_{attr}", priors["group_sigma"])
         f = form.get(attr, "auto") if isinstance(form, dict) else form
-        if isinstance(f, str) and attr not in within:
+        if attr in within:
+            effect = _nested_effect(attr, sigma, f, within[attr], shared)
+        elif isinstance(f, str):
             per_level = np.bincount(design.level_idx[attr], minlength=len(design.levels[attr]))
             if f == "centered" or (f == "auto" and per_level.min() >= CENTER_MIN_PRODUCTS):
                 effect = pm.ZeroSumNormal(f"effect_{attr}", sigma=sigma, dims=attr)
@@ -219,27 +212,45 @@ def _group_effects(
                 z = pm.ZeroSumNormal(f"z_{attr}", sigma=1.0, dims=attr)
                 effect = pm.Deterministic(f"effect_{attr}", sigma * z, dims=attr)
         else:
-            effect = _contrast_effect(attr, sigma, f, effect_basis(design, priors, attr), shared)
+            a = _exponent(f, f"effect_{attr}", shared)
+            z = pm.ZeroSumNormal(f"z_{attr}", sigma=sigma**a, dims=attr)
+            effect = pm.Deterministic(f"effect_{attr}", sigma ** (1.0 - a) * z, dims=attr)
         total = total + effect[index]
     return total
 
 
-def _contrast_effect(attr: str, sigma, form, basis: np.ndarray, shared: bool) -> pt.TensorVariable:
-    """Effects on the zero-sum contrasts ``basis`` (``forecast.model.forms.effect_basis``): ``z_<attr>``
-    (dims ``<attr>_contrast``) ``~ Normal(0, sigma^a)`` and ``effect = sigma^(1 - a) * basis @ z``,
-    with a centering exponent ``a`` per contrast (``form``: one for all, a vector, or a named form:
-    "centered" is 1, else 0); for every ``a`` a ``ZeroSumNormal(sigma)`` within each parent cell."""
+def zero_sum_basis(groups: np.ndarray) -> np.ndarray:
+    """An orthonormal basis (levels x free coordinates) of the vectors that sum to zero within each
+    group: per group of ``n`` levels, the ``n - 1`` Helmert contrasts. ``basis @ v`` with ``v ~
+    Normal(0, sigma)`` is, group by group, ``ZeroSumNormal(sigma)`` (covariance ``sigma^2 (I -
+    11'/n)``); a group of one level has no free coordinate and its effect is zero."""
+    groups = np.asarray(groups)
+    n_free = len(groups) - len(np.unique(groups))
+    basis = np.zeros((len(groups), n_free))
+    col = 0
+    for g in np.unique(groups):
+        members = np.flatnonzero(groups == g)
+        for k in range(1, len(members)):
+            basis[members[:k], col] = 1.0 / np.sqrt(k * (k + 1))
+            basis[members[k], col] = -k / np.sqrt(k * (k + 1))
+            col += 1
+    return basis
+
+
+def _nested_effect(attr: str, sigma, form, groups: np.ndarray, shared: bool) -> pt.TensorVariable:
+    """Effects that sum to zero within each parent cell (``zero_sum_basis``), written with the
+    centering exponent ``form`` (a named form: "centered" is 1, else 0) on their free coordinates
+    ``z_<attr>`` (dims ``<attr>_contrast``)."""
+    basis = zero_sum_basis(groups)
     model = pm.modelcontext(None)
     dim = f"{attr}_contrast"
     if dim not in model.coords:
         model.add_coord(dim, np.arange(basis.shape[1]))
     if isinstance(form, str):
         form = 1.0 if form == "centered" else 0.0
-    a = _exponent(np.broadcast_to(np.asarray(form, dtype=float), basis.shape[1]), f"effect_{attr}", shared)
+    a = _exponent(form, f"effect_{attr}", shared)
     z = pm.Normal(f"z_{attr}", 0.0, sigma**a, dims=dim)
-    # data, not constants: the levels' order follows their rows, which a new week may change
-    basis = _data(f"contrasts_{attr}", basis, shared)
-    return pm.Deterministic(f"effect_{attr}", pt.dot(basis, sigma ** (1.0 - a) * z), dims=attr)
+    return pm.Deterministic(f"effect_{attr}", sigma ** (1.0 - a) * pt.dot(pt.as_tensor(basis), z), dims=attr)
 
 
 def _product_levels(group_mean, sigma, form, shared: bool, shift=None) -> pt.TensorVariable:
@@ -262,15 +273,19 @@ def _product_levels(group_mean, sigma, form, shared: bool, shift=None) -> pt.Ten
     return pm.Deterministic("alpha_product", level if shift is None else level - shift, dims="product")
 
 
-def _shifted_normal(name: str, mu, sigma, shift, dims=None) -> pt.TensorVariable:
-    """``Normal(mu, sigma)`` sampled plus ``shift`` (``_shock_shifts``, ``_weighted_effects``): the
-    sampler moves ``<name>_total ~ Normal(mu + shift, sigma)``, the model reads ``<name> =
-    <name>_total - shift``, whose density is its own prior's at every point (the shear has unit
-    Jacobian, so the model is the same); without a shift, the plain normal."""
+def _shifted_normal(name: str, mu, sigma, shift, dims=None, prior: bool = True) -> pt.TensorVariable:
+    """``Normal(mu, sigma)`` sampled plus ``shift`` (``_shock_shifts``): the sampler moves
+    ``<name>_total``, the model reads ``<name> = <name>_total - shift`` with its prior (the shear
+    has unit Jacobian, so the model is the same); without a shift, the plain normal."""
     if shift is None:
         return pm.Normal(name, mu, sigma, dims=dims)
-    total = pm.Normal(f"{name}_total", mu + shift, sigma, dims=dims)
-    return pm.Deterministic(name, total - shift, dims=dims)
+    total = pm.Normal(f"{name}_total", mu, sigma, dims=dims)
+    value = total - shift
+    if prior:  # the prior at the value, not at the total (the history build only)
+        pm.Potential(
+            f"{name}_shear", -0.5 * pt.sum(((value - mu) / sigma) ** 2 - ((total - mu) / sigma) ** 2)
+        )
+    return pm.Deterministic(name, value, dims=dims)
 
 
 def _fixed_mode_effect(design: Design, attr: str, priors: dict[str, float], fixed: Fixed):
@@ -331,13 +346,13 @@ def _pooled(
     mean_dims = dims[1:] or None
     if not any(k in fixed for k in own):
         if len(pm.modelcontext(None).coords[dims[0]]) == 1:
-            mean = _shifted_normal(f"{name}_mu", mu, sigma, shift, mean_dims)
+            mean = _shifted_normal(f"{name}_mu", mu, sigma, shift, mean_dims, shared)
             return pm.Deterministic(name, pt.shape_padleft(mean), dims=dims)
         if not isinstance(form, str) or form in ("average", "partial"):
             if form == "partial":
                 form = PARTIAL_CENTERING
             centering = 0.0 if form == "average" else _exponent(form, name, shared)
-            return _pooled_by_average(name, mu, sigma, group_sigma, dims, centering, shift)
+            return _pooled_by_average(name, mu, sigma, group_sigma, dims, centering, shift, shared)
     mean = _known(f"{name}_mu", fixed, lambda: pm.Normal(f"{name}_mu", mu, sigma, dims=mean_dims), mean_dims)
     scale = _known(f"{name}_sigma", fixed, lambda: _group_scale(name, group_sigma))
     if fixed.get(name) is not None:
@@ -368,6 +383,7 @@ def _pooled_by_average(
     dims: tuple[str, ...],
     centering: float = 0.0,
     shift=None,
+    prior: bool = True,
 ):
     """Pooled groups written through their average: the same model, better geometry.
 
@@ -391,7 +407,7 @@ def _pooled_by_average(
     scale = _group_scale(name, group_sigma)
     tau2 = scale**2 / groups
     var = sigma**2 + tau2
-    avg = _shifted_normal(f"{name}_avg", mu, pt.sqrt(var), shift, mean_dims)
+    avg = _shifted_normal(f"{name}_avg", mu, pt.sqrt(var), shift, mean_dims, prior)
     mu_z = pm.Normal(f"{name}_mu_z", 0.0, 1.0, dims=mean_dims)
     pm.Deterministic(
         f"{name}_mu", mu + sigma**2 / var * (avg - mu) + pt.sqrt(sigma**2 * tau2 / var) * mu_z, dims=mean_dims
@@ -651,42 +667,6 @@ def _shock_shifts(design: Design, common) -> dict[str, pt.TensorVariable]:
     return {"intercept": coef[0], "trend": coef[1], "season": coef[2:] if design.fourier.shape[1] else None}
 
 
-def _weighted_effects(design: Design, priors: dict[str, float], shared: bool) -> pt.TensorVariable | None:
-    """The attributes' effects averaged over their levels, each weighed by the information behind
-    it (its products' rows, each capped by the products' prior spread): the intercept is sampled
-    plus it (``_shifted_normal``).
-
-    The effects sum to zero over an attribute's levels, so the intercept is the mean of the levels'
-    means, however few products a level holds: a size sold as one product moves it as much as a
-    size of thirty. Where levels' information differs that much, the intercept moved with every
-    well-known level's effect (measured on the real shop: correlation -0.86 with each of three
-    sizes, the intercept's ESS the model's lowest; benchmarks/README.md). Sampled plus this
-    average, it is the level the rows pin; the model is the same (the shear has unit Jacobian and
-    the prior is read at the intercept itself). Balanced levels average to zero: no shift. The
-    weights are data (``shared``: see ``_data``)."""
-    model = pm.modelcontext(None)
-    total = None
-    for attr in design.level_idx:
-        name = f"effect_{attr}"
-        if name not in model.named_vars or len(design.levels[attr]) == 1:
-            continue
-        weights = _data(f"level_weights_{attr}", level_weights(design, priors, attr), shared)
-        part = pt.dot(weights, model[name])
-        total = part if total is None else total + part
-    return total
-
-
-def level_weights(design: Design, priors: dict[str, float], attr: str) -> np.ndarray:
-    """Each level's share of the information behind an attribute's levels: its products' rows'
-    (``forecast.model.forms.product_information``), each product's capped at the prior spread of
-    products around their groups (a level is known no better than its products' mean); equal
-    shares where no product has rows."""
-    info = product_information(design, priors)
-    through = info / (1.0 + priors["product_sigma"] ** 2 * info)
-    w = np.bincount(design.level_idx[attr], weights=through, minlength=len(design.levels[attr]))
-    return w / w.sum() if w.sum() > 0 else np.full(len(w), 1.0 / len(w))
-
-
 def build_model(
     design: Design,
     priors: dict[str, float],
@@ -775,13 +755,6 @@ def build_model(
             if pooling == "partial" and "intercept" not in fixed:
                 shifts = _shock_shifts(design, common)
         if pooling == "partial":
-            effects = _group_effects(design, priors, forms["groups"], fixed, not predict)
-            intercept_shift = shifts.get("intercept")
-            if (
-                "intercept" not in fixed
-                and (weighted := _weighted_effects(design, priors, not predict)) is not None
-            ):
-                intercept_shift = weighted if intercept_shift is None else intercept_shift + weighted
             intercept = _known(
                 "intercept",
                 fixed,
@@ -789,13 +762,14 @@ def build_model(
                     "intercept",
                     priors["intercept_mu"],
                     priors["intercept_sigma"],
-                    intercept_shift,
+                    shifts.get("intercept"),
+                    prior=not predict,
                 ),
             )
             sigma_product = _known(
                 "sigma_product", fixed, lambda: _scale("sigma_product", priors["product_sigma"])
             )
-            group_mean = intercept + effects
+            group_mean = intercept + _group_effects(design, priors, forms["groups"], fixed, not predict)
             alpha_p = _product_levels(
                 group_mean, sigma_product, forms["product"], not predict, shifts.get("intercept")
             )

@@ -23,12 +23,9 @@ Moore and Hoffman 2020). Both come from the rows before any fit:
   differ between categories, or a catalog without seasonality, gets a scale near zero and a
   non-centered form, however many rows inform it.
 
-An attribute's effects are written on zero-sum contrasts, the levels taken from the most informed
-to the least (``effect_basis``), each contrast with the exponent its own information asks for
-(``contrast_exponents``): a level of one product beside levels of thirty no longer sets the form of
-all of them. A pooled component shares one exponent over its groups (the zero-sum constraint
-couples them): a low percentile of their groups' exponents. Measured on the convergence corpus
-(``benchmarks/geometry.py``, ``benchmarks/corpus.py``; benchmarks/README.md).
+An attribute's effects and a pooled component share one exponent over their levels (the
+zero-sum constraint couples them): a low percentile of their levels' exponents. Measured on the
+convergence corpus (``benchmarks/geometry.py``, ``benchmarks/corpus.py``; benchmarks/README.md).
 """
 
 from __future__ import annotations
@@ -38,7 +35,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
-from forecast.prep.design import Design, parent_groups
+from forecast.prep.design import Design
 
 COMPONENTS = {
     "season": "season",
@@ -54,8 +51,8 @@ COMPONENTS = {
 MIN_SCALE_SHARE = 0.05
 MAX_SCALE_SHARE = 2.0
 LOW_QUANTILE = 0.01
-# A pooled component's groups share one exponent: the 10th percentile of theirs, so the least
-# informed groups (the ones a centered form would trap in a funnel) decide; measured against their
+# Levels that share one scale share one exponent: the 10th percentile of theirs, so the least
+# informed levels (the ones a centered form would trap in a funnel) decide; measured against their
 # mean on the corpus (benchmarks/geometry.py).
 LEVEL_SUMMARY: float | str = 0.1
 # A product's information is its own rows' (not its deviation from its groups' mean, which the
@@ -90,50 +87,6 @@ def product_information(design: Design, priors: dict[str, float]) -> np.ndarray:
     return np.bincount(
         design.train.product_idx, weights=row_weights(design, priors), minlength=len(design.products)
     )
-
-
-def zero_sum_basis(groups: np.ndarray, rank: np.ndarray | None = None) -> np.ndarray:
-    """An orthonormal basis (levels x free coordinates) of the vectors that sum to zero within each
-    group: per group of ``n`` levels, the ``n - 1`` Helmert contrasts, each level (in the order of
-    ``rank``, default the levels' own) against the mean of the group's levels before it. ``basis @
-    v`` with ``v ~ Normal(0, sigma)`` is, group by group, ``ZeroSumNormal(sigma)`` (covariance
-    ``sigma^2 (I - 11'/n)``); a group of one level has no free coordinate and its effect is zero."""
-    groups = np.asarray(groups)
-    order = np.arange(len(groups)) if rank is None else np.argsort(rank, kind="stable")
-    n_free = len(groups) - len(np.unique(groups))
-    basis = np.zeros((len(groups), n_free))
-    col = 0
-    for g in np.unique(groups):
-        members = order[groups[order] == g]
-        for k in range(1, len(members)):
-            basis[members[:k], col] = 1.0 / np.sqrt(k * (k + 1))
-            basis[members[k], col] = -k / np.sqrt(k * (k + 1))
-            col += 1
-    return basis
-
-
-def effect_basis(design: Design, priors: dict[str, float], attr: str) -> np.ndarray:
-    """The free coordinates of an attribute's effects (levels x contrasts): zero-sum contrasts
-    within each parent cell (``parent_groups``; the whole catalog where it nests in none), the
-    levels taken from the most informed (the most rows' weight behind them) to the least. Each
-    contrast then sets one level against the better-known levels before it, so contrasts among
-    well-known levels are pinned and the last ones carry the little-known levels' uncertainty:
-    each gets the centering its own information asks for (``choose_forms``). A size sold as one
-    product next to sizes of thirty is the case: one exponent for all its levels left the
-    well-known ones non-centered on a ridge with their scale (measured on the real shop,
-    benchmarks/README.md)."""
-    idx, n = design.level_idx[attr], len(design.levels[attr])
-    info = np.bincount(idx, weights=product_information(design, priors), minlength=n)
-    groups = parent_groups(design).get(attr, np.zeros(n, dtype=np.int64))
-    return zero_sum_basis(groups, rank=-info)
-
-
-def contrast_exponents(basis: np.ndarray, level_info: np.ndarray, tau: float) -> np.ndarray:
-    """Each contrast's centering exponent at scale ``tau``: its information is the inverse of its
-    estimate's variance, ``sum_l basis_lk^2 / I_l`` for levels informed ``I_l``."""
-    with np.errstate(divide="ignore"):
-        variance = (basis**2).T @ np.where(level_info > 0, 1.0 / np.maximum(level_info, 1e-300), np.inf)
-    return _exponent(np.where(np.isfinite(variance), tau**2 / variance, 0.0))
 
 
 def pattern_columns(design: Design, events: bool = True) -> np.ndarray:
@@ -482,7 +435,7 @@ def choose_forms(
     for attr, idx in design.level_idx.items():
         level_info = np.bincount(idx, weights=through_products, minlength=len(design.levels[attr]))
         tau = scales[f"groups:{attr}"]
-        forms["groups"][attr] = contrast_exponents(effect_basis(design, priors, attr), level_info, tau)
+        forms["groups"][attr] = _summary(_exponent(tau**2 * level_info), level_summary)
         group_mean_var += (1.0 / (1.0 / tau**2 + level_info))[idx]
     if product_information_of == "deviation":
         # A product's deviation from its groups' mean, known as well as its rows and that mean allow.

@@ -106,8 +106,7 @@ def test_fixed_top_leaves_only_product_levels_free(prepared):
     np.testing.assert_allclose(point[1], shared["effect_brand"].to_numpy())
     np.testing.assert_allclose(point[2], -1.2)
     default = {rv.name for rv in build_model(design, DEFAULT_PRIORS).free_RVs}
-    # default untouched (the intercept sampled plus its effects' weighted average: builder._weighted_effects)
-    assert {"intercept_total", "sigma_brand", "log_alpha", "elasticity_sigma"} <= default
+    assert {"intercept", "sigma_brand", "log_alpha", "elasticity_sigma"} <= default  # default untouched
 
 
 def test_fixed_top_with_every_component_leaves_only_per_product_values_free(prepared):

@@ -8,18 +8,8 @@ from pytensor.compile.sharedvalue import SharedVariable
 from pytensor.graph.traversal import ancestors
 
 from forecast.contract.schema import Hierarchy
-from forecast.model import builder
 from forecast.model.builder import build_model, centering_data
-from forecast.model.forms import (
-    MIN_SCALE_SHARE,
-    SURE_DF,
-    Spread,
-    choose_forms,
-    effect_basis,
-    exponent_at,
-    low_scale,
-    pilot_scales,
-)
+from forecast.model.forms import MIN_SCALE_SHARE, Spread, choose_forms, exponent_at, low_scale, pilot_scales
 from forecast.model.priors import DEFAULT_PRIORS
 from forecast.prep.calendar import infer_frequency
 from forecast.prep.design import build_design
@@ -170,62 +160,3 @@ def test_the_shock_prefit_weighs_rows_by_information_and_reads_noise_apart_from_
     by_weight = true_noise / np.bincount(rows.time_idx, weights=w) ** 2
     assert np.median(by_weight / by_units) < 0.8, np.median(by_weight / by_units)
     assert shared_shocks_found(design, DEFAULT_PRIORS)["found"]
-
-
-def _one_product_size(n_products=60, seed=3):
-    """A catalog whose colour ``rare`` is one product, beside three colours of many."""
-    data = generate_retail_data(n_products=n_products, seed=seed)
-    colors = np.array(["red", "green", "blue"])[np.arange(n_products) % 3]
-    colors[0] = "rare"
-    products = data.products.assign(color=colors)
-    return type(data)(data.sales, products, data.truth, data.mean)
-
-
-def test_a_level_of_one_product_leaves_the_contrasts_among_the_others_centered():
-    """Each contrast of an attribute's effects is written for its own information: the ones
-    among colours of twenty products are pinned (centered), the one setting the single product's
-    colour against them is not: one exponent for all left the pinned ones on a ridge."""
-    design = _design(_one_product_size())
-    basis = effect_basis(design, DEFAULT_PRIORS, "color")
-    rare = list(design.levels["color"]).index("rare")
-    assert basis.shape == (4, 3) and np.count_nonzero(basis[rare]) == 1 and basis[rare, 2] < 0
-    spreads = pilot_scales(design, DEFAULT_PRIORS) | {"groups:color": Spread(0.3, SURE_DF)}
-    a = choose_forms(design, DEFAULT_PRIORS, scales=spreads)["groups"]["color"]
-    assert a.shape == (3,) and a[:2].min() > 0.75 and a[2] < 0.3
-
-
-def test_effects_are_zero_sum_normal_whatever_their_contrasts_centering():
-    design = _design(_one_product_size())
-    model = build_model(design, DEFAULT_PRIORS, forms={"groups": {"color": np.array([1.0, 0.3, 0.0])}})
-    effect, sigma = pm.draw([model["effect_color"], model["sigma_color"]], draws=6000, random_seed=4)
-    z = effect / sigma[:, None]
-    np.testing.assert_allclose(z.sum(axis=1), 0.0, atol=1e-9)
-    np.testing.assert_allclose(np.cov(z.T), np.eye(4) - 0.25, atol=0.06)
-
-
-def test_the_intercept_sampled_plus_the_weighted_effects_is_the_same_model(monkeypatch):
-    """The intercept is sampled plus the effects' information-weighted average (the level the rows
-    pin): at every point the density is the unsheared model's at the intercept it gives, and the
-    colour of one product barely moves that level while the others do."""
-    design = _design(_one_product_size())
-    forms = {"product": "centered"}
-    sheared = build_model(design, DEFAULT_PRIORS, forms=forms)
-    monkeypatch.setattr(builder, "_weighted_effects", lambda design, priors, shared: None)
-    plain = build_model(design, DEFAULT_PRIORS, forms=forms)
-    assert "intercept_total" in sheared.named_vars and "intercept_total" not in plain.named_vars
-    intercept = sheared.compile_fn(
-        sheared.replace_rvs_by_values([sheared["intercept"]])[0],
-        inputs=sheared.value_vars,
-        on_unused_input="ignore",
-    )
-    logp_sheared, logp_plain = sheared.compile_logp(), plain.compile_logp()
-    rng = np.random.default_rng(3)
-    for _ in range(3):
-        point = {k: v + rng.normal(0, 0.5, np.shape(v)) for k, v in sheared.initial_point().items()}
-        value = intercept(point)
-        assert abs(value - point["intercept_total"]) > 1e-3  # the shear moved it
-        mapped = {k: v for k, v in point.items() if k != "intercept_total"} | {"intercept": value}
-        np.testing.assert_allclose(logp_sheared(point), logp_plain(mapped), rtol=1e-9)
-    weights = builder.level_weights(design, DEFAULT_PRIORS, "color")
-    rare = list(design.levels["color"]).index("rare")
-    assert abs(weights.sum() - 1) < 1e-12 and weights[rare] < 0.05 < np.delete(weights, rare).min()

@@ -106,7 +106,6 @@ def test_the_horizon_carries_the_last_shock_on_shared_by_every_product_of_a_path
     # the parts sampled as written, so the posterior below sets them directly (the shear is the
     # same model: test_the_shocks_shear_leaves_the_model_as_it_is)
     monkeypatch.setattr(builder, "_shock_shifts", lambda design, common: {})
-    monkeypatch.setattr(builder, "_weighted_effects", lambda design, priors, shared: None)
     design = tiny_design
     history = build_model(design, DEFAULT_PRIORS, shared_shocks=True)
     free = [rv.name for rv in history.free_RVs]
@@ -157,9 +156,6 @@ def test_the_shocks_shear_leaves_the_model_as_it_is(tiny_design, monkeypatch):
     shocks along them, with the sampled coordinates held, changes no row's mean)."""
     design = tiny_design
     forms = {"product": "centered"}  # its levels then a variable of their own in both
-    monkeypatch.setattr(
-        builder, "_weighted_effects", lambda design, priors, shared: None
-    )  # the shocks' alone
     sheared = build_model(design, DEFAULT_PRIORS, shared_shocks=True, forms=forms)
     assert {"intercept_total", "alpha_product_total", "trend_avg_total"} <= set(sheared.named_vars)
     with monkeypatch.context() as m:
