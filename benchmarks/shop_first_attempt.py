@@ -19,9 +19,8 @@ import time
 
 import arviz as az
 import numpy as np
-import pandas as pd
 from _common import save
-from shop_daily import load_shop
+from shop_daily import fold_days, load_shop
 
 from forecast import runs
 from forecast.config.options import ForecastConfig
@@ -30,9 +29,7 @@ from forecast.contract.schema import DATE
 
 def main(args: argparse.Namespace) -> None:
     sales, products, _ = load_shop()
-    days = pd.DatetimeIndex(sorted(sales[DATE].unique()))
-    end = len(days) - args.fold * 28
-    future = days[end - 28 : end]
+    future = fold_days(sales, args.fold)
     options = dict(o.split("=", 1) for o in args.option)
     config = ForecastConfig(seed=args.seed).with_(horizon=28, attempt_budget=1.0, **options)
     prepared = runs.prepare(sales[sales[DATE] < future[0]], products, config)
