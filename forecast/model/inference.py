@@ -63,14 +63,19 @@ class Sampler:
     def set_data(self, values: dict[str, np.ndarray]) -> None:
         """New values for the model's shared data (the same shapes): the next ``sample`` reads
         them without compiling again. Names the model does not have are ignored."""
+        # The model's own (PyMC's sampler, and the chains' starting points in both samplers); a
+        # value of one number for a vector (a part's exponent) is the same for all its entries.
+        shared = {v.name: v for v in ancestors([self.model.logp()]) if isinstance(v, SharedVariable)}
+        values = {
+            name: np.array(np.broadcast_to(value, shared[name].get_value().shape), dtype=shared[name].dtype)
+            for name, value in values.items()
+            if name in shared
+        }
         if self._compiled is not None:  # the compiled logp's copy of the data
             known = {k: v for k, v in values.items() if k in self._compiled.shared_data}
             self._compiled = self._compiled.with_data(**known)
-        # The model's own (PyMC's sampler, and the chains' starting points in both samplers).
-        shared = {v.name: v for v in ancestors([self.model.logp()]) if isinstance(v, SharedVariable)}
         for name, value in values.items():
-            if name in shared:
-                shared[name].set_value(np.asarray(value, dtype=shared[name].get_value().dtype))
+            shared[name].set_value(value)
 
     def sample(
         self,

@@ -181,3 +181,14 @@ def test_nested_effects_sum_to_zero_within_their_parents(tiny_design):
         np.testing.assert_allclose(brands[:, parent == cat].sum(axis=1), 0, atol=1e-9)
     np.testing.assert_allclose(cats.sum(axis=1), 0, atol=1e-9)
     assert brands.std(axis=0).min() > 0.01 and cats.std(axis=0).min() > 0.01
+
+
+def test_zero_sum_basis_takes_levels_in_rank_order():
+    """Ranked, the first contrast sets the two first-ranked levels against each other and the
+    last sets the last-ranked against all before it: still a ZeroSumNormal's basis."""
+    groups = np.zeros(4, dtype=np.int64)
+    basis = zero_sum_basis(groups, rank=np.array([2.0, 0.0, 3.0, 1.0]))  # order 1, 3, 0, 2
+    np.testing.assert_allclose(basis.T @ basis, np.eye(3), atol=1e-12)
+    np.testing.assert_allclose(basis @ basis.T, np.eye(4) - 0.25, atol=1e-12)
+    assert np.flatnonzero(basis[:, 0]).tolist() == [1, 3]
+    assert basis[2, 2] == basis[:, 2].min() < 0 and np.all(basis[[0, 1, 3], 2] > 0)

@@ -8,8 +8,21 @@ from pytensor.compile.sharedvalue import SharedVariable
 from pytensor.graph.traversal import ancestors
 
 from forecast.contract.schema import Hierarchy
+from forecast.model import builder
 from forecast.model.builder import build_model, centering_data
-from forecast.model.forms import MIN_SCALE_SHARE, Spread, choose_forms, exponent_at, low_scale, pilot_scales
+from forecast.model.forms import (
+    MIN_SCALE_SHARE,
+    SPLIT_BELOW,
+    SURE_DF,
+    Spread,
+    choose_forms,
+    contrast_exponents,
+    effect_basis,
+    exponent_at,
+    low_scale,
+    pilot_scales,
+    zero_sum_basis,
+)
 from forecast.model.priors import DEFAULT_PRIORS
 from forecast.prep.calendar import infer_frequency
 from forecast.prep.design import build_design
@@ -160,3 +173,98 @@ def test_the_shock_prefit_weighs_rows_by_information_and_reads_noise_apart_from_
     by_weight = true_noise / np.bincount(rows.time_idx, weights=w) ** 2
     assert np.median(by_weight / by_units) < 0.8, np.median(by_weight / by_units)
     assert shared_shocks_found(design, DEFAULT_PRIORS)["found"]
+
+
+def _one_product_size(n_products=60, seed=3, launched_weeks=None, rare=1):
+    """A catalog whose ``rare`` colours (``rare``, ``rare1``, ...) are one product each (sold only
+    its last ``launched_weeks`` weeks, if given), beside three colours of about twenty."""
+    data = generate_retail_data(n_products=n_products, seed=seed)
+    colors = np.array(["red", "green", "blue"])[np.arange(n_products) % 3]
+    colors[:rare] = ["rare"] + [f"rare{k}" for k in range(1, rare)]
+    products = data.products.assign(color=colors)
+    sales = data.sales
+    if launched_weeks is not None:
+        for product in products["product_id"].iloc[:rare]:
+            mine = sales["product_id"] == product
+            last = np.sort(sales.loc[mine, "date"].unique())[-launched_weeks:]
+            sales = sales[~mine | sales["date"].isin(last)]
+    return type(data)(sales, products, data.truth, data.mean)
+
+
+def test_hardly_known_levels_leave_the_contrasts_among_the_others_centered():
+    """Where one exponent for all an attribute's levels would be set by levels hardly known (two
+    colours of one product each, launched last week), each contrast is written for its own
+    information: the ones among colours of twenty products pinned (partially centered), the ones
+    setting the new products' colours against them not. One exponent for all left the pinned ones
+    on a ridge with their scale."""
+    design = _design(_one_product_size(launched_weeks=1, rare=2))
+    basis = effect_basis(design, DEFAULT_PRIORS, "color")
+    rare = [list(design.levels["color"]).index(c) for c in ("rare", "rare1")]
+    assert basis.shape == (5, 4) and np.count_nonzero(basis[rare, :2]) == 0
+    spreads = pilot_scales(design, DEFAULT_PRIORS) | {"groups:color": Spread(0.2, SURE_DF)}
+    a = choose_forms(design, DEFAULT_PRIORS, scales=spreads)["groups"]["color"]
+    assert a.shape == (4,) and a[:2].min() > 0.5 and a[2:].max() < SPLIT_BELOW
+    # the remedy's exponents at another scale keep the structure the model was built with
+    again = exponent_at(design, DEFAULT_PRIORS, spreads, "groups:color", 0.01)
+    assert np.shape(again) == (4,) and again.max() < a.max()
+    # one exponent (the tenth percentile of the levels') would write them all non-centered
+    one = choose_forms(design, DEFAULT_PRIORS, scales=spreads, split=set())["groups"]["color"]
+    assert np.ndim(one) == 0 and one < SPLIT_BELOW
+
+
+def test_levels_about_as_well_known_share_one_exponent(tiny_design):
+    """Where the one exponent is moderate (the test catalog's), it stays one: measured, it served
+    better than per-contrast ones there (benchmarks/README.md, "Contrasts per level")."""
+    spreads = pilot_scales(tiny_design, DEFAULT_PRIORS)
+    forms = choose_forms(tiny_design, DEFAULT_PRIORS, scales=spreads)["groups"]
+    assert all(np.ndim(f) == 0 for f in forms.values())
+    assert SPLIT_BELOW < forms["category"] < 1
+    # and the model is then written as before: no contrasts per level, no shear of the intercept
+    model = build_model(tiny_design, DEFAULT_PRIORS, forms={"groups": forms})
+    assert "intercept" in {rv.name for rv in model.free_RVs} and "contrasts_category" not in model.named_vars
+
+
+def test_a_level_without_rows_does_not_spoil_the_other_contrasts():
+    """A brand-new colour (no rows yet) is its own last contrast, uninformed; the contrasts among
+    the others keep their information."""
+    info = np.array([0.0, 50.0, 60.0, 70.0])
+    basis = zero_sum_basis(np.zeros(4, dtype=np.int64), rank=-info)
+    a = contrast_exponents(basis, info, 0.3)
+    assert a[:2].min() > 0.75 and a[2] < 1e-6
+
+
+def test_effects_are_zero_sum_normal_whatever_their_contrasts_centering():
+    design = _design(_one_product_size())
+    model = build_model(design, DEFAULT_PRIORS, forms={"groups": {"color": np.array([1.0, 0.3, 0.0])}})
+    effect, sigma = pm.draw([model["effect_color"], model["sigma_color"]], draws=6000, random_seed=4)
+    z = effect / sigma[:, None]
+    np.testing.assert_allclose(z.sum(axis=1), 0.0, atol=1e-9)
+    np.testing.assert_allclose(np.cov(z.T), np.eye(4) - 0.25, atol=0.06)
+
+
+def test_the_intercept_sampled_plus_the_weighted_effects_is_the_same_model(monkeypatch):
+    """The intercept is sampled plus the effects' information-weighted average (the level the rows
+    pin): at every point the density is the unsheared model's at the intercept it gives, and the
+    colour of one product barely moves that level while the others do."""
+    design = _design(_one_product_size(launched_weeks=2))
+    forms = {"product": "centered", "groups": {"color": np.array([0.8, 0.8, 0.0])}}
+    sheared = build_model(design, DEFAULT_PRIORS, forms=forms)
+    monkeypatch.setattr(builder, "_weighted_effects", lambda design, priors, form, shared: None)
+    plain = build_model(design, DEFAULT_PRIORS, forms=forms)
+    assert "intercept_total" in sheared.named_vars and "intercept_total" not in plain.named_vars
+    intercept = sheared.compile_fn(
+        sheared.replace_rvs_by_values([sheared["intercept"]])[0],
+        inputs=sheared.value_vars,
+        on_unused_input="ignore",
+    )
+    logp_sheared, logp_plain = sheared.compile_logp(), plain.compile_logp()
+    rng = np.random.default_rng(3)
+    for _ in range(3):
+        point = {k: v + rng.normal(0, 0.5, np.shape(v)) for k, v in sheared.initial_point().items()}
+        value = intercept(point)
+        assert abs(value - point["intercept_total"]) > 1e-3  # the shear moved it
+        mapped = {k: v for k, v in point.items() if k != "intercept_total"} | {"intercept": value}
+        np.testing.assert_allclose(logp_sheared(point), logp_plain(mapped), rtol=1e-9)
+    weights = builder.level_weights(design, DEFAULT_PRIORS, "color")
+    rare = list(design.levels["color"]).index("rare")
+    assert abs(weights.sum() - 1) < 1e-12 and weights[rare] < 0.05 < np.delete(weights, rare).min()
