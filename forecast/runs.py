@@ -15,7 +15,13 @@ from forecast.contract.schema import DATE, PRODUCT
 from forecast.model.builder import build_model
 from forecast.model.diagnostics import checked_parameters, parameter_table, verdict
 from forecast.model.effects import product_effects
-from forecast.model.forms import choose_forms, exponent_at, pilot_scales, shared_shocks_found
+from forecast.model.forms import (
+    choose_forms,
+    exponent_at,
+    pilot_scales,
+    shared_shocks_found,
+    split_attributes,
+)
 from forecast.model.inference import fit_advi
 from forecast.model.predict import sample_paths, summarise
 from forecast.model.remedies import fit_until_converged
@@ -129,7 +135,9 @@ def fit_model(
         config,
         target_accept,
         progressbar=progressbar,
-        reform=lambda part, scale: exponent_at(design, priors, spreads, part, scale),
+        reform=lambda part, scale: exponent_at(
+            design, priors, spreads, part, scale, split_attributes(forms["groups"])
+        ),
     )
     return Fitted(
         idata=fit.idata,

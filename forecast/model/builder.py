@@ -63,6 +63,7 @@ from forecast.model.forms import (
     effect_basis,
     pattern_columns,
     product_information,
+    split_attributes,
     zero_sum_basis,
 )
 from forecast.model.likelihood import rows_data, rows_loglik
@@ -677,10 +678,10 @@ def _weighted_effects(
     ``_data``)."""
     model = pm.modelcontext(None)
     total = None
-    for attr in design.level_idx:
+    split = split_attributes(form)
+    for attr in design.level_idx:  # in the design's order: the sum the same in every process
         name = f"effect_{attr}"
-        f = form.get(attr) if isinstance(form, dict) else form
-        if np.ndim(f) != 1 or name not in model.named_vars or len(design.levels[attr]) == 1:
+        if attr not in split or name not in model.named_vars or len(design.levels[attr]) == 1:
             continue
         weights = _data(f"level_weights_{attr}", level_weights(design, priors, attr), shared)
         part = pt.dot(weights, model[name])

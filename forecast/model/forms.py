@@ -534,12 +534,25 @@ def prior_scales(design: Design, priors: dict[str, float]) -> dict[str, Spread]:
     )
 
 
+def split_attributes(groups) -> set[str]:
+    """The attributes whose effects are written on contrasts per level: those with a vector of
+    exponents in ``groups`` (the attributes' forms: ``choose_forms(...)["groups"]``)."""
+    return {a for a, f in groups.items() if np.ndim(f) == 1} if isinstance(groups, dict) else set()
+
+
 def exponent_at(
-    design: Design, priors: dict[str, float], spreads: dict[str, Spread], part: str, scale: float
+    design: Design,
+    priors: dict[str, float],
+    spreads: dict[str, Spread],
+    part: str,
+    scale: float,
+    split: set[str] | None = None,
 ) -> float | np.ndarray:
     """``part``'s centering exponent were its scale ``scale`` (say, the posterior median a first
-    attempt found), the other parts' spreads as ``spreads`` (``pilot_scales``); an attribute
-    written on contrasts per level at ``spreads`` stays so (the model's structure is fixed)."""
-    split = {a for a, f in choose_forms(design, priors, scales=spreads)["groups"].items() if np.ndim(f) == 1}
+    attempt found), the other parts' spreads as ``spreads`` (``pilot_scales``). The attributes the
+    model writes on contrasts per level (``split``; default: those ``choose_forms`` gives at
+    ``spreads``) stay so: the model's structure is fixed."""
+    if split is None:
+        split = split_attributes(choose_forms(design, priors, scales=spreads)["groups"])
     forms = choose_forms(design, priors, scales={**spreads, part: Spread(scale, SURE_DF)}, split=split)
     return forms["groups"][part.split(":", 1)[1]] if part.startswith("groups:") else forms[part]
