@@ -185,6 +185,19 @@ def flag_stockouts(forecasts: pd.DataFrame, design: Design) -> pd.DataFrame:
     )
 
 
+def unseen_events_line(design) -> str:
+    """The run record's word on the horizon's event columns the history never had
+    (``forecast.prep.events.unseen_event_features``): their effects are drawn as large as the seen
+    columns' are, or not at all where no column was seen."""
+    names = design.unseen_event_names
+    if not names:
+        return ""
+    shown = ", ".join(names[:6]) + (f" and {len(names) - 6} more" if len(names) > 6 else "")
+    if not design.event_names:
+        return f"{len(names)} event column(s) in the horizon never in the history, no effect (none seen): {shown}; "
+    return f"{len(names)} event column(s) in the horizon never in the history, drawn as large as the seen: {shown}; "
+
+
 def describe(prepared: Prepared, config: ForecastConfig, shocks: str | None = None) -> dict:
     """What the run fits, on what (``RunRecord`` fields); ``shocks``: the word on the shared shocks
     where another design than the catalog's decides them (a sharded run's stage 1: ``shocks_line``
@@ -200,6 +213,7 @@ def describe(prepared: Prepared, config: ForecastConfig, shocks: str | None = No
         "censored_rows": d.censored_rows,
         "message": f"future prices and promotions: {d.future_price_source}; "
         + (f"{len(d.event_names)} calendar event column(s); " if d.event_names else "")
+        + unseen_events_line(d)
         + f"NUTS target acceptance {config.target_accept_for(len(d.products)):.2f}"
         + f"; {shocks or shocks_line(d, config)}"
         + (

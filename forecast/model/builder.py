@@ -5,6 +5,8 @@ log E[demand] for product p in period t:
     eta = alpha_p                                   product level, pooled under its groups
         + s_g(t)                                    Fourier seasonality of p's pooling group g
         + v_g . events(t)                           calendar events and their lead/lag windows, by group
+                                                    (in the horizon, columns the history never had: drawn
+                                                    as large as the seen ones, ``_unseen_events``)
         + b_g * years(t)                            trend, pooled by group
         + e_g * log(price / reference price)        price elasticity, pooled by group
         + l_g * promo                               promotion lift, pooled by group
@@ -547,6 +549,29 @@ def _level_drift(
     return (1.0 - w) * levels[at] + w * levels[at + 1]
 
 
+def _unseen_events(design: Design, coef: pt.TensorVariable, pool: str) -> pt.TensorVariable:
+    """The horizon's unseen event columns' effects (``Design.unseen_events``: on in the horizon, in
+    no history period; a shop's first Christmas), as a (periods, groups) matrix for the seasonal one.
+
+    Nothing in the history says which way such a day goes, so its effect is drawn afresh in every
+    sample path, as large as the seen columns' effects are in that posterior draw: each unseen
+    column gets ``tau * z`` for every group, ``tau`` the root mean square of the seen columns'
+    effects averaged over the groups, plus a group's own ``tau_g * z_g``, ``tau_g`` the root mean
+    square of the groups' deviations from that average (``event_unseen_z``,
+    ``event_unseen_group_z``: not in the posterior). A catalog whose holidays hardly move its demand
+    gets hardly wider intervals on its first Christmas; one whose holidays double it, much wider.
+    ``coef``: the seen columns' effects, (groups, events)."""
+    model = pm.modelcontext(None)
+    model.add_coord("unseen_events", design.unseen_event_names)
+    common = coef.mean(axis=0)
+    effect = pt.sqrt(pt.mean(pt.sqr(common))) * pm.Normal("event_unseen_z", 0.0, 1.0, dims="unseen_events")
+    effect = pt.shape_padleft(effect)
+    if design.n_pool > 1:
+        own = pt.sqrt(pt.mean(pt.sqr(coef - common)))
+        effect = effect + own * pm.Normal("event_unseen_group_z", 0.0, 1.0, dims=(pool, "unseen_events"))
+    return pt.dot(design.unseen_events, effect.T)
+
+
 # An AR series whose centering exponent is under this (its periods' rows inform it less than its
 # prior does) is written by its standardized innovations (``_ar_series``).
 AR_INNOVATIONS_BELOW = 0.5
@@ -829,6 +854,8 @@ def build_model(
             # to the (periods, groups) matrix, they reach the fused likelihood and the horizon alike.
             event_coef = pooled("event", 0.0, "event", (pool, "events"))
             season = season + pt.dot(_data("event_matrix", design.events, not predict), event_coef.T)
+            if predict and design.unseen_event_names:
+                season = season + _unseen_events(design, event_coef, pool)
         if shocks is not None:
             season = season + shocks
         season_row = pool_idx

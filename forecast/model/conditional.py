@@ -48,9 +48,11 @@ class TopDraws:
     events of each pooling group); per product ``trend``, ``elasticity``, ``promo``, ``log_alpha``
     (the dispersion) and ``zero`` (the logit of a structural zero; ``None`` for the negative
     binomial). With shared demand shocks (``forecast.model.builder._shared_shocks``), ``season``
-    holds each group's shocks over the history too, and ``future_shock`` (D, paths per draw, groups,
-    horizon periods) their continuation in each sample path, drawn once for the catalog so that path
-    ``i`` of every shard carries the same shocks (``None`` without them).
+    holds each group's shocks over the history too. ``future_offset`` (D, paths per draw, groups,
+    horizon periods) is what each sample path adds to its groups' log mean over the horizon: the
+    shocks' continuation, and the effects of event columns the history never saw
+    (``forecast.model.builder._unseen_events``), drawn once for the catalog so that path ``i`` of
+    every shard carries the same (``None`` without either).
     """
 
     group_mean: np.ndarray  # (D, P)
@@ -61,7 +63,7 @@ class TopDraws:
     promo: np.ndarray  # (D, P)
     log_alpha: np.ndarray  # (D, P)
     zero: np.ndarray | None = None  # (D, P)
-    future_shock: np.ndarray | None = None  # (D, paths per draw, groups, horizon)
+    future_offset: np.ndarray | None = None  # (D, paths per draw, groups, horizon)
 
     @property
     def n_draws(self) -> int:
@@ -86,7 +88,7 @@ class TopDraws:
             promo=cut(self.promo),
             log_alpha=cut(self.log_alpha),
             zero=cut(self.zero),
-            future_shock=None if self.future_shock is None else self.future_shock[:, :, groups],
+            future_offset=None if self.future_offset is None else self.future_offset[:, :, groups],
         )
 
 
@@ -421,6 +423,27 @@ def _future_shocks(
     return out
 
 
+def _unseen_events(
+    coef: np.ndarray, columns: np.ndarray, groups: int, rng: np.random.Generator, per_draw: int
+) -> np.ndarray:
+    """Each path's effects of the event columns the history never saw, over the horizon (draws,
+    ``per_draw``, groups, periods), as the horizon model draws them
+    (``forecast.model.builder._unseen_events``): per column ``tau * z`` for every group plus a
+    group's own ``tau_g * z_g``, ``tau`` and ``tau_g`` the root mean squares of the seen columns'
+    effects ``coef`` (draws, the posterior's groups, columns) averaged over the groups and of the
+    groups' deviations from that average. ``columns``: the unseen columns over the horizon."""
+    n = coef.shape[0]
+    common = coef.mean(axis=1)
+    tau = np.sqrt(np.mean(common**2, axis=1))[:, None, None, None]
+    effect = tau * rng.standard_normal((n, per_draw, 1, columns.shape[1]))
+    if groups > 1:
+        own = np.sqrt(np.mean((coef - common[:, None]) ** 2, axis=(1, 2)))[:, None, None, None]
+        effect = effect + own * rng.standard_normal((n, per_draw, groups, columns.shape[1]))
+    else:
+        effect = np.broadcast_to(effect, (n, per_draw, groups, columns.shape[1]))
+    return effect @ columns.T
+
+
 def top_draws(
     post, design, rng: np.random.Generator, likelihood: str = "negbin", per_draw: int = 1
 ) -> TopDraws:
@@ -430,7 +453,7 @@ def top_draws(
     Levels of an attribute or pooling groups the posterior does not hold (no product of theirs was
     in the sample) are drawn from their prior given the draw: an effect ``sigma_<attr> * N(0, 1)``,
     a pooled coefficient ``<name>_mu + <name>_sigma * N(0, 1)``, as the sharded model writes them.
-    With shared shocks in ``post``, ``per_draw`` paths' future shocks per draw (``TopDraws``)."""
+    With shared shocks or unseen event columns, ``per_draw`` paths' horizon offsets per draw (``TopDraws``)."""
     n = post.sizes["sample"]
     scalar = {k: _per_sample(post, k) for k in ("intercept", "sigma_product", "log_alpha")}
     group_mean = np.repeat(scalar["intercept"][:, None], len(design.products), axis=1)
@@ -467,14 +490,17 @@ def top_draws(
         if list(post["event"]["events"].to_numpy()) != list(design.event_names):
             raise ValueError("the posterior's event columns are not the design's")
         season += coef @ design.events.T
-    future_shock = None
+    future = []  # each path's own horizon offsets
     if "shock" in post:  # the history's shocks join the season; the horizon's are drawn per path
         mean = lambda k: np.repeat(  # noqa: E731  groups the sample lacks: the catalog's shock
             post["shock"].mean(pool_dim).transpose("sample", ...).to_numpy()[:, None], k, axis=1
         )
         history = _by_level(post, "shock", pool_dim, pools, mean)  # (draws, groups, periods)
         season[:, :, : design.n_train] += history
-        future_shock = _future_shocks(post, history[:, :, -1], len(design.future_dates), rng, per_draw)
+        future.append(_future_shocks(post, history[:, :, -1], len(design.future_dates), rng, per_draw))
+    if design.unseen_event_names and "event" in post:
+        coef = post["event"].transpose("sample", pool_dim, "events").to_numpy()
+        future.append(_unseen_events(coef, design.unseen_events[design.n_train :], len(pools), rng, per_draw))
     pool_idx = design.pool_idx
     per_product = {}
     for name in ("trend", "elasticity", "promo"):
@@ -488,7 +514,7 @@ def top_draws(
         season=season,
         log_alpha=np.repeat(scalar["log_alpha"][:, None], len(design.products), axis=1),
         zero=zero,
-        future_shock=future_shock,
+        future_offset=sum(future) if future else None,
         **per_product,
     )
 
@@ -507,8 +533,8 @@ def horizon_log_mean(design, top: TopDraws, draw: int, levels: np.ndarray) -> np
         + top.promo[draw, p] * rows.promo
     ).reshape(n_products, horizon)  # horizon rows are product-major (forecast.prep.design)
     out = levels[:, :, None] + rest[None]
-    if top.future_shock is not None:  # each path's own shocks, shared by its products
-        out = out + top.future_shock[draw][: len(levels)][:, design.pool_idx, :]
+    if top.future_offset is not None:  # each path's own shocks and unseen events, shared by its products
+        out = out + top.future_offset[draw][: len(levels)][:, design.pool_idx, :]
     return out
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import zlib
+
 import arviz as az
 import numpy as np
 import pandas as pd
@@ -24,6 +26,35 @@ def thin(posterior: xr.Dataset, n: int, seed: int) -> xr.Dataset:
     return picked.rename({"sample": "draw"}).expand_dims(chain=[0]).assign_coords(draw=np.arange(n))
 
 
+def unseen_event_draws(posterior: xr.Dataset, model: pm.Model, seed: int) -> xr.Dataset:
+    """``posterior`` with the standard normals of the unseen event columns' effects
+    (``forecast.model.builder._unseen_events``) set from ``seed`` alone: the catalog's per path and
+    column, a group's per path, column and group name. So path ``i`` of every shard fitted by
+    NUTS carries the same effect for the catalog and for a group that two shards share, and
+    their sums across shards are draws of the total (``forecast.shards``). Unchanged without
+    unseen columns."""
+    if "event_unseen_z" not in model.named_vars:
+        return posterior
+    n = posterior.sizes["draw"]
+    columns = list(model.coords["unseen_events"])
+    common = np.random.default_rng([seed, 0]).standard_normal((1, n, len(columns)))
+    out = posterior.assign(event_unseen_z=(("chain", "draw", "unseen_events"), common))
+    if "event_unseen_group_z" in model.named_vars:
+        dim = model.named_vars_to_dims["event_unseen_group_z"][0]
+        groups = list(model.coords[dim])
+        own = np.stack(
+            [
+                np.random.default_rng([seed, 1, zlib.crc32(str(g).encode())]).standard_normal(
+                    (n, len(columns))
+                )
+                for g in groups
+            ],
+            axis=1,
+        )
+        out = out.assign(event_unseen_group_z=(("chain", "draw", dim, "unseen_events"), own[None]))
+    return out.assign_coords(unseen_events=columns)
+
+
 def sample_paths(
     model: pm.Model, design: Design, idata: az.InferenceData, n_paths: int, seed: int
 ) -> SamplePaths:
@@ -33,7 +64,7 @@ def sample_paths(
     comes from the same posterior draw, so sums across products (a category's total) are draws of
     the total: aggregate quantiles computed from them are coherent.
     """
-    posterior = thin(idata.posterior, n_paths, seed)
+    posterior = unseen_event_draws(thin(idata.posterior, n_paths, seed), model, seed)
     pp = pm.sample_posterior_predictive(
         posterior, model=model, var_names=["demand"], random_seed=seed, progressbar=False
     )

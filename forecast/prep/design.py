@@ -34,7 +34,7 @@ from forecast.contract.schema import (
 )
 from forecast.contract.segments import is_censored
 from forecast.prep.calendar import Frequency
-from forecast.prep.events import event_features
+from forecast.prep.events import event_features, unseen_event_features
 
 
 def panel_rows(
@@ -102,10 +102,17 @@ class Design:
     # terms (``_beside_the_season``); no columns without an events calendar
     events: np.ndarray | None = None
     event_names: list[str] = field(default_factory=list)
+    # (len(dates), k): the horizon's event columns that no history period has (0/1, 0 in the
+    # history; ``forecast.prep.events.unseen_event_features``): no coefficient is learned for them,
+    # the horizon model draws their effects (``forecast.model.builder._unseen_events``)
+    unseen_events: np.ndarray | None = None
+    unseen_event_names: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if self.events is None:
             self.events = np.zeros((len(self.dates), 0))
+        if self.unseen_events is None:
+            self.unseen_events = np.zeros((len(self.dates), 0))
 
     @property
     def pool_idx(self) -> np.ndarray:
@@ -398,6 +405,7 @@ def build_design(
     fourier, names = fourier_terms(dates, frequency, fourier_order, n_train)
     event_matrix, event_names = event_features(events, dates, frequency, n_train)
     event_matrix = _beside_the_season(event_matrix, fourier, n_train)
+    unseen_matrix, unseen_names = unseen_event_features(events, dates, frequency, n_train)
     years = (dates - train_dates[-1]).days.values / 365.25
     n_obs = np.bincount(train.product_idx, minlength=len(pid))
     return Design(
@@ -421,6 +429,8 @@ def build_design(
         sales_before_launch=before_launch,
         events=event_matrix,
         event_names=event_names,
+        unseen_events=unseen_matrix,
+        unseen_event_names=unseen_names,
     )
 
 
@@ -567,4 +577,6 @@ def subset_design(design: Design, product_idx: np.ndarray) -> Design:
         launch_period=None if design.launch_period is None else design.launch_period[keep],
         events=design.events,
         event_names=design.event_names,
+        unseen_events=design.unseen_events,
+        unseen_event_names=design.unseen_event_names,
     )

@@ -8,9 +8,13 @@ few days either side, a weekly one two weeks before and one after, a monthly or 
 period itself (a month already holds the run-up to its holiday). A recurring event (Christmas every
 year) is one name, so its years share a column and the history's Christmases inform the horizon's.
 
-A column that is never on in the history is left out: nothing could be learned of it, and its
-coefficient would be its prior in the horizon. A column on in the history and the horizon is kept,
-so an event in the horizon lifts the forecast by what its past occurrences showed.
+A column that is never on in the history has no coefficient: nothing could be learned of it. Where
+it is on in the horizon (a shop's first Christmas) it is one of the unseen columns
+(``unseen_event_features``): the forecast cannot say which way such a day goes, only that calendar
+days move this catalog's demand as much as its seen events did, so the horizon model draws each
+unseen column's effect as large as the seen columns' effects are
+(``forecast.model.builder._unseen_events``). A column on in the history and the horizon is kept, so
+an event in the horizon lifts the forecast by what its past occurrences showed.
 
 An event on in more than ``DENSE_SHARE`` of the history's periods (SNAP days: ten days a month, so
 most weeks) gets its own period's column only: its run-up and after-effect columns would be on in
@@ -73,16 +77,11 @@ def _periods(days: pd.DatetimeIndex, dates: pd.DatetimeIndex, frequency: Frequen
     return np.where(outside, _FAR, pos - pad)
 
 
-def event_features(
-    events: pd.DataFrame | None, dates: pd.DatetimeIndex, frequency: Frequency, n_train: int
-) -> tuple[np.ndarray, list[str]]:
-    """The event matrix over ``dates`` (the design's history then horizon; the first ``n_train``
-    are history): shape ``(len(dates), k)``, a 0/1 column per ``(event, offset)`` in the window
-    ``WINDOWS[frequency.code]`` that is on in at least one history period, and the columns' names
-    (``column_name``), sorted by event then offset. ``events``: rows of ``date``, ``event``."""
-    empty = np.zeros((len(dates), 0)), []
-    if events is None or len(events) == 0:
-        return empty
+def _event_columns(
+    events: pd.DataFrame, dates: pd.DatetimeIndex, frequency: Frequency
+) -> dict[tuple[str, int], np.ndarray]:
+    """Per ``(event, offset)`` in the frequency's window that falls inside ``dates``, its 0/1
+    column over ``dates``."""
     before, after = WINDOWS[frequency.code]
     days = pd.DatetimeIndex(pd.to_datetime(events[EVENT_DATE])).normalize()
     names = events[EVENT].astype(str).str.strip().to_numpy()
@@ -93,9 +92,28 @@ def event_features(
         inside = (t >= 0) & (t < len(dates))
         for name, when in zip(names[inside], t[inside], strict=True):
             columns.setdefault((name, offset), np.zeros(len(dates)))[when] = 1.0
-    dense = {
+    return columns
+
+
+def _dense(columns: dict[tuple[str, int], np.ndarray], n_train: int) -> set[str]:
+    """The events on in more than ``DENSE_SHARE`` of the history's periods."""
+    return {
         name for (name, offset), col in columns.items() if offset == 0 and col[:n_train].mean() > DENSE_SHARE
     }
+
+
+def event_features(
+    events: pd.DataFrame | None, dates: pd.DatetimeIndex, frequency: Frequency, n_train: int
+) -> tuple[np.ndarray, list[str]]:
+    """The event matrix over ``dates`` (the design's history then horizon; the first ``n_train``
+    are history): shape ``(len(dates), k)``, a 0/1 column per ``(event, offset)`` in the window
+    ``WINDOWS[frequency.code]`` that is on in at least one history period, and the columns' names
+    (``column_name``), sorted by event then offset. ``events``: rows of ``date``, ``event``."""
+    empty = np.zeros((len(dates), 0)), []
+    if events is None or len(events) == 0:
+        return empty
+    columns = _event_columns(events, dates, frequency)
+    dense = _dense(columns, n_train)
     kept = sorted(
         (name, offset)
         for (name, offset), col in columns.items()
@@ -106,6 +124,28 @@ def event_features(
     return _merge_identical(
         np.column_stack([columns[k] for k in kept]), [column_name(*k) for k in kept], n_train
     )
+
+
+def unseen_event_features(
+    events: pd.DataFrame | None, dates: pd.DatetimeIndex, frequency: Frequency, n_train: int
+) -> tuple[np.ndarray, list[str]]:
+    """The horizon's unseen event columns: per ``(event, offset)`` in the window that is on in the
+    horizon but in no history period, its 0/1 column over ``dates`` (0 in the history), and the
+    columns' names, sorted as ``event_features``'. An event seen so often that it gets no lead or lag
+    columns (``DENSE_SHARE``) gets no unseen ones either."""
+    empty = np.zeros((len(dates), 0)), []
+    if events is None or len(events) == 0:
+        return empty
+    columns = _event_columns(events, dates, frequency)
+    dense = _dense(columns, n_train)
+    unseen = sorted(
+        (name, offset)
+        for (name, offset), col in columns.items()
+        if not col[:n_train].any() and col[n_train:].any() and name not in dense
+    )
+    if not unseen:
+        return empty
+    return np.column_stack([columns[k] for k in unseen]), [column_name(*k) for k in unseen]
 
 
 def _merge_identical(matrix: np.ndarray, names: list[str], n_train: int) -> tuple[np.ndarray, list[str]]:

@@ -268,7 +268,7 @@ def test_the_sharded_path_gives_the_one_fits_totals(strong):
     sharding = shards.ShardConfig(n_shards=2, sample_products=10_000)
     stage1 = shards.Stage1(fitted, {}, prepared.design.products.to_numpy(), 0.0)
     stage1 = shards.with_top(stage1, prepared.design, config, sharding)
-    assert stage1.top.future_shock is not None
+    assert stage1.top.future_offset is not None
     parts = [
         shards.fit_shard_conditional(s, stage1.top.subset(prepared.design, s.positions), config)
         for s in shards.split(prepared, sharding)

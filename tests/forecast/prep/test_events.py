@@ -10,7 +10,7 @@ from forecast.config.options import ForecastConfig
 from forecast.contract.schema import Hierarchy
 from forecast.prep.calendar import frequency_from_code, infer_frequency
 from forecast.prep.design import build_design, subset_design
-from forecast.prep.events import country_holidays, default_events, event_features
+from forecast.prep.events import country_holidays, default_events, event_features, unseen_event_features
 
 
 def _events(*rows):
@@ -50,6 +50,17 @@ def test_a_column_never_on_in_the_history_is_left_out_and_one_in_both_is_kept():
     on = _on(matrix, names, dates)
     assert on["xmas[+1]"] == ["2024-01-01", "2024-12-30"]
     assert {"summer[-2]", "summer[-1]", "summer", "summer[+1]"} <= set(names)
+    # The Christmas columns on in the horizon alone are its unseen ones: 0 in the history.
+    unseen, unseen_names = unseen_event_features(events, dates, frequency_from_code("W"), n_train=43)
+    assert unseen_names == ["xmas[-2]", "xmas[-1]", "xmas"]
+    assert not unseen[:43].any()
+    assert _on(unseen, unseen_names, dates) == {
+        "xmas[-2]": ["2024-12-09"],
+        "xmas[-1]": ["2024-12-16"],
+        "xmas": ["2024-12-23"],
+    }
+    # With the whole calendar in the history, nothing is unseen.
+    assert unseen_event_features(events, dates[:43], frequency_from_code("W"), n_train=43)[1] == []
 
 
 def test_columns_on_in_the_same_history_periods_are_one_column_on_wherever_either_is():
@@ -166,6 +177,18 @@ def test_the_design_carries_the_events_and_a_subset_keeps_them(tiny_data):
     assert on[10] == 1 and on[62] == 1 and on.sum() == 2
     sub = subset_design(design, np.array([0, 3]))
     assert sub.events is design.events and sub.event_names == design.event_names
+    assert design.unseen_event_names == [] and design.unseen_events.shape == (len(design.dates), 0)
+    # An event in the horizon alone: unseen columns, kept by a subset, named in the run record.
+    ahead = pd.concat([events, _events((design.dates[-3], "launch"))], ignore_index=True)
+    design = build_design(tiny_data.sales, tiny_data.products, Hierarchy(), freq, 6, events=ahead)
+    assert design.unseen_event_names == ["launch[-2]", "launch[-1]", "launch", "launch[+1]"]
+    assert design.unseen_events[design.n_train :].any(axis=0).all()
+    assert subset_design(design, np.array([0, 3])).unseen_event_names == design.unseen_event_names
+    line = runs.unseen_events_line(design)
+    assert (
+        line.startswith("4 event column(s) in the horizon never in the history, drawn")
+        and "launch[-2]" in line
+    )
 
 
 def test_a_country_gives_its_public_holidays():
