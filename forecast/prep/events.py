@@ -32,6 +32,8 @@ The default calendar, when a catalog brings none, is a country's public holidays
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import pandas as pd
 
@@ -95,11 +97,26 @@ def _event_columns(
     return columns
 
 
-def _dense(columns: dict[tuple[str, int], np.ndarray], n_train: int) -> set[str]:
-    """The events on in more than ``DENSE_SHARE`` of the history's periods."""
-    return {
+def _selected(
+    events: pd.DataFrame | None,
+    dates: pd.DatetimeIndex,
+    frequency: Frequency,
+    n_train: int,
+    keep: Callable[[np.ndarray, int, bool], bool],
+) -> tuple[np.ndarray, list[str]]:
+    """The 0/1 columns over ``dates`` of the ``(event, offset)`` pairs ``keep(column, offset,
+    dense)`` chooses (``dense``: the event is on in more than ``DENSE_SHARE`` of the history's
+    periods), sorted by event then offset, and their names (``column_name``)."""
+    if events is None or len(events) == 0:
+        return np.zeros((len(dates), 0)), []
+    columns = _event_columns(events, dates, frequency)
+    dense = {
         name for (name, offset), col in columns.items() if offset == 0 and col[:n_train].mean() > DENSE_SHARE
     }
+    chosen = sorted(k for k, col in columns.items() if keep(col, k[1], k[0] in dense))
+    if not chosen:
+        return np.zeros((len(dates), 0)), []
+    return np.column_stack([columns[k] for k in chosen]), [column_name(*k) for k in chosen]
 
 
 def event_features(
@@ -109,21 +126,14 @@ def event_features(
     are history): shape ``(len(dates), k)``, a 0/1 column per ``(event, offset)`` in the window
     ``WINDOWS[frequency.code]`` that is on in at least one history period, and the columns' names
     (``column_name``), sorted by event then offset. ``events``: rows of ``date``, ``event``."""
-    empty = np.zeros((len(dates), 0)), []
-    if events is None or len(events) == 0:
-        return empty
-    columns = _event_columns(events, dates, frequency)
-    dense = _dense(columns, n_train)
-    kept = sorted(
-        (name, offset)
-        for (name, offset), col in columns.items()
-        if col[:n_train].any() and (offset == 0 or name not in dense)
+    matrix, names = _selected(
+        events,
+        dates,
+        frequency,
+        n_train,
+        lambda col, offset, dense: col[:n_train].any() and (offset == 0 or not dense),
     )
-    if not kept:
-        return empty
-    return _merge_identical(
-        np.column_stack([columns[k] for k in kept]), [column_name(*k) for k in kept], n_train
-    )
+    return _merge_identical(matrix, names, n_train)
 
 
 def unseen_event_features(
@@ -133,19 +143,13 @@ def unseen_event_features(
     horizon but in no history period, its 0/1 column over ``dates`` (0 in the history), and the
     columns' names, sorted as ``event_features``'. An event seen so often that it gets no lead or lag
     columns (``DENSE_SHARE``) gets no unseen ones either."""
-    empty = np.zeros((len(dates), 0)), []
-    if events is None or len(events) == 0:
-        return empty
-    columns = _event_columns(events, dates, frequency)
-    dense = _dense(columns, n_train)
-    unseen = sorted(
-        (name, offset)
-        for (name, offset), col in columns.items()
-        if not col[:n_train].any() and col[n_train:].any() and name not in dense
+    return _selected(
+        events,
+        dates,
+        frequency,
+        n_train,
+        lambda col, offset, dense: not col[:n_train].any() and col[n_train:].any() and not dense,
     )
-    if not unseen:
-        return empty
-    return np.column_stack([columns[k] for k in unseen]), [column_name(*k) for k in unseen]
 
 
 def _merge_identical(matrix: np.ndarray, names: list[str], n_train: int) -> tuple[np.ndarray, list[str]]:
